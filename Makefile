@@ -1,0 +1,87 @@
+# digitcam: the two commands a new user types are `make demo` and `make test`.
+# Everything either needs, apt or pip, is installed from here.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TFLITE_VENV := .venv-tflite
+# MNIST in Keras' layout; on a workstation with internet, leave it empty and
+# Keras downloads it (make train MNIST=).
+MNIST ?= ../shared/data/mnist.npz
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_BASE := python3-venv
+# Font packages the trainer draws printed and seven-segment digits with; the
+# held-out faces (roboto, croscore, open-sans, cantarell) test unseen type.
+APT_TRAIN := fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-liberation2 \
+	fonts-freefont-ttf fonts-urw-base35 fonts-dseg fonts-roboto fonts-croscore \
+	fonts-open-sans fonts-cantarell
+
+.PHONY: demo test lint typecheck pytest test-tflite-runtime train seed-check clean
+
+define apt_install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null; then \
+	  echo "apt: installing $$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+endef
+
+$(VENV)/.device: pyproject.toml
+	$(call apt_install,$(APT_BASE))
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[device]'
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.device
+	$(call apt_install,$(APT_TRAIN))
+	$(PY) -m pip install -q -e '.[device,trainer,deploy,dev]'
+	touch $@
+
+demo: $(VENV)/.device
+	$(VENV)/bin/digitcam read --roi full device/models/samples
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check device trainer deploy tests
+
+typecheck: $(VENV)/.dev
+	$(VENV)/bin/mypy
+
+pytest: $(VENV)/.dev
+	DIGITCAM_MNIST=$(MNIST) $(PY) -m pytest tests
+
+# The fallback runtime: tflite-runtime 2.14 needs numpy<2 and only has wheels
+# up to Python 3.11, so on a newer Python this says so and is skipped.
+$(TFLITE_VENV)/.ready: pyproject.toml
+	$(PYTHON) -m venv $(TFLITE_VENV)
+	$(TFLITE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(TFLITE_VENV)/bin/python -m pip install -q 'tflite-runtime==2.14.0' 'numpy<2' \
+		'opencv-python-headless<4.12' pytest
+	$(TFLITE_VENV)/bin/python -m pip install -q --no-deps -e .
+	touch $@
+
+test-tflite-runtime:
+	@if $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] > (3, 11))'; then \
+	  $(MAKE) --no-print-directory $(TFLITE_VENV)/.ready && \
+	  DIGITCAM_RUNTIME=tflite-runtime $(TFLITE_VENV)/bin/python -m pytest -m tflite_runtime tests; \
+	else echo "skipping tflite-runtime tests: no tflite-runtime wheel for this Python"; fi
+
+test: lint typecheck pytest test-tflite-runtime
+
+train: $(VENV)/.dev
+	$(VENV)/bin/digitcam trainer train --mnist '$(MNIST)' --out runs/digits
+
+# The acceptance check for the shipped model: the 2017 seed protocol, both
+# polarities, read through the real CLI.
+seed-check: $(VENV)/.dev
+	@for v in normal inverted; do \
+	  d=runs/seedset-$$v; flag=$$([ $$v = inverted ] && echo --invert); \
+	  $(VENV)/bin/digitcam trainer seedset $$d $$flag --mnist '$(MNIST)' >/dev/null && \
+	  $(VENV)/bin/digitcam read --roi full --json $$d > $$d.jsonl && \
+	  printf '%s: ' $$v && $(VENV)/bin/digitcam trainer score $$d/labels.csv $$d.jsonl; \
+	done
+
+clean:
+	rm -rf $(VENV) $(TFLITE_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,72 @@
+"""Fit a grey strip of any size into the model's fixed input.
+
+The trainer builds every training sample with this same function, so what the
+model learned is exactly what the device feeds it.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+GreyImage = npt.NDArray[np.uint8]
+
+
+def to_grey(image: npt.NDArray[np.generic]) -> GreyImage:
+    """Any 2-D or HxWxC image, any numeric dtype, as 2-D uint8 grey."""
+    if image.ndim == 3:
+        if image.shape[2] == 1:
+            image = image[:, :, 0]
+        elif image.shape[2] == 3:
+            image = cv2.cvtColor(_as_uint8(image), cv2.COLOR_BGR2GRAY)
+        elif image.shape[2] == 4:
+            image = cv2.cvtColor(_as_uint8(image), cv2.COLOR_BGRA2GRAY)
+        else:
+            raise ValueError(f"unsupported channel count {image.shape[2]}")
+    elif image.ndim != 2:
+        raise ValueError(f"expected a 2-D or 3-D image, got shape {image.shape}")
+    return _as_uint8(image)
+
+
+def _as_uint8(image: npt.NDArray[np.generic]) -> GreyImage:
+    if image.dtype == np.uint8:
+        return image  # type: ignore[return-value]
+    if image.dtype == np.bool_:
+        return image.astype(np.uint8) * 255  # type: ignore[no-any-return]
+    if np.issubdtype(image.dtype, np.floating):
+        finite = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
+        # Floats in [0, 1] are the usual normalised convention; anything larger is 0..255.
+        if finite.size and float(finite.max()) <= 1.0:
+            finite = finite * 255.0
+        return np.clip(finite, 0, 255).astype(np.uint8)
+    if image.dtype == np.uint16:
+        return (image >> 8).astype(np.uint8)  # type: ignore[no-any-return]
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def fit_strip(grey: GreyImage, height: int, width: int, out: GreyImage | None = None) -> GreyImage:
+    """Scale ``grey`` to ``height`` keeping its aspect, squeeze it if wider than
+    ``width``, and pad the right with the strip's own background.
+
+    The pad value is the median of the resized strip's border: it matches the
+    background in either polarity, where a constant would add a false edge.
+    """
+    if out is None:
+        out = np.empty((height, width), dtype=np.uint8)
+    src_h, src_w = grey.shape[:2]
+    if src_h < 1 or src_w < 1:
+        out.fill(0)
+        return out
+    new_w = max(1, min(width, round(src_w * height / src_h)))
+    shrinking = src_h > height or src_w > new_w
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    target = out[:, :new_w]
+    # dst= lets OpenCV write straight into the model buffer when it can.
+    resized = cv2.resize(grey, (new_w, height), dst=target, interpolation=interpolation)
+    if resized is not target:  # OpenCV reallocated (non-contiguous view)
+        target[...] = resized
+    if new_w < width:
+        border = np.concatenate((target[0], target[-1], target[:, 0], target[:, -1]))
+        out[:, new_w:] = np.uint8(np.median(border))
+    return out

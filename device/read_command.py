@@ -1,0 +1,118 @@
+"""``digitcam read``: digits from image files, one result a line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from .errors import DigitcamError, ExitStatus, InputError
+
+if TYPE_CHECKING:
+    from .cli import Env
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp"}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("read", help="read digits from image files or folders",
+                       description="Read the digit string in each image. Folders are read in "
+                                   "sorted order (image files only).")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image file or folder")
+    p.add_argument("--roi", default="full", metavar="full|X,Y,W,H",
+                   help="where the strip is: the whole image (full, default) or a rectangle")
+    p.add_argument("--model", metavar="PATH", help="model bundle (.json or .tflite); "
+                                                   "default: the bundled model")
+    p.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
+    p.add_argument("--json", action="store_true", help="one JSON object a line")
+    p.set_defaults(handler=run)
+
+
+def parse_roi(spec: str) -> tuple[int, int, int, int] | None:
+    """None for the whole image, else (x, y, w, h)."""
+    if spec == "full":
+        return None
+    if spec == "auto":
+        raise DigitcamError("--roi auto needs the strip finder, which is not in this release; "
+                            "use --roi full or --roi X,Y,W,H")
+    try:
+        x, y, w, h = (int(v) for v in spec.split(","))
+    except ValueError:
+        raise DigitcamError(f"--roi {spec!r}: expected full or X,Y,W,H") from None
+    if x < 0 or y < 0 or w < 1 or h < 1:
+        raise DigitcamError(f"--roi {spec!r}: X and Y must be >= 0, W and H >= 1")
+    return x, y, w, h
+
+
+def expand(paths: list[str]) -> Iterator[Path]:
+    """Files as given; folders as their image files in sorted order."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(p for p in path.iterdir()
+                              if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            yield path
+
+
+def load_grey(path: Path) -> npt.NDArray[np.uint8]:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
+    if image is None:
+        raise InputError(f"{path}: not a readable image")
+    return image  # type: ignore[return-value]
+
+
+def crop(image: npt.NDArray[np.uint8], roi: tuple[int, int, int, int] | None,
+         path: Path) -> npt.NDArray[np.uint8]:
+    if roi is None:
+        return image
+    x, y, w, h = roi
+    if x + w > image.shape[1] or y + h > image.shape[0]:
+        raise InputError(f"{path}: --roi {x},{y},{w},{h} lies outside the "
+                         f"{image.shape[1]}x{image.shape[0]} image")
+    return image[y:y + h, x:x + w]
+
+
+def run(args: argparse.Namespace, env: Env) -> int:
+    from .recognizer import Recognizer
+
+    roi = parse_roi(args.roi)
+    recognizer = Recognizer(args.model, threads=args.threads)
+    failed = 0
+    for path in expand(args.paths):
+        started = time.monotonic()
+        try:
+            image = crop(load_grey(path), roi, path)
+        except InputError as exc:
+            print(f"digitcam: {exc}", file=env.stderr)
+            failed += 1
+            continue
+        load_ms = (time.monotonic() - started) * 1000.0
+        result = recognizer.read(image)
+        latency = {"load": load_ms, **result.latency_ms}
+        latency["total"] += load_ms
+        if args.json:
+            record: dict[str, Any] = {
+                "path": str(path), "text": result.text,
+                "confidence": round(result.confidence, 4),
+                "digit_confidences": list(result.digit_confidences),
+                "latency_ms": {k: round(v, 3) for k, v in latency.items()},
+            }
+            print(json.dumps(record), file=env.stdout)
+        else:
+            print(f"{path}\t{result.text or '-'}\t{result.confidence:.3f}\t"
+                  f"{latency['total']:.2f} ms", file=env.stdout)
+    return int(ExitStatus.BAD_INPUT if failed else ExitStatus.OK)

@@ -1,0 +1,88 @@
+"""Strip in, digits out: preprocess, one int8 invoke, CTC decode.
+
+The interpreter is built once per model and its input buffer reused, so the
+per-strip path allocates only the small score array.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import bundle
+from .decode import Decoded, ctc_greedy
+from .errors import BundleError
+from .preprocess import GreyImage, fit_strip, to_grey
+from .runtime import make_interpreter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recognition:
+    text: str
+    confidence: float
+    digit_confidences: tuple[float, ...]
+    latency_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Recognizer:
+    def __init__(self, model: str | Path | None = None, threads: int = 1,
+                 runtime: str | None = None) -> None:
+        self.meta = bundle.read_meta(model)
+        started = time.monotonic()
+        try:
+            self._interpreter, self.runtime = make_interpreter(
+                str(self.meta.tflite_path), threads, runtime)
+        except ValueError as exc:  # the runtime's word for a file it cannot parse
+            raise BundleError(f"{self.meta.tflite_path}: not a loadable TFLite model ({exc})") from None
+        self.load_ms = (time.monotonic() - started) * 1000.0
+        inp = self._interpreter.get_input_details()[0]
+        out = self._interpreter.get_output_details()[0]
+        bundle.check_against_model(self.meta, inp, out)
+        self._input_index = inp["index"]
+        self._output_index = out["index"]
+        self._input_dtype = inp["dtype"]
+        out_scale, out_zero = out.get("quantization", (0.0, 0))
+        self._out_scale = float(out_scale) or 1.0
+        self._out_zero = int(out_zero)
+        self._strip = np.empty((self.meta.height, self.meta.width), dtype=np.uint8)
+        self._batch = np.empty((1, self.meta.height, self.meta.width, 1), dtype=self._input_dtype)
+
+    @property
+    def sha256(self) -> str:
+        return self.meta.sha256
+
+    def scores(self, strip: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+        """Dequantised per-column scores (time, classes) for a model-sized strip."""
+        self._batch[0, :, :, 0] = strip
+        self._interpreter.set_tensor(self._input_index, self._batch)
+        self._interpreter.invoke()
+        raw = self._interpreter.get_tensor(self._output_index)[0]
+        if raw.dtype == np.float32:
+            return raw  # type: ignore[no-any-return]
+        return (raw.astype(np.float32) - self._out_zero) * self._out_scale  # type: ignore[no-any-return]
+
+    def read(self, image: npt.NDArray[Any]) -> Recognition:
+        """Read a strip image of any size, dtype or channel count."""
+        t0 = time.monotonic()
+        grey: GreyImage = to_grey(image)
+        fit_strip(grey, self.meta.height, self.meta.width, out=self._strip)
+        t1 = time.monotonic()
+        scores = self.scores(self._strip)
+        t2 = time.monotonic()
+        decoded: Decoded = ctc_greedy(scores, self.meta.alphabet, self.meta.blank_index)
+        t3 = time.monotonic()
+        latency = {
+            "preprocess": (t1 - t0) * 1000.0,
+            "infer": (t2 - t1) * 1000.0,
+            "decode": (t3 - t2) * 1000.0,
+            "total": (t3 - t0) * 1000.0,
+        }
+        return Recognition(decoded.text, decoded.confidence, decoded.digit_confidences, latency)

@@ -1,0 +1,112 @@
+"""The generators draw what their labels say."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PIL")
+
+from digitcam.trainer.synth import fonts  # noqa: E402
+from digitcam.trainer.synth.common import random_digits  # noqa: E402
+from digitcam.trainer.synth.counter import roller_counter  # noqa: E402
+from digitcam.trainer.synth.handwriting import MnistPool, seed_protocol_strip  # noqa: E402
+from digitcam.trainer.synth.printed import truetype_mask  # noqa: E402
+from digitcam.trainer.synth.sevenseg import SEGMENTS, _segment_polygons, drawn_masks  # noqa: E402
+from digitcam.trainer.synth.strips import KINDS, Synthesizer, build  # noqa: E402
+
+
+def ink_runs(profile: np.ndarray) -> int:
+    """Number of separate runs of True in a 1-D profile."""
+    on = profile.astype(np.int8)
+    return int(((np.diff(np.concatenate(([0], on))) == 1)).sum())
+
+
+def test_fonts_are_installed():
+    assert len(fonts.font_files(fonts.TRAIN_PRINTED)) >= 20
+    assert len(fonts.seven_segment_files()) >= 8
+    assert len(fonts.font_files(fonts.HELD_OUT_PRINTED)) >= 6
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_printed_glyph_count_matches_label(seed):
+    rng = np.random.default_rng(seed)
+    text = random_digits(rng)
+    font = fonts.font_files(("DejaVuSans-Bold", "LiberationMono", "FreeSans"))[seed % 3]
+    # Re-draw until the tracking is wide enough to separate glyphs by clean columns.
+    for _ in range(50):
+        mask = truetype_mask(rng, text, font, 48)
+        if ink_runs(mask.max(axis=0) > 0.3) == len(text):
+            return
+    pytest.fail(f"{text!r} in {font.name}: never drew {len(text)} separate glyphs")
+
+
+def test_seven_segment_lights_the_labelled_segments():
+    rng = np.random.default_rng(3)
+    for digit, patterns in SEGMENTS.items():
+        lit, unlit = drawn_masks(rng, digit, 1)
+        assert lit.sum() > 0
+        # Every lit pixel plus every unlit pixel covers all seven segments.
+        assert (lit > 0.5).sum() < ((lit + unlit) > 0.5).sum() or digit == "8"
+        fraction = (lit > 0.5).sum() / max(1, ((lit + unlit) > 0.5).sum())
+        expected = min(len(p) for p in patterns) / 7, max(len(p) for p in patterns) / 7
+        assert expected[0] - 0.12 <= fraction <= expected[1] + 0.12, digit
+
+
+def test_segment_geometry_has_seven_segments():
+    assert sorted(_segment_polygons(30, 60, 6, 1)) == list("abcdefg")
+
+
+@pytest.mark.parametrize("text", ["7", "0042", "9876543210"])
+def test_counter_draws_one_drum_per_digit(text):
+    rng = np.random.default_rng(len(text))
+    for _ in range(5):
+        image = roller_counter(rng, text, fonts.font_files(("DejaVuSans-Bold",)))
+        rows = image.shape[0]
+        # Sample the frame colour at the very top edge, then count drum runs across the middle.
+        frame = image[0, 0]
+        middle = np.abs(image[rows // 2 - rows // 5: rows // 2 + rows // 5] - frame).max(axis=0)
+        if ink_runs(middle > 12) == len(text):
+            return
+    pytest.fail(f"never saw {len(text)} separate drums for {text!r}")
+
+
+def test_mnist_pool_draws_the_asked_digit(mnist_path):
+    from digitcam.trainer import mnist
+
+    (x, y), _ = mnist.load(mnist_path)
+    pool = MnistPool(x, y)
+    rng = np.random.default_rng(0)
+    index = {x[i].tobytes(): int(y[i]) for i in range(len(x))}
+    for digit in "0123456789" * 3:
+        assert index[pool.sample(rng, digit).tobytes()] == int(digit)
+
+
+def test_seed_protocol_layout():
+    cells = [np.full((28, 28), v, np.uint8) for v in (0, 50, 100, 150, 200)]
+    strip = seed_protocol_strip(cells)
+    assert strip.shape == (28, 140) and strip[0, 28 * 3] == 150
+    assert seed_protocol_strip(cells, invert=True)[0, 0] == 255
+
+
+def test_build_is_deterministic_by_seed(mnist_path):
+    from digitcam.trainer import mnist
+
+    (x, y), _ = mnist.load(mnist_path)
+    kinds = {k: 1.0 for k in KINDS}
+    a = build(40, 5, kinds, 32, 192, (x, y), workers=1, chunk=16)
+    b = build(40, 5, kinds, 32, 192, (x, y), workers=2, chunk=16)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[1] == b[1] and set(a[2]) <= set(KINDS)
+    assert all(len(t) <= 10 for t in a[1])
+
+
+def test_every_kind_produces_a_labelled_uint8_strip(mnist_path):
+    from digitcam.trainer import mnist
+
+    (x, y), _ = mnist.load(mnist_path)
+    synth = Synthesizer(MnistPool(x, y), empty_rate=0.0)
+    rng = np.random.default_rng(1)
+    for kind in KINDS:
+        for _ in range(20):
+            image, text = synth.sample(rng, kind)
+            assert image.dtype == np.uint8 and image.ndim == 2
+            assert 1 <= len(text) <= 10 and text.isdigit()

@@ -1,0 +1,1 @@
+"""digitcam on the workstation: synthesise strips, train, quantise, evaluate, bundle."""

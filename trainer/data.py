@@ -1,0 +1,47 @@
+"""Training and validation arrays from the synthesiser, and CTC label encoding."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import numpy.typing as npt
+
+from . import mnist
+from .config import TrainConfig
+from .synth import strips
+
+logger = logging.getLogger(__name__)
+
+MAX_LENGTH = 10
+VAL_SEED_OFFSET = 1_000_003  # validation never shares a generator with training
+
+
+def encode_labels(labels: list[str], alphabet: str, blank: int) -> npt.NDArray[np.int32]:
+    """(N, 1 + MAX_LENGTH): the length, then class indices padded with blank."""
+    index = {ch: (i if i < blank else i + 1) for i, ch in enumerate(alphabet)}
+    out = np.full((len(labels), 1 + MAX_LENGTH), blank, np.int32)
+    for row, text in enumerate(labels):
+        if len(text) > MAX_LENGTH:
+            raise ValueError(f"label {text!r} is longer than {MAX_LENGTH}")
+        out[row, 0] = len(text)
+        out[row, 1:1 + len(text)] = [index[ch] for ch in text]
+    return out
+
+
+def mnist_train(config: TrainConfig) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+    """Only MNIST's training split ever reaches the training data."""
+    (x_train, y_train), _ = mnist.load(config.mnist_path)
+    return x_train, y_train
+
+
+def make_split(config: TrainConfig, count: int, seed: int,
+               digits: tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]
+               ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32], list[str]]:
+    started = time.monotonic()
+    images, labels, kinds = strips.build(count, seed, config.kinds, config.model.height,
+                                         config.model.width, digits, workers=config.workers)
+    logger.info("synthesised %d strips in %.0f s", count, time.monotonic() - started)
+    y = encode_labels(labels, config.model.alphabet, config.model.blank_index)
+    return images[..., None], y, kinds

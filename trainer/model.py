@@ -1,0 +1,69 @@
+"""A fully convolutional CTC recogniser: no RNN, so int8 conversion is clean
+and XNNPACK runs every op.
+
+The height is folded away by pooling and one (2, 1) convolution; what is left
+is a row of columns, each scored over the alphabet plus the CTC blank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import keras
+from keras import layers
+
+ALPHABET = "0123456789"
+BLANK = len(ALPHABET)  # written into the bundle; never left to a library default
+
+
+@dataclass(frozen=True)
+class ModelArgs:
+    height: int = 32
+    width: int = 192
+    channels: tuple[int, ...] = (16, 32, 48, 64, 96)
+    head: int = 128
+    context: int = 3  # taps of the column convolutions in the head
+    alphabet: str = ALPHABET
+    blank_index: int = BLANK
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.alphabet) + 1
+
+    @property
+    def time_steps(self) -> int:
+        return self.width // 4
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _conv(x, filters: int, kernel=(3, 3), padding: str = "same", name: str = ""):
+    x = layers.Conv2D(filters, kernel, padding=padding, use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def build(args: ModelArgs) -> keras.Model:
+    """Pixels 0..255 in (the scaling is part of the model), logits out."""
+    if args.height != 32 or args.width % 4:
+        raise ValueError("this architecture needs height 32 and a width divisible by 4")
+    c1, c2, c3, c4, c5 = args.channels
+    inputs = keras.Input((args.height, args.width, 1), name="pixels")
+    x = layers.Rescaling(1.0 / 255.0, name="scale")(inputs)
+    x = _conv(x, c1, name="b1")
+    x = layers.MaxPooling2D((2, 2), name="p1")(x)  # 16 x W/2
+    x = _conv(x, c2, name="b2")
+    x = layers.MaxPooling2D((2, 2), name="p2")(x)  # 8 x W/4
+    x = _conv(x, c3, name="b3")
+    x = layers.MaxPooling2D((2, 1), name="p3")(x)  # 4 x W/4: keep the columns, drop rows
+    x = _conv(x, c4, name="b4")
+    x = layers.MaxPooling2D((2, 1), name="p4")(x)  # 2 x W/4
+    x = _conv(x, c5, name="b5")
+    x = _conv(x, args.head, kernel=(2, 1), padding="valid", name="fold")  # 1 x W/4
+    x = _conv(x, args.head, kernel=(1, args.context), name="ctx1")
+    x = layers.Dropout(0.15, name="drop")(x)
+    x = layers.Conv2D(args.num_classes, (1, 1), name="logits_conv")(x)
+    logits = layers.Reshape((args.time_steps, args.num_classes), name="logits")(x)
+    return keras.Model(inputs, logits, name="digitcam_ctc")
+

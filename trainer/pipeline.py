@@ -1,0 +1,83 @@
+"""One training run end to end: data → train → float/int8 → evaluate → bundle."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from . import bundle_writer, evaluate, quantize
+from .config import TrainConfig
+from .data import make_split, mnist_train
+from .model import build
+
+logger = logging.getLogger(__name__)
+
+
+def load_model(path: Path) -> keras.Model:
+    return keras.saving.load_model(path, compile=False)
+
+
+def export(config: TrainConfig, keras_path: Path) -> tuple[Path, Path, int]:
+    """Write NAME.tflite (int8) and NAME-float.tflite with their metadata."""
+    out = Path(config.out_dir) / "bundle"
+    model = load_model(keras_path)
+    args = config.model
+    rep, _, _ = make_split(config, config.representative_samples, config.seed + 7,
+                           mnist_train(config))
+    int8_path = quantize.write(out / f"{config.name}.tflite",
+                               quantize.to_int8(model, args.height, args.width, rep[..., 0]))
+    float_path = quantize.write(out / f"{config.name}-float.tflite",
+                                quantize.to_float(model, args.height, args.width))
+    for path in (int8_path, float_path):
+        quantize.check_static(path.read_bytes())
+    bundle_writer.write_meta(int8_path, bundle_writer.metadata(
+        int8_path, config, input_dtype="uint8", quantization="full-int8 (per-channel weights)"))
+    bundle_writer.write_meta(float_path, bundle_writer.metadata(
+        float_path, config, input_dtype="float32", quantization="none (float32 reference)"))
+    return int8_path, float_path, int(model.count_params())
+
+
+def evaluate_run(config: TrainConfig, int8_path: Path, float_path: Path,
+                 parameters: int | None = None) -> dict[str, Any]:
+    sets = evaluate.standard_sets(config.mnist_path, config.eval_samples)
+    results = evaluate.evaluate({"float": float_path, "int8": int8_path}, sets)
+    if parameters is None:
+        parameters = build(config.model).count_params()
+    extra = {
+        "model": int8_path.name,
+        "size_kb": round(int8_path.stat().st_size / 1024, 1),
+        "parameters": int(parameters),
+        "input": f"uint8 1x{config.model.height}x{config.model.width}x1",
+        "int8_minus_float_points": {
+            name: round(100 * (results["int8"][name]["exact"] - results["float"][name]["exact"]), 2)
+            for name in results["int8"]},
+    }
+    md, js = evaluate.report(results, extra, Path(config.out_dir))
+    logger.info("evaluation written to %s and %s", md, js)
+    metrics = {**extra, "float": results["float"], "int8": results["int8"]}
+    # The metrics go into the bundle itself; its sha256 covers only the .tflite.
+    for path in (int8_path, float_path):
+        meta_path = path.with_suffix(".json")
+        meta = json.loads(meta_path.read_text())
+        meta["metrics"] = metrics
+        bundle_writer.write_meta(path, meta)
+    return metrics
+
+
+def run(config: TrainConfig) -> dict[str, Any]:
+    from .train import train
+
+    started = time.monotonic()
+    best = train(config)
+    int8_path, float_path, params = export(config, best)
+    metrics = evaluate_run(config, int8_path, float_path, params)
+    minutes = (time.monotonic() - started) / 60
+    logger.info("whole run took %.1f min", minutes)
+    summary = Path(config.out_dir) / "run_summary.json"
+    summary.write_text(json.dumps({"total_minutes": round(minutes, 2)}, indent=2) + "\n")
+    return metrics

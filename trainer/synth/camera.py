@@ -1,0 +1,142 @@
+"""Make a clean strip look like a crop from a camera frame.
+
+The device's segmenter never crops perfectly, so a strip arrives with loose
+margins, bits of the surroundings and parts of neighbouring glyphs; the camera
+adds perspective, uneven light, low contrast, blur, noise and JPEG.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from .common import FloatImage, Rng
+
+
+def border_level(image: FloatImage) -> float:
+    return float(np.median(np.concatenate((image[0], image[-1], image[:, 0], image[:, -1]))))
+
+
+def loose_crop(rng: Rng, strip: FloatImage, clutter: list[FloatImage]) -> FloatImage:
+    """Grow the strip's margins and put things around it the way a real crop would."""
+    h, w = strip.shape
+    bg = border_level(strip)
+    top, bottom = (int(v) for v in rng.uniform(0, 0.35, size=2) * h)
+    left, right = (int(v) for v in rng.uniform(0, 0.9, size=2) * h)
+    if rng.random() < 0.35:  # the strip is a window in a panel of another shade
+        surround = rng.uniform(0, 255)
+        inner = int(rng.integers(1, max(2, h // 8)))
+        strip = np.pad(strip, inner, constant_values=bg)
+        out = np.full((h + 2 * inner + top + bottom, w + 2 * inner + left + right), surround,
+                      np.float32)
+        out[top:top + strip.shape[0], left:left + strip.shape[1]] = strip
+        y0, x0 = top + inner, left + inner
+    else:
+        out = np.full((h + top + bottom, w + left + right), bg, np.float32)
+        out[top:top + h, left:left + w] = strip
+        y0, x0 = top, left
+    level = float(rng.choice([rng.uniform(0, 60), rng.uniform(190, 255)]))
+    if rng.random() < 0.3 and top > 2:  # printed rules above and below
+        cv2.line(out, (0, top - 2), (out.shape[1], top - 2), level, int(rng.integers(1, 3)))
+    if rng.random() < 0.3 and bottom > 2:
+        y = y0 + h + 1
+        cv2.line(out, (0, y), (out.shape[1], y), level, int(rng.integers(1, 3)))
+    for piece in clutter:
+        _place_clutter(rng, out, piece, (y0, x0, h, w))
+    return out
+
+
+def _place_clutter(rng: Rng, out: FloatImage, piece: FloatImage,
+                   box: tuple[int, int, int, int]) -> None:
+    """Paste a clutter piece in the margins only, so the label stays true:
+    cut off at the left/right edge (a partial neighbour) or above/below."""
+    y0, x0, h, w = box
+    ph, pw = piece.shape
+    side = rng.integers(4)
+    if side == 0 and x0 >= 3:  # left edge: show at most ~40 % of the piece
+        visible = min(x0 - 2, max(1, int(pw * rng.uniform(0.1, 0.3))))
+        src, ys = piece[:, pw - visible:], y0 + (h - ph) // 2
+        xs = 0
+    elif side == 1 and out.shape[1] - (x0 + w) >= 3:
+        visible = min(out.shape[1] - (x0 + w) - 2, max(1, int(pw * rng.uniform(0.1, 0.3))))
+        src, ys = piece[:, :visible], y0 + (h - ph) // 2
+        xs = out.shape[1] - visible
+    elif side == 2 and y0 >= 3:  # above: only its lower part shows
+        visible = min(y0 - 1, ph)
+        src, ys = piece[ph - visible:, :], 0
+        xs = int(rng.integers(0, max(1, out.shape[1] - pw)))
+    elif side == 3 and out.shape[0] - (y0 + h) >= 3:
+        visible = min(out.shape[0] - (y0 + h) - 1, ph)
+        src, ys = piece[:visible, :], out.shape[0] - visible
+        xs = int(rng.integers(0, max(1, out.shape[1] - pw)))
+    else:
+        return
+    ys = int(np.clip(ys, 0, max(0, out.shape[0] - src.shape[0])))
+    sh, sw = min(src.shape[0], out.shape[0] - ys), min(src.shape[1], out.shape[1] - xs)
+    if sh <= 0 or sw <= 0:
+        return
+    ink = src[:sh, :sw] / 255.0
+    level = float(rng.choice([rng.uniform(0, 70), rng.uniform(180, 255)]))
+    region = out[ys:ys + sh, xs:xs + sw]
+    region[...] = region * (1 - ink) + level * ink
+
+
+def _warp(rng: Rng, image: FloatImage, strength: float) -> FloatImage:
+    """Small rotation, shear and perspective, keeping the whole strip in view."""
+    h, w = image.shape
+    angle = np.deg2rad(rng.uniform(-4, 4) * strength)
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    jitter = rng.uniform(-0.04, 0.04, size=(4, 2)) * strength * np.float32([h * 2, h])
+    centre = np.float32([w / 2, h / 2])
+    rot = np.float32([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    dst = (src - centre) @ rot.T + centre + jitter
+    dst -= dst.min(axis=0)
+    size = np.ceil(dst.max(axis=0)).astype(int)
+    matrix = cv2.getPerspectiveTransform(src, dst.astype(np.float32))
+    return cv2.warpPerspective(image, matrix, (int(size[0]) + 1, int(size[1]) + 1),
+                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def photograph(rng: Rng, strip: FloatImage, clutter: list[FloatImage],
+               strength: float = 1.0) -> npt.NDArray[np.uint8]:
+    """The whole camera chain; ``strength`` 0 leaves only quantisation to uint8."""
+    if strip.shape[0] > 72:  # the model sees 32 rows: drawing finer only costs time
+        scale = 72 / strip.shape[0]
+        strip = cv2.resize(strip, (max(1, round(strip.shape[1] * scale)), 72),
+                           interpolation=cv2.INTER_AREA)
+    image = loose_crop(rng, strip, clutter) if strength > 0 else strip
+    if strength > 0:
+        image = _warp(rng, image, strength)
+        h, w = image.shape
+        # Uneven light: a tilted plane and a soft spot.
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        gain = 1 + strength * (rng.uniform(-0.35, 0.35) * (xx / w - 0.5)
+                               + rng.uniform(-0.35, 0.35) * (yy / h - 0.5))
+        if rng.random() < 0.3:
+            cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+            gain += rng.uniform(-0.3, 0.3) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2)
+                                                     / (2 * (0.3 * w) ** 2))
+        image = image * gain
+        mean = float(image.mean())
+        image = mean + (image - mean) * rng.uniform(0.35, 1.0) ** strength
+        sigma = rng.uniform(0, 0.04) * h * strength
+        if sigma > 0.3:
+            image = cv2.GaussianBlur(image, (0, 0), sigma)
+        if rng.random() < 0.15 * strength:  # a little motion
+            k = int(rng.integers(2, 6))
+            kernel = np.zeros((k, k), np.float32)
+            kernel[k // 2, :] = 1.0 / k
+            image = cv2.filter2D(image, -1, kernel)
+        if rng.random() < 0.4:  # a low-resolution sensor or a distant meter
+            factor = rng.uniform(0.35, 0.9)
+            small = cv2.resize(image, (max(1, int(w * factor)), max(1, int(h * factor))),
+                               interpolation=cv2.INTER_AREA)
+            image = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        image = image + rng.normal(0, rng.uniform(0, 12) * strength, size=image.shape)
+    out = np.clip(image, 0, 255).astype(np.uint8)
+    if strength > 0 and rng.random() < 0.5:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 95))])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    return out

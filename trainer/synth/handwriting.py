@@ -1,0 +1,65 @@
+"""Handwritten strings from MNIST digits placed side by side."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from .common import FloatImage, Rng, trim_columns
+
+
+class MnistPool:
+    """MNIST digits grouped by class, so a label can be drawn digit by digit."""
+
+    def __init__(self, images: npt.NDArray[np.uint8], labels: npt.NDArray[np.integer]) -> None:
+        self.by_digit = [images[labels == d] for d in range(10)]
+
+    def sample(self, rng: Rng, digit: str) -> npt.NDArray[np.uint8]:
+        pool = self.by_digit[int(digit)]
+        return pool[int(rng.integers(len(pool)))]
+
+
+def seed_protocol_strip(digits: list[npt.NDArray[np.uint8]], invert: bool = False) -> npt.NDArray[np.uint8]:
+    """The 2017 layout: 28x28 cells side by side, no gaps, white on black."""
+    strip = np.concatenate(digits, axis=1)
+    return 255 - strip if invert else strip
+
+
+def handwritten(rng: Rng, text: str, pool: MnistPool) -> FloatImage:
+    cells = [pool.sample(rng, ch) for ch in text]
+    if rng.random() < 0.3:
+        strip = seed_protocol_strip(cells).astype(np.float32)
+    else:
+        strip = _loose_layout(rng, cells)
+    # MNIST is white ink on black; paper is the other way round.
+    bg, fg = (rng.uniform(0, 80), rng.uniform(170, 255))
+    if rng.random() < 0.5:
+        bg, fg = rng.uniform(150, 255), rng.uniform(0, 90)
+    return (bg + (fg - bg) * strip / 255.0).astype(np.float32)
+
+
+def _loose_layout(rng: Rng, cells: list[npt.NDArray[np.uint8]]) -> FloatImage:
+    """Cropped digits with random gaps (some overlapping), sizes and baselines."""
+    height = 40
+    parts: list[tuple[np.ndarray, int]] = []
+    for cell in cells:
+        scale = rng.uniform(0.8, 1.25)
+        size = max(8, round(28 * scale))
+        digit = cv2.resize(cell, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        left, right = trim_columns(digit, 20)
+        parts.append((digit[:, left:right], int(rng.integers(-3, 4))))
+    gaps = rng.integers(-3, 9, size=len(parts))
+    width = sum(p.shape[1] for p, _ in parts) + int(np.clip(gaps, 0, None).sum()) + 8
+    canvas = np.zeros((height, width), np.float32)
+    x = 2
+    for (digit, dy), gap in zip(parts, gaps, strict=True):
+        h, w = digit.shape
+        y = int(np.clip((height - h) // 2 + dy, 0, max(0, height - h)))
+        h = min(h, height - y)
+        region = canvas[y:y + h, x:x + w]
+        np.maximum(region, digit[:h, : region.shape[1]], out=region)
+        x += w + int(gap)
+        x = max(x, 0)
+    cols = np.flatnonzero(canvas.max(axis=0) > 20)
+    return canvas[:, : int(cols[-1]) + 3] if cols.size else canvas

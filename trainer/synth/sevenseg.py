@@ -1,0 +1,110 @@
+"""Seven-segment LCD and LED digits, with the unlit segments faintly visible."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from . import fonts
+from .common import FloatImage, Rng, compose
+
+# Segments a..g lit for each digit; 6, 7 and 9 have common variants (tails).
+SEGMENTS = {
+    "0": ["abcdef"], "1": ["bc"], "2": ["abdeg"], "3": ["abcdg"], "4": ["bcfg"],
+    "5": ["acdfg"], "6": ["acdefg", "cdefg"], "7": ["abc", "abcf"], "8": ["abcdefg"],
+    "9": ["abcdfg", "abcfg"],
+}
+
+
+def _segment_polygons(w: float, h: float, t: float, gap: float) -> dict[str, np.ndarray]:
+    """Hexagonal segments of one digit cell, unslanted, origin top-left."""
+    def horiz(y: float) -> np.ndarray:
+        x0, x1 = t / 2 + gap, w - t / 2 - gap
+        return np.array([[x0, y], [x0 + t / 2, y - t / 2], [x1 - t / 2, y - t / 2], [x1, y],
+                         [x1 - t / 2, y + t / 2], [x0 + t / 2, y + t / 2]])
+
+    def vert(x: float, y0: float, y1: float) -> np.ndarray:
+        y0, y1 = y0 + gap, y1 - gap
+        return np.array([[x, y0], [x + t / 2, y0 + t / 2], [x + t / 2, y1 - t / 2], [x, y1],
+                         [x - t / 2, y1 - t / 2], [x - t / 2, y0 + t / 2]])
+
+    top, mid, bot = t / 2, h / 2, h - t / 2
+    left, right = t / 2, w - t / 2
+    return {"a": horiz(top), "g": horiz(mid), "d": horiz(bot),
+            "f": vert(left, top, mid), "b": vert(right, top, mid),
+            "e": vert(left, mid, bot), "c": vert(right, mid, bot)}
+
+
+def drawn_masks(rng: Rng, text: str, field: int) -> tuple[FloatImage, FloatImage]:
+    """(lit, unlit) masks of segments drawn with OpenCV polygons."""
+    h = float(rng.uniform(36, 70))
+    w = h * rng.uniform(0.45, 0.65)
+    t = h * rng.uniform(0.08, 0.16)
+    gap = t * rng.uniform(0.05, 0.3)
+    pitch = w * rng.uniform(1.15, 1.5)
+    slant = rng.uniform(0.0, 0.2) if rng.random() < 0.6 else 0.0
+    ss = 4  # supersample so the anti-aliased edges look like a lens, not a raster
+    width = int((pitch * field + h * slant + t * 2) * ss)
+    height = int((h + t * 2) * ss)
+    lit = np.zeros((height, width), np.uint8)
+    unlit = np.zeros_like(lit)
+    polys = _segment_polygons(w, h, t, gap)
+    padded = " " * (field - len(text)) + text
+    for i, ch in enumerate(padded):
+        x0 = t + i * pitch
+        on = rng.choice(SEGMENTS[ch]) if ch != " " else ""
+        for name, poly in polys.items():
+            pts = poly.copy()
+            pts[:, 0] += x0 + (h - pts[:, 1]) * slant
+            pts[:, 1] += t
+            target = lit if name in on else unlit
+            cv2.fillPoly(target, [np.round(pts * ss).astype(np.int32)], 255, cv2.LINE_AA)
+    size = (width // ss, height // ss)
+    return (cv2.resize(lit, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0,
+            cv2.resize(unlit, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0)
+
+
+def dseg_masks(rng: Rng, text: str, field: int, font_path: Path) -> tuple[FloatImage, FloatImage]:
+    """(lit, all-segments) masks from a DSEG7 face: '8' lights every segment and
+    '!' is a blank digit of full width, so both strings line up."""
+    size = int(rng.integers(32, 64))
+    font = fonts.load(str(font_path), size)
+    shown = "!" * (field - len(text)) + text
+    ghost = "8" * field
+    width = int(font.getlength(ghost) + size)
+    height = int(size * 1.5)
+    masks = []
+    for s in (shown, ghost):
+        canvas = Image.new("L", (width, height), 0)
+        ImageDraw.Draw(canvas).text((size * 0.3, size * 0.2), s, font=font, fill=255)
+        masks.append(np.asarray(canvas, dtype=np.float32) / 255.0)
+    lit, every = masks
+    rows = np.flatnonzero(every.max(axis=1) > 0.05)
+    cols = np.flatnonzero(every.max(axis=0) > 0.05)
+    crop = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    return lit[crop], np.clip(every[crop] - lit[crop], 0, 1)
+
+
+def seven_segment(rng: Rng, text: str, font_files: list[Path]) -> FloatImage:
+    field = len(text) + (int(rng.integers(0, 3)) if rng.random() < 0.3 else 0)
+    if font_files and rng.random() < 0.6:
+        lit, unlit = dseg_masks(rng, text, field, font_files[int(rng.integers(len(font_files)))])
+    else:
+        lit, unlit = drawn_masks(rng, text, field)
+    if rng.random() < 0.5:  # reflective LCD: dark segments on a grey-green panel
+        bg = rng.uniform(110, 230)
+        fg = rng.uniform(0, max(1.0, bg - 70))
+    else:  # emissive LED/VFD: bright segments on a dark panel
+        bg = rng.uniform(0, 70)
+        fg = rng.uniform(min(254.0, bg + 90), 255)
+    ghost = rng.uniform(0.0, 0.25)
+    mask = np.clip(lit + ghost * unlit, 0, 1)
+    image = compose(mask, bg, fg)
+    if fg > bg and rng.random() < 0.5:  # LED bloom
+        glow = cv2.GaussianBlur(lit, (0, 0), sigmaX=rng.uniform(1.5, 4.0))
+        image = np.clip(image + glow * rng.uniform(20, 80), 0, 255).astype(np.float32)
+    pad = int(rng.integers(2, 10))
+    return np.pad(image, pad, mode="constant", constant_values=bg)

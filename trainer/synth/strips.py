@@ -1,0 +1,152 @@
+"""Mix the generators into a training or evaluation set of model-ready strips."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from digitcam.device.preprocess import fit_strip
+
+from . import fonts
+from .camera import photograph
+from .common import FloatImage, Rng, palette, random_digits
+from .counter import roller_counter
+from .handwriting import MnistPool, handwritten
+from .printed import hershey_mask, truetype_mask
+from .sevenseg import seven_segment
+
+KINDS = ("printed", "sevenseg", "counter", "handwriting")
+# Letters a meter shows beside its number; no O, I, l, S, B, Z, g, q that pass for digits.
+UNIT_WORDS = ("kWh", "kW", "Wh", "m", "V", "Hz", "kPa", "rev", "NET", "CH", "ft", "x", "W", "h")
+
+
+@dataclass
+class Synthesizer:
+    """Everything the generators need, loaded once per process."""
+
+    mnist: MnistPool | None
+    printed_fonts: list = field(default_factory=lambda: fonts.font_files(fonts.TRAIN_PRINTED))
+    segment_fonts: list = field(default_factory=lambda: fonts.seven_segment_files())
+    empty_rate: float = 0.03
+
+    def clean(self, rng: Rng, kind: str, text: str) -> FloatImage:
+        if kind == "printed":
+            return _printed(rng, text, self.printed_fonts)
+        if kind == "sevenseg":
+            return seven_segment(rng, text, self.segment_fonts)
+        if kind == "counter":
+            return roller_counter(rng, text, self.printed_fonts)
+        if kind == "handwriting":
+            if self.mnist is None:
+                raise ValueError("handwriting needs MNIST digits")
+            return handwritten(rng, text, self.mnist)
+        raise ValueError(f"unknown kind {kind!r}")
+
+    def clutter(self, rng: Rng, kind: str) -> list[FloatImage]:
+        pieces: list[FloatImage] = []
+        for _ in range(int(rng.choice([0, 0, 1, 1, 2, 3]))):
+            if rng.random() < 0.5:
+                word = str(rng.choice(UNIT_WORDS))
+                pieces.append(_ink(rng, word, self.printed_fonts))
+            elif kind == "handwriting" and self.mnist is not None:
+                pieces.append(self.mnist.sample(rng, str(rng.integers(10))).astype(np.float32))
+            else:
+                pieces.append(_ink(rng, str(rng.integers(10)), self.printed_fonts))
+        return pieces
+
+    def sample(self, rng: Rng, kind: str) -> tuple[npt.NDArray[np.uint8], str]:
+        """One photographed strip of ``kind`` and its label ('' for no digits)."""
+        if rng.random() < self.empty_rate:
+            return self.empty(rng), ""
+        text = random_digits(rng)
+        strip = self.clean(rng, kind, text)
+        strength = rng.uniform(0.0, 0.3) if rng.random() < 0.2 else rng.uniform(0.5, 1.0)
+        return photograph(rng, strip, self.clutter(rng, kind), strength), text
+
+    def empty(self, rng: Rng) -> npt.NDArray[np.uint8]:
+        """Background, rules and unit words, but no digits."""
+        bg, _ = palette(rng)
+        h = int(rng.integers(30, 80))
+        blank = np.full((h, int(h * rng.uniform(1.0, 7.0))), bg, np.float32)
+        if rng.random() < 0.5:
+            word = _ink(rng, str(rng.choice(UNIT_WORDS)), self.printed_fonts)
+            ww = min(word.shape[1], blank.shape[1])
+            wh = min(word.shape[0], h)
+            level = 255.0 - bg
+            blank[:wh, :ww] = blank[:wh, :ww] * (1 - word[:wh, :ww] / 255) + level * word[:wh, :ww] / 255
+        return photograph(rng, blank, self.clutter(rng, "printed"), rng.uniform(0.3, 1.0))
+
+
+def _ink(rng: Rng, text: str, font_files: list) -> FloatImage:
+    """A 0..255 ink image of ``text`` for clutter."""
+    size = int(rng.integers(16, 48))
+    if font_files and rng.random() < 0.85:
+        mask = truetype_mask(rng, text, font_files[int(rng.integers(len(font_files)))], size)
+    else:
+        mask = hershey_mask(rng, text, size)
+    return mask * 255.0
+
+
+def _printed(rng: Rng, text: str, font_files: list) -> FloatImage:
+    from .printed import printed
+
+    return printed(rng, text, font_files)
+
+
+# ----------------------------------------------------------------- datasets
+
+_worker: Synthesizer | None = None
+
+
+def _init_worker(mnist_images: npt.NDArray[np.uint8] | None,
+                 mnist_labels: npt.NDArray[np.integer] | None) -> None:
+    global _worker
+    pool = MnistPool(mnist_images, mnist_labels) if mnist_images is not None else None
+    _worker = Synthesizer(pool)
+
+
+def _make_chunk(args: tuple[int, int, int, Sequence[str], Sequence[float], int, int]
+                ) -> tuple[npt.NDArray[np.uint8], list[str], list[str]]:
+    seed, chunk, count, kinds, weights, height, width = args
+    assert _worker is not None
+    rng = np.random.default_rng([seed, chunk])
+    images = np.empty((count, height, width), np.uint8)
+    labels, drawn = [], []
+    for i in range(count):
+        kind = str(rng.choice(kinds, p=weights))
+        strip, text = _worker.sample(rng, kind)
+        fit_strip(strip, height, width, out=images[i])
+        labels.append(text)
+        drawn.append(kind)
+    return images, labels, drawn
+
+
+def build(count: int, seed: int, kinds: dict[str, float], height: int, width: int,
+          mnist: tuple[npt.NDArray[np.uint8], npt.NDArray[np.integer]] | None,
+          workers: int = 0, chunk: int = 500) -> tuple[npt.NDArray[np.uint8], list[str], list[str]]:
+    """``count`` model-ready strips (count, height, width), their labels and kinds.
+
+    Deterministic by ``seed`` whatever the number of workers: each chunk has
+    its own generator seeded by (seed, chunk index).
+    """
+    names = [k for k, w in kinds.items() if w > 0]
+    total = sum(kinds[k] for k in names)
+    weights = [kinds[k] / total for k in names]
+    jobs = [(seed, i, min(chunk, count - start), names, weights, height, width)
+            for i, start in enumerate(range(0, count, chunk))]
+    init_args = (mnist[0], mnist[1]) if mnist is not None else (None, None)
+    workers = workers or min(len(jobs), mp.cpu_count())
+    if workers <= 1:
+        _init_worker(*init_args)
+        results = [_make_chunk(job) for job in jobs]
+    else:
+        with mp.get_context("fork").Pool(workers, _init_worker, init_args) as pool:
+            results = pool.map(_make_chunk, jobs)
+    images = np.concatenate([r[0] for r in results]) if results else np.empty((0, height, width), np.uint8)
+    labels = [t for r in results for t in r[1]]
+    drawn = [k for r in results for k in r[2]]
+    return images, labels, drawn
