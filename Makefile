@@ -41,7 +41,7 @@ $(VENV)/.dev: $(VENV)/.device
 	touch $@
 
 demo: $(VENV)/.device
-	$(VENV)/bin/digitcam read --roi full device/models/samples
+	$(VENV)/bin/digitcam read --roi full --stats device/samples/strips
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check device trainer deploy tests

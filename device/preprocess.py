@@ -33,7 +33,7 @@ def _as_uint8(image: npt.NDArray[np.generic]) -> GreyImage:
     if image.dtype == np.uint8:
         return image  # type: ignore[return-value]
     if image.dtype == np.bool_:
-        return image.astype(np.uint8) * 255  # type: ignore[no-any-return]
+        return image.astype(np.uint8) * 255
     if np.issubdtype(image.dtype, np.floating):
         finite = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
         # Floats in [0, 1] are the usual normalised convention; anything larger is 0..255.
@@ -41,7 +41,7 @@ def _as_uint8(image: npt.NDArray[np.generic]) -> GreyImage:
             finite = finite * 255.0
         return np.clip(finite, 0, 255).astype(np.uint8)
     if image.dtype == np.uint16:
-        return (image >> 8).astype(np.uint8)  # type: ignore[no-any-return]
+        return np.right_shift(image, 8).astype(np.uint8)
     return np.clip(image, 0, 255).astype(np.uint8)
 
 

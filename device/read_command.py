@@ -26,26 +26,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        description="Read the digit string in each image. Folders are read in "
                                    "sorted order (image files only).")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image file or folder")
-    p.add_argument("--roi", default="full", metavar="full|X,Y,W,H",
-                   help="where the strip is: the whole image (full, default) or a rectangle")
+    p.add_argument("--roi", default="auto", metavar="auto|full|X,Y,W,H",
+                   help="where the strip is: found automatically (auto, default), the whole "
+                        "image (full), or a rectangle")
     p.add_argument("--model", metavar="PATH", help="model bundle (.json or .tflite); "
                                                    "default: the bundled model")
     p.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
     p.add_argument("--json", action="store_true", help="one JSON object a line")
+    p.add_argument("--stats", action="store_true",
+                   help="finish with a latency table (p50/p95/max per stage)")
     p.set_defaults(handler=run)
 
 
-def parse_roi(spec: str) -> tuple[int, int, int, int] | None:
-    """None for the whole image, else (x, y, w, h)."""
-    if spec == "full":
-        return None
-    if spec == "auto":
-        raise DigitcamError("--roi auto needs the strip finder, which is not in this release; "
-                            "use --roi full or --roi X,Y,W,H")
+def parse_roi(spec: str) -> str | tuple[int, int, int, int]:
+    """'auto', 'full', or (x, y, w, h)."""
+    if spec in ("auto", "full"):
+        return spec
     try:
         x, y, w, h = (int(v) for v in spec.split(","))
     except ValueError:
-        raise DigitcamError(f"--roi {spec!r}: expected full or X,Y,W,H") from None
+        raise DigitcamError(f"--roi {spec!r}: expected auto, full or X,Y,W,H") from None
     if x < 0 or y < 0 or w < 1 or h < 1:
         raise DigitcamError(f"--roi {spec!r}: X and Y must be >= 0, W and H >= 1")
     return x, y, w, h
@@ -75,9 +75,9 @@ def load_grey(path: Path) -> npt.NDArray[np.uint8]:
     return image  # type: ignore[return-value]
 
 
-def crop(image: npt.NDArray[np.uint8], roi: tuple[int, int, int, int] | None,
+def crop(image: npt.NDArray[np.uint8], roi: str | tuple[int, int, int, int],
          path: Path) -> npt.NDArray[np.uint8]:
-    if roi is None:
+    if isinstance(roi, str):
         return image
     x, y, w, h = roi
     if x + w > image.shape[1] or y + h > image.shape[0]:
@@ -87,11 +87,14 @@ def crop(image: npt.NDArray[np.uint8], roi: tuple[int, int, int, int] | None,
 
 
 def run(args: argparse.Namespace, env: Env) -> int:
+    from .frame_reader import FrameReader
     from .recognizer import Recognizer
 
     roi = parse_roi(args.roi)
     recognizer = Recognizer(args.model, threads=args.threads)
+    reader = FrameReader(recognizer, mode="auto" if roi == "auto" else "full")
     failed = 0
+    timings: dict[str, list[float]] = {}
     for path in expand(args.paths):
         started = time.monotonic()
         try:
@@ -101,18 +104,37 @@ def run(args: argparse.Namespace, env: Env) -> int:
             failed += 1
             continue
         load_ms = (time.monotonic() - started) * 1000.0
-        result = recognizer.read(image)
+        result = reader.read(image)
         latency = {"load": load_ms, **result.latency_ms}
         latency["total"] += load_ms
+        for stage, ms in latency.items():
+            timings.setdefault(stage, []).append(ms)
         if args.json:
             record: dict[str, Any] = {
                 "path": str(path), "text": result.text,
                 "confidence": round(result.confidence, 4),
                 "digit_confidences": list(result.digit_confidences),
+                "quad": None if result.quad is None else [
+                    [round(float(v), 1) for v in p] for p in result.quad],
                 "latency_ms": {k: round(v, 3) for k, v in latency.items()},
             }
             print(json.dumps(record), file=env.stdout)
         else:
             print(f"{path}\t{result.text or '-'}\t{result.confidence:.3f}\t"
                   f"{latency['total']:.2f} ms", file=env.stdout)
+    if args.stats and timings:
+        print(latency_table(timings, recognizer), file=env.stdout)
     return int(ExitStatus.BAD_INPUT if failed else ExitStatus.OK)
+
+
+def latency_table(timings: dict[str, list[float]], recognizer: Any) -> str:
+    count = len(timings["total"])
+    lines = [f"\n{count} image(s), model {recognizer.meta.tflite_path.name} "
+             f"({recognizer.sha256[:12]}), runtime {recognizer.runtime}, "
+             f"loaded in {recognizer.load_ms:.1f} ms",
+             f"{'stage':<12}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}"]
+    for stage, values in timings.items():
+        arr = np.asarray(values)
+        lines.append(f"{stage:<12}{np.percentile(arr, 50):>9.3f}{np.percentile(arr, 95):>9.3f}"
+                     f"{arr.max():>9.3f}")
+    return "\n".join(lines)

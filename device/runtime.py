@@ -7,9 +7,12 @@ several times slower on int8. ``DIGITCAM_RUNTIME`` forces one of them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import DigitcamError
@@ -42,9 +45,33 @@ def interpreter_class(preferred: str | None = None) -> tuple[type[Any], str]:
     )
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """The runtimes print 'INFO: Created TensorFlow Lite XNNPACK delegate' from
+    C++ straight to fd 2; keep it out of a CLI's error stream. Failures still
+    surface as Python exceptions."""
+    if logger.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def make_interpreter(model_path: str, threads: int = 1, runtime: str | None = None) -> tuple[Any, str]:
     cls, name = interpreter_class(runtime)
-    interpreter = cls(model_path=model_path, num_threads=max(1, threads))
-    interpreter.allocate_tensors()
+    with _quiet_native_stderr():
+        interpreter = cls(model_path=model_path, num_threads=max(1, threads))
+        interpreter.allocate_tensors()
     logger.debug("built %s interpreter for %s with %d thread(s)", name, model_path, threads)
     return interpreter, name

@@ -5,13 +5,13 @@ import pytest
 
 pytest.importorskip("PIL")
 
-from digitcam.trainer.synth import fonts  # noqa: E402
-from digitcam.trainer.synth.common import random_digits  # noqa: E402
-from digitcam.trainer.synth.counter import roller_counter  # noqa: E402
-from digitcam.trainer.synth.handwriting import MnistPool, seed_protocol_strip  # noqa: E402
-from digitcam.trainer.synth.printed import truetype_mask  # noqa: E402
-from digitcam.trainer.synth.sevenseg import SEGMENTS, _segment_polygons, drawn_masks  # noqa: E402
-from digitcam.trainer.synth.strips import KINDS, Synthesizer, build  # noqa: E402
+from digitcam.trainer.synth import fonts
+from digitcam.trainer.synth.common import random_digits
+from digitcam.trainer.synth.counter import roller_counter
+from digitcam.trainer.synth.handwriting import MnistPool, seed_protocol_strip
+from digitcam.trainer.synth.printed import truetype_mask
+from digitcam.trainer.synth.sevenseg import SEGMENTS, _segment_polygons, drawn_masks
+from digitcam.trainer.synth.strips import KINDS, Synthesizer, build
 
 
 def ink_runs(profile: np.ndarray) -> int:

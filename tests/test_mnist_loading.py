@@ -3,7 +3,7 @@ import pytest
 
 pytest.importorskip("PIL")  # trainer dependencies; not in the tflite-runtime venv
 
-from digitcam.trainer import mnist  # noqa: E402
+from digitcam.trainer import mnist
 
 
 def write_keras_layout(path, n_train=12, n_test=7):
@@ -20,7 +20,7 @@ def write_keras_layout(path, n_train=12, n_test=7):
 
 def test_loads_a_file_in_keras_layout(tmp_path):
     arrays = write_keras_layout(tmp_path / "mnist.npz")
-    (xtr, ytr), (xte, yte) = mnist.load(tmp_path / "mnist.npz")
+    (xtr, _), (xte, yte) = mnist.load(tmp_path / "mnist.npz")
     assert xtr.shape == (12, 28, 28) and xte.shape == (7, 28, 28)
     np.testing.assert_array_equal(xtr, arrays["x_train"])
     np.testing.assert_array_equal(yte, arrays["y_test"])

@@ -25,7 +25,7 @@ def git_revision() -> str:
 
 
 def metadata(tflite_path: Path, config: TrainConfig, *, input_dtype: str, quantization: str,
-             metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+             metrics: dict[str, Any] | None = None, revision: str | None = None) -> dict[str, Any]:
     args = config.model
     return {
         "format": bundle.FORMAT,
@@ -45,7 +45,7 @@ def metadata(tflite_path: Path, config: TrainConfig, *, input_dtype: str, quanti
         "max_length": MAX_LENGTH,
         "quantization": quantization,
         "training": config.to_dict(),
-        "git_revision": git_revision(),
+        "git_revision": revision or git_revision(),
         "metrics": metrics or {},
     }
 

@@ -44,12 +44,15 @@ def _conv(x, filters: int, kernel=(3, 3), padding: str = "same", name: str = "")
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def build(args: ModelArgs) -> keras.Model:
-    """Pixels 0..255 in (the scaling is part of the model), logits out."""
+def build(args: ModelArgs, batch_size: int | None = None) -> keras.Model:
+    """Pixels 0..255 in (the scaling is part of the model), logits out.
+
+    ``batch_size=1`` gives the static-shape graph that is exported to TFLite.
+    """
     if args.height != 32 or args.width % 4:
         raise ValueError("this architecture needs height 32 and a width divisible by 4")
     c1, c2, c3, c4, c5 = args.channels
-    inputs = keras.Input((args.height, args.width, 1), name="pixels")
+    inputs = keras.Input(batch_shape=(batch_size, args.height, args.width, 1), name="pixels")
     x = layers.Rescaling(1.0 / 255.0, name="scale")(inputs)
     x = _conv(x, c1, name="b1")
     x = layers.MaxPooling2D((2, 2), name="p1")(x)  # 16 x W/2

@@ -22,8 +22,13 @@ def load_model(path: Path) -> keras.Model:
     return keras.saving.load_model(path, compile=False)
 
 
-def export(config: TrainConfig, keras_path: Path) -> tuple[Path, Path, int]:
-    """Write NAME.tflite (int8) and NAME-float.tflite with their metadata."""
+def export(config: TrainConfig, keras_path: Path, revision: str | None = None
+           ) -> tuple[Path, Path, int]:
+    """Write NAME.tflite (int8) and NAME-float.tflite with their metadata.
+
+    ``revision`` is the git revision the model was trained at (taken when the
+    run started, since the tree may move during an hour of training).
+    """
     out = Path(config.out_dir) / "bundle"
     model = load_model(keras_path)
     args = config.model
@@ -36,9 +41,11 @@ def export(config: TrainConfig, keras_path: Path) -> tuple[Path, Path, int]:
     for path in (int8_path, float_path):
         quantize.check_static(path.read_bytes())
     bundle_writer.write_meta(int8_path, bundle_writer.metadata(
-        int8_path, config, input_dtype="uint8", quantization="full-int8 (per-channel weights)"))
+        int8_path, config, input_dtype="uint8", quantization="full-int8 (per-channel weights)",
+        revision=revision))
     bundle_writer.write_meta(float_path, bundle_writer.metadata(
-        float_path, config, input_dtype="float32", quantization="none (float32 reference)"))
+        float_path, config, input_dtype="float32", quantization="none (float32 reference)",
+        revision=revision))
     return int8_path, float_path, int(model.count_params())
 
 
@@ -73,8 +80,9 @@ def run(config: TrainConfig) -> dict[str, Any]:
     from .train import train
 
     started = time.monotonic()
+    revision = bundle_writer.git_revision()
     best = train(config)
-    int8_path, float_path, params = export(config, best)
+    int8_path, float_path, params = export(config, best, revision)
     metrics = evaluate_run(config, int8_path, float_path, params)
     minutes = (time.monotonic() - started) / 60
     logger.info("whole run took %.1f min", minutes)

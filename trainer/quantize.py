@@ -1,7 +1,7 @@
 """Export the prediction graph to float32 and full-integer int8 TFLite.
 
-The export goes through a ``tf.function`` with a fixed batch-1 signature:
-left dynamic, the final Reshape keeps a dynamic batch and XNNPACK delegates
+The export goes through a copy of the model with a fixed batch of 1: left
+dynamic, the final Reshape keeps a dynamic batch and XNNPACK delegates
 nothing. Input stays uint8 pixels (scale 1, zero point 0) because the model
 does its own scaling; the int8 output is dequantised on the device.
 """
@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import keras
 import numpy as np
 import numpy.typing as npt
 import tensorflow as tf
@@ -19,19 +20,19 @@ import tensorflow as tf
 logger = logging.getLogger(__name__)
 
 
-def _converter(model: tf.keras.Model, height: int, width: int) -> tf.lite.TFLiteConverter:
-    @tf.function(input_signature=[tf.TensorSpec([1, height, width, 1], tf.float32, name="pixels")])
-    def serve(pixels: tf.Tensor) -> tf.Tensor:
-        return model(pixels, training=False)
+def _converter(model: keras.Model, height: int, width: int) -> tf.lite.TFLiteConverter:
+    """A converter over a batch-1 copy of ``model`` (same layers, same weights)."""
+    static = keras.models.clone_model(
+        model, input_tensors=keras.Input(batch_shape=(1, height, width, 1), name="pixels"))
+    static.set_weights(model.get_weights())
+    return tf.lite.TFLiteConverter.from_keras_model(static)
 
-    return tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], model)
 
-
-def to_float(model: tf.keras.Model, height: int, width: int) -> bytes:
+def to_float(model: keras.Model, height: int, width: int) -> bytes:
     return _converter(model, height, width).convert()
 
 
-def to_int8(model: tf.keras.Model, height: int, width: int,
+def to_int8(model: keras.Model, height: int, width: int,
             representative: npt.NDArray[np.uint8]) -> bytes:
     """Full-integer int8 with uint8 input, calibrated on ``representative`` strips
     drawn from the training distribution."""
@@ -51,7 +52,9 @@ def to_int8(model: tf.keras.Model, height: int, width: int,
 
 def check_static(tflite: bytes) -> None:
     """Fail loudly if the exported graph has any dynamic dimension."""
-    interpreter = tf.lite.Interpreter(model_content=tflite)
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=tflite)
     for detail in interpreter.get_input_details() + interpreter.get_output_details():
         if -1 in list(detail["shape_signature"]):
             raise RuntimeError(f"tensor {detail['name']} has a dynamic shape {detail['shape_signature']}")

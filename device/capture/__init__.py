@@ -1,0 +1,1 @@
+"""Frame sources behind one interface: picamera2, OpenCV, replay."""

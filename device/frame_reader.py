@@ -1,0 +1,122 @@
+"""Frame in, digits out: find (or take) the strip, rectify, recognise.
+
+In ``auto`` mode several candidate strips are read and the recogniser's own
+confidence picks the answer; a frame whose best candidate is unsure reads as
+no digits at all. A fixed region (full frame, rectangle, quadrilateral) is
+always read, whatever the confidence: the stabiliser judges it later.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from .preprocess import to_grey
+from .recognizer import Recognition, Recognizer
+from .segment import Quad, expand, find_strips, rect_quad, rectify
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    text: str
+    confidence: float
+    digit_confidences: tuple[float, ...]
+    quad: Quad | None  # where the strip was, in frame pixels; None when nothing was read
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    candidates: int = 0
+
+
+class Aligner:
+    """Keeps a fixed region on target when the camera has moved a little:
+    phase correlation of the frame against a reference image gives the shift."""
+
+    def __init__(self, reference: npt.NDArray[np.uint8], every: int = 30, scale: float = 0.25) -> None:
+        self.scale = scale
+        self.every = every
+        self._ref = self._prepare(reference)
+        self._window = cv2.createHanningWindow(self._ref.shape[::-1], cv2.CV_32F)
+        self._count = 0
+        self.shift = np.zeros(2, np.float32)
+
+    def _prepare(self, grey: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        small = cv2.resize(grey, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA)
+        return small.astype(np.float32)
+
+    def update(self, grey: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """The current (dx, dy) of the scene against the reference, in frame pixels."""
+        if self._count % self.every == 0:
+            current = self._prepare(grey)
+            if current.shape == self._ref.shape:
+                (dx, dy), response = cv2.phaseCorrelate(self._ref, current, self._window)
+                if response > 0.1:  # a weak peak is noise, keep the last good shift
+                    self.shift = np.float32([dx, dy]) / self.scale
+        self._count += 1
+        return self.shift
+
+
+class FrameReader:
+    def __init__(self, recognizer: Recognizer, mode: str = "auto", quad: Quad | None = None,
+                 max_candidates: int = 4, min_confidence: float = 0.5, good_enough: float = 0.9,
+                 aligner: Aligner | None = None) -> None:
+        if mode not in ("auto", "full", "rect", "quad"):
+            raise ValueError(f"unknown region mode {mode!r}")
+        if mode in ("rect", "quad") and quad is None:
+            raise ValueError(f"region mode {mode!r} needs its corners")
+        self.recognizer = recognizer
+        self.mode = mode
+        self.quad = None if quad is None else np.asarray(quad, np.float32).reshape(4, 2)
+        self.max_candidates = max_candidates
+        self.min_confidence = min_confidence
+        self.good_enough = good_enough
+        self.aligner = aligner
+
+    def read(self, image: npt.NDArray[Any]) -> FrameResult:
+        t0 = time.monotonic()
+        try:
+            grey = to_grey(image)
+        except ValueError:
+            return FrameResult("", 0.0, (), None, {"segment": 0.0, "total": 0.0})
+        if grey.size == 0:
+            return FrameResult("", 0.0, (), None, {"segment": 0.0, "total": 0.0})
+        if self.mode == "full":
+            h, w = grey.shape
+            quads = [rect_quad(0, 0, w, h)]
+            strips = [grey]
+        elif self.mode in ("rect", "quad"):
+            assert self.quad is not None
+            quad = self.quad + (self.aligner.update(grey) if self.aligner else 0)
+            quads = [quad]
+            strips = [rectify(grey, quad)]
+        else:
+            quads = [expand(c.quad) for c in find_strips(grey, self.max_candidates)]
+            strips = []
+        t1 = time.monotonic()
+        best: Recognition | None = None
+        best_quad: Quad | None = None
+        segment_ms = (t1 - t0) * 1000.0
+        infer_ms = decode_ms = 0.0
+        for i, quad in enumerate(quads):
+            r0 = time.monotonic()
+            strip = strips[i] if strips else rectify(grey, quad)
+            segment_ms += (time.monotonic() - r0) * 1000.0
+            result = self.recognizer.read(strip)
+            segment_ms += result.latency_ms["preprocess"]
+            infer_ms += result.latency_ms["infer"]
+            decode_ms += result.latency_ms["decode"]
+            if result.text and (best is None or not best.text or result.confidence > best.confidence):
+                best, best_quad = result, quad
+            if best is not None and best.confidence >= self.good_enough:
+                break  # candidates come best-first; don't pay for more reads
+        latency = {"segment": segment_ms, "infer": infer_ms, "decode": decode_ms,
+                   "total": (time.monotonic() - t0) * 1000.0}
+        # Only a found strip can be a false find; a region the user fixed is always read.
+        floor = self.min_confidence if self.mode == "auto" else 0.0
+        if best is None or best.confidence < floor:
+            return FrameResult("", best.confidence if best else 0.0, (), None, latency, len(quads))
+        return FrameResult(best.text, best.confidence, best.digit_confidences, best_quad, latency,
+                           len(quads))

@@ -1,0 +1,157 @@
+"""Find the digit strip in a frame and rectify it.
+
+Classical vision proposes a few candidate strips; the recogniser's confidence
+picks among them (see ``frame_reader``). Proposals come from a polarity-free
+morphological gradient, closed horizontally so the characters of a line merge
+into one blob, at two closing widths: tight for printed digits, wide for
+boxed counters and spaced seven-segment digits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+Quad = npt.NDArray[np.float32]  # 4x2: top-left, top-right, bottom-right, bottom-left
+
+_GRADIENT_KERNEL = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
+WORK_WIDTH = 640  # larger frames are searched at this width; the strip is cut from the original
+
+
+@dataclass(frozen=True)
+class Candidate:
+    quad: Quad  # in frame coordinates
+    score: float  # proposal heuristic; higher first
+
+
+def order_quad(points: npt.NDArray[np.floating]) -> Quad:
+    """Corners as TL, TR, BR, BL with the long side horizontal."""
+    pts = np.asarray(points, np.float32).reshape(4, 2)
+    # Make the first edge the long one, so a rect reported 'standing up' is laid down.
+    if np.linalg.norm(pts[1] - pts[0]) < np.linalg.norm(pts[2] - pts[1]):
+        pts = np.roll(pts, -1, axis=0)
+    # Reading direction: left to right.
+    if pts[0, 0] + pts[3, 0] > pts[1, 0] + pts[2, 0]:
+        pts = pts[[2, 3, 0, 1]]
+    return pts
+
+
+def _proposals(binary: npt.NDArray[np.uint8], close_w: int, close_h: int,
+               scale: float, min_h: float) -> list[Candidate]:
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (close_w, close_h))
+    closed = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel)
+    contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    found = []
+    for contour in contours:
+        if len(contour) < 4:
+            continue
+        (cx, cy), (rw, rh), angle = cv2.minAreaRect(contour)
+        long_side, short_side = max(rw, rh), min(rw, rh)
+        if short_side < min_h or long_side < 1.2 * short_side or long_side > 24 * short_side:
+            continue
+        quad = order_quad(cv2.boxPoints(((cx, cy), (rw, rh), angle)))
+        dx, dy = quad[1] - quad[0]
+        if abs(np.degrees(np.arctan2(dy, dx))) > 20:  # digit lines are near horizontal
+            continue
+        fill = cv2.contourArea(contour) / max(1.0, rw * rh)
+        if fill < 0.45:
+            continue
+        # Prefer solid, line-shaped blobs of a readable height.
+        aspect = long_side / short_side
+        score = fill * min(aspect, 8.0) * np.sqrt(short_side / scale)
+        found.append(Candidate(quad / scale, float(score)))
+    return found
+
+
+def _binary_edges(work: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    gradient = cv2.morphologyEx(work, cv2.MORPH_GRADIENT, _GRADIENT_KERNEL)
+    level, binary = cv2.threshold(gradient, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    if level < 12:  # a flat or pure-noise frame: Otsu split noise from noise
+        _, binary = cv2.threshold(gradient, 12, 255, cv2.THRESH_BINARY)
+    return binary
+
+
+def find_strips(grey: npt.NDArray[np.uint8], max_candidates: int = 4) -> list[Candidate]:
+    """Candidate strips, best proposal first (at most ``max_candidates``).
+
+    Searched at three scales of a pyramid with the same closing kernels, so
+    the kernels bridge the gaps of small and of frame-filling digits alike.
+    """
+    if grey.ndim != 2 or grey.shape[0] < 16 or grey.shape[1] < 16:
+        return []
+    found: list[Candidate] = []
+    scale = min(1.0, WORK_WIDTH / grey.shape[1])
+    work = grey if scale == 1.0 else cv2.resize(grey, None, fx=scale, fy=scale,
+                                                interpolation=cv2.INTER_AREA)
+    for level in range(3):
+        binary = _binary_edges(work)
+        found += _proposals(binary, 9, 3, scale, 8.0 if level == 0 else 6.0)
+        if level == 0:  # boxed counters and spaced segments at full resolution
+            found += _proposals(binary, 21, 5, scale, 8.0)
+        if min(work.shape) < 80:
+            break
+        work = cv2.pyrDown(work)
+        scale /= 2
+    found.sort(key=lambda c: c.score, reverse=True)
+    unique: list[Candidate] = []
+    for cand in found:
+        centre = cand.quad.mean(axis=0)
+        if all(np.abs(centre - u.quad.mean(axis=0)).max() > 0.25 * _height(u.quad) or
+               abs(_height(cand.quad) - _height(u.quad)) > 0.3 * _height(u.quad) for u in unique):
+            unique.append(cand)
+        if len(unique) == max_candidates:
+            break
+    return unique
+
+
+def _height(quad: Quad) -> float:
+    return float((np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2)
+
+
+def _width(quad: Quad) -> float:
+    return float((np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) / 2)
+
+
+def expand(quad: Quad, vertical: float = 0.12, horizontal: float = 0.25) -> Quad:
+    """Grow a tight quad by a share of its height on every side: the model was
+    trained on loose crops and reads worse on a crop that clips a glyph."""
+    centre = quad.mean(axis=0)
+    right = (quad[1] - quad[0] + quad[2] - quad[3]) / 2
+    down = (quad[3] - quad[0] + quad[2] - quad[1]) / 2
+    h = float(np.linalg.norm(down))
+    w = float(np.linalg.norm(right))
+    if h < 1e-6 or w < 1e-6:
+        return quad
+    ux, uy = right / w, down / h
+    half_w = w / 2 + horizontal * h
+    half_h = h / 2 + vertical * h
+    return np.float32([centre - ux * half_w - uy * half_h, centre + ux * half_w - uy * half_h,
+                       centre + ux * half_w + uy * half_h, centre - ux * half_w + uy * half_h])
+
+
+def rectify(grey: npt.NDArray[np.uint8], quad: Quad, max_height: int = 64) -> npt.NDArray[np.uint8]:
+    """Cut ``quad`` out of ``grey`` as an upright strip at most ``max_height`` tall."""
+    h = max(2.0, _height(quad))
+    w = max(2.0, _width(quad))
+    scale = min(1.0, max_height / h)
+    out_w, out_h = max(2, round(w * scale)), max(2, round(h * scale))
+    dst = np.float32([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]])
+    matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+    if scale < 0.5:  # warping is point sampling: smooth first so strokes don't alias away
+        sigma = 0.5 / scale
+        x0, y0 = np.floor(quad.min(axis=0) - 3 * sigma).astype(int)
+        x1, y1 = np.ceil(quad.max(axis=0) + 3 * sigma).astype(int)
+        x0, y0 = max(0, x0), max(0, y0)
+        region = cv2.GaussianBlur(grey[y0:y1, x0:x1], (0, 0), sigma)
+        matrix = matrix @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)
+        return cv2.warpPerspective(region, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpPerspective(grey, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+
+
+def rect_quad(x: float, y: float, w: float, h: float) -> Quad:
+    return np.float32([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])

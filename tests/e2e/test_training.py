@@ -1,0 +1,69 @@
+"""The training path end to end on a tiny budget: data → train → int8 → load → decode."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, mnist_path):
+    out = tmp_path_factory.mktemp("tiny-run")
+    result = run_cli("trainer", "train", "--tiny", "--mnist", str(mnist_path), "--out", str(out),
+                     timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, json.loads(result.stdout)
+
+
+def test_run_leaves_every_artefact(tiny_run):
+    out, summary = tiny_run
+    for name in ("config.json", "history.csv", "curves.png", "train.log", "evaluation.md",
+                 "evaluation.json", "checkpoints/best.keras", "bundle/digits.tflite",
+                 "bundle/digits.json", "bundle/digits-float.tflite"):
+        assert (out / name).is_file(), name
+    assert set(summary["int8"]) == {"printed", "sevenseg", "counter", "handwriting", "seed",
+                                    "seed-inverted"}
+
+
+def test_bundle_is_full_int8_and_honours_the_contract(tiny_run):
+    from ai_edge_litert.interpreter import Interpreter
+
+    out, _ = tiny_run
+    meta = json.loads((out / "bundle/digits.json").read_text())
+    assert meta["blank_index"] == 10 and meta["alphabet"] == "0123456789"
+    assert meta["training"]["train_samples"] == 3000  # the resolved config travels along
+    interpreter = Interpreter(model_path=str(out / "bundle/digits.tflite"))
+    inp = interpreter.get_input_details()[0]
+    outp = interpreter.get_output_details()[0]
+    assert inp["dtype"] == np.uint8 and list(inp["shape_signature"]) == [1, 32, 192, 1]
+    assert outp["dtype"] == np.int8 and list(outp["shape_signature"]) == [1, 48, 11]
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert not ops & {"READ_VARIABLE", "VAR_HANDLE", "SHAPE"}, ops  # a static, frozen graph
+    metrics = meta["metrics"]
+    assert {"float", "int8", "size_kb", "parameters"} <= set(metrics)
+
+
+def test_device_reads_with_the_new_bundle(tiny_run, tmp_path):
+    out, _ = tiny_run
+    cv2.imwrite(str(tmp_path / "s.png"), np.full((40, 160), 220, np.uint8))
+    result = run_cli("read", "--json", "--model", str(out / "bundle/digits.json"),
+                     str(tmp_path / "s.png"))
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert set(record["text"]) <= set("0123456789")
+
+
+def test_evaluation_report_covers_float_and_int8(tiny_run):
+    out, _ = tiny_run
+    report = json.loads((out / "evaluation.json").read_text())
+    for model in ("float", "int8"):
+        assert report["results"][model]["seed"]["n"] == 2000
+        assert 0.0 <= report["results"][model]["printed"]["exact"] <= 1.0
+    assert "| seed-inverted |" in (out / "evaluation.md").read_text()

@@ -1,0 +1,147 @@
+"""Whole camera frames with a digit strip somewhere in them, for testing the
+device's segmenter and the full pipeline on scenes unlike the training strips:
+held-out type faces, textured backgrounds, clutter (rules, shapes, words),
+rotation up to ±10°, perspective, and strips from 20 % to 90 % of the width."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from . import fonts
+from .common import FloatImage, Rng, random_digits
+from .counter import roller_counter
+from .handwriting import MnistPool, handwritten
+from .printed import truetype_mask
+from .sevenseg import seven_segment
+
+WORDS = ("METER", "Total", "kWh", "Water", "Serial", "Type", "Model", "Hz", "Volt", "GAS", "Flow", "m3/h")
+
+
+@dataclass
+class Scene:
+    image: npt.NDArray[np.uint8]  # grey frame
+    text: str  # "" when the frame has no digits
+    kind: str
+    quad: npt.NDArray[np.float32]  # 4x2 strip corners in the frame (TL, TR, BR, BL); zeros if none
+
+
+def background(rng: Rng, h: int, w: int) -> FloatImage:
+    base = rng.uniform(30, 220)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = base + rng.uniform(-60, 60) * (xx / w - 0.5) + rng.uniform(-60, 60) * (yy / h - 0.5)
+    noise = cv2.resize(rng.normal(0, 1, (h // 16 + 1, w // 16 + 1)).astype(np.float32), (w, h),
+                       interpolation=cv2.INTER_CUBIC)
+    img += noise * rng.uniform(0, 25)
+    return img.astype(np.float32)
+
+
+def clutter(rng: Rng, img: FloatImage, keep_out: npt.NDArray[np.float32] | None,
+            font_files: list) -> None:
+    """Lines, boxes, circles and words, kept off the strip's area."""
+    h, w = img.shape
+    mask = np.zeros((h, w), np.uint8)
+    if keep_out is not None:
+        cv2.fillConvexPoly(mask, keep_out.astype(np.int32), 255)
+        mask = cv2.dilate(mask, np.ones((15, 15), np.uint8))
+    layer = img.copy()
+    for _ in range(int(rng.integers(2, 9))):
+        level = float(rng.uniform(0, 255))
+        thick = int(rng.integers(1, 5))
+        shape = rng.integers(4)
+        if shape == 0:
+            p1 = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+            p2 = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+            cv2.line(layer, p1, p2, level, thick, cv2.LINE_AA)
+        elif shape == 1:
+            x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+            cv2.rectangle(layer, (x, y), (x + int(rng.integers(20, 200)), y + int(rng.integers(20, 150))),
+                          level, thick)
+        elif shape == 2:
+            cv2.circle(layer, (int(rng.integers(0, w)), int(rng.integers(0, h))),
+                       int(rng.integers(5, 80)), level, thick if rng.random() < 0.7 else -1, cv2.LINE_AA)
+        elif font_files:
+            word = str(rng.choice(WORDS))
+            ink = truetype_mask(rng, word, font_files[int(rng.integers(len(font_files)))],
+                                int(rng.integers(14, 40)))
+            y, x = int(rng.integers(0, max(1, h - ink.shape[0]))), int(rng.integers(0, max(1, w - ink.shape[1])))
+            region = layer[y:y + ink.shape[0], x:x + ink.shape[1]]
+            ink = ink[:region.shape[0], :region.shape[1]]
+            region[...] = region * (1 - ink) + level * ink
+    img[mask == 0] = layer[mask == 0]
+
+
+class SceneMaker:
+    def __init__(self, mnist_test: MnistPool, frame_size: tuple[int, int] = (640, 480)) -> None:
+        self.mnist = mnist_test
+        self.w, self.h = frame_size
+        self.printed_fonts = fonts.font_files(fonts.HELD_OUT_PRINTED)  # never seen in training
+        self.segment_fonts = fonts.seven_segment_files()
+        self.clutter_fonts = fonts.font_files(fonts.HELD_OUT_PRINTED + fonts.TRAIN_PRINTED)
+
+    def strip(self, rng: Rng, kind: str, text: str) -> FloatImage:
+        if kind == "printed":
+            size = int(rng.integers(36, 72))
+            mask = truetype_mask(rng, text, self.printed_fonts[int(rng.integers(len(self.printed_fonts)))],
+                                 size)
+            bg, fg = (rng.uniform(170, 255), rng.uniform(0, 70)) if rng.random() < 0.6 else \
+                (rng.uniform(0, 70), rng.uniform(170, 255))
+            pad = int(size * rng.uniform(0.15, 0.5))
+            return (bg + (fg - bg) * np.pad(mask, pad)).astype(np.float32)
+        if kind == "sevenseg":
+            return seven_segment(rng, text, self.segment_fonts)
+        if kind == "counter":
+            return roller_counter(rng, text, self.printed_fonts)
+        if kind == "handwriting":
+            strip = handwritten(rng, text, self.mnist)
+            return np.pad(strip, 6, mode="edge")
+        raise ValueError(kind)
+
+    def make(self, rng: Rng, kind: str) -> Scene:
+        frame = background(rng, self.h, self.w)
+        if kind == "none":
+            clutter(rng, frame, None, self.clutter_fonts)
+            return Scene(_camera(rng, frame), "", kind, np.zeros((4, 2), np.float32))
+        text = random_digits(rng, 1, 10)
+        if kind == "handwriting":
+            text = text[:8] or "0"  # a handwritten line wider than 8 digits rarely fits 90 %
+        strip = self.strip(rng, kind, text)
+        sh, sw = strip.shape
+        target_w = rng.uniform(0.2, 0.9) * self.w
+        scale = min(target_w / sw, 0.35 * self.h / sh)
+        scale = max(scale, 22 / sh)  # at least ~22 px tall: smaller is beyond any camera setup
+        dst_w, dst_h = sw * scale, sh * scale
+        angle = np.deg2rad(rng.uniform(-10, 10))
+        cx = rng.uniform(dst_w / 2 + 10, max(dst_w / 2 + 11, self.w - dst_w / 2 - 10))
+        cy = rng.uniform(dst_h / 2 + 20, max(dst_h / 2 + 21, self.h - dst_h / 2 - 20))
+        corners = np.float32([[-dst_w / 2, -dst_h / 2], [dst_w / 2, -dst_h / 2],
+                              [dst_w / 2, dst_h / 2], [-dst_w / 2, dst_h / 2]])
+        rot = np.float32([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        quad = corners @ rot.T + np.float32([cx, cy])
+        quad += rng.uniform(-0.04, 0.04, (4, 2)).astype(np.float32) * dst_h * 2  # perspective
+        quad[:, 0] = np.clip(quad[:, 0], 1, self.w - 2)
+        quad[:, 1] = np.clip(quad[:, 1], 1, self.h - 2)
+        src = np.float32([[0, 0], [sw, 0], [sw, sh], [0, sh]])
+        matrix = cv2.getPerspectiveTransform(src, quad)
+        clutter(rng, frame, quad, self.clutter_fonts)
+        warped = cv2.warpPerspective(strip, matrix, (self.w, self.h), flags=cv2.INTER_AREA)
+        coverage = cv2.warpPerspective(np.ones_like(strip), matrix, (self.w, self.h), flags=cv2.INTER_LINEAR)
+        frame = frame * (1 - coverage) + warped * coverage
+        return Scene(_camera(rng, frame), text, kind, quad)
+
+
+def _camera(rng: Rng, frame: FloatImage) -> npt.NDArray[np.uint8]:
+    h, w = frame.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+    frame = frame * (1 + rng.uniform(-0.25, 0.25) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * (0.4 * w) ** 2)))
+    sigma = rng.uniform(0, 1.4)
+    if sigma > 0.3:
+        frame = cv2.GaussianBlur(frame, (0, 0), sigma)
+    frame = frame + rng.normal(0, rng.uniform(1, 8), frame.shape)
+    out = np.clip(frame, 0, 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(50, 95))])
+    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if ok else out
