@@ -41,7 +41,11 @@ $(VENV)/.dev: $(VENV)/.device
 	touch $@
 
 demo: $(VENV)/.device
+	@echo "== digitcam read: the bundled sample strips (file names carry the true digits)"
 	$(VENV)/bin/digitcam read --roi full --stats device/samples/strips
+	@echo "== digitcam device run: the daemon on the bundled 640x480 sample frames"
+	rm -rf .demo-state
+	$(VENV)/bin/digitcam device run --config device/samples/demo.toml --summary
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check device trainer deploy tests

@@ -32,10 +32,12 @@ Handler = Callable[[argparse.Namespace, Env], int]
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """The device's commands: ``read`` at the top level."""
-    from . import read_command
+    """The device's commands: ``read`` and ``log`` at the top level, and ``device …``."""
+    from . import device_command, log_command, read_command
 
     read_command.add_parser(sub)
+    device_command.add_parser(sub)
+    log_command.add_parser(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:

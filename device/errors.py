@@ -16,6 +16,7 @@ class ExitStatus(enum.IntEnum):
     USAGE = 2
     BAD_INPUT = 3  # one or more input files could not be read
     BAD_MODEL = 4  # the model bundle is missing, corrupt or inconsistent
+    CONFIG = 78  # EX_CONFIG: the unit stops restarting a daemon whose config is wrong
     INTERRUPTED = 130
 
 

@@ -54,7 +54,7 @@ class Aligner:
             if current.shape == self._ref.shape:
                 (dx, dy), response = cv2.phaseCorrelate(self._ref, current, self._window)
                 if response > 0.1:  # a weak peak is noise, keep the last good shift
-                    self.shift = np.float32([dx, dy]) / self.scale
+                    self.shift = np.array([dx, dy], np.float32) / self.scale
         self._count += 1
         return self.shift
 

@@ -66,8 +66,8 @@ class Recognizer:
         self._interpreter.invoke()
         raw = self._interpreter.get_tensor(self._output_index)[0]
         if raw.dtype == np.float32:
-            return raw  # type: ignore[no-any-return]
-        return (raw.astype(np.float32) - self._out_zero) * self._out_scale  # type: ignore[no-any-return]
+            return raw
+        return (raw.astype(np.float32) - self._out_zero) * self._out_scale
 
     def read(self, image: npt.NDArray[Any]) -> Recognition:
         """Read a strip image of any size, dtype or channel count."""

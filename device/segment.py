@@ -52,7 +52,7 @@ def _proposals(binary: npt.NDArray[np.uint8], close_w: int, close_h: int,
         long_side, short_side = max(rw, rh), min(rw, rh)
         if short_side < min_h or long_side < 1.2 * short_side or long_side > 24 * short_side:
             continue
-        quad = order_quad(cv2.boxPoints(((cx, cy), (rw, rh), angle)))
+        quad = order_quad(np.asarray(cv2.boxPoints(((cx, cy), (rw, rh), angle)), np.float32))
         dx, dy = quad[1] - quad[0]
         if abs(np.degrees(np.arctan2(dy, dx))) > 20:  # digit lines are near horizontal
             continue
@@ -71,7 +71,7 @@ def _binary_edges(work: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     level, binary = cv2.threshold(gradient, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     if level < 12:  # a flat or pure-noise frame: Otsu split noise from noise
         _, binary = cv2.threshold(gradient, 12, 255, cv2.THRESH_BINARY)
-    return binary
+    return np.asarray(binary, np.uint8)
 
 
 def find_strips(grey: npt.NDArray[np.uint8], max_candidates: int = 4) -> list[Candidate]:
@@ -84,8 +84,8 @@ def find_strips(grey: npt.NDArray[np.uint8], max_candidates: int = 4) -> list[Ca
         return []
     found: list[Candidate] = []
     scale = min(1.0, WORK_WIDTH / grey.shape[1])
-    work = grey if scale == 1.0 else cv2.resize(grey, None, fx=scale, fy=scale,
-                                                interpolation=cv2.INTER_AREA)
+    work = grey if scale == 1.0 else np.asarray(
+        cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), np.uint8)
     for level in range(3):
         binary = _binary_edges(work)
         found += _proposals(binary, 9, 3, scale, 8.0 if level == 0 else 6.0)
@@ -93,7 +93,7 @@ def find_strips(grey: npt.NDArray[np.uint8], max_candidates: int = 4) -> list[Ca
             found += _proposals(binary, 21, 5, scale, 8.0)
         if min(work.shape) < 80:
             break
-        work = cv2.pyrDown(work)
+        work = np.asarray(cv2.pyrDown(work), np.uint8)
         scale /= 2
     found.sort(key=lambda c: c.score, reverse=True)
     unique: list[Candidate] = []
@@ -128,8 +128,8 @@ def expand(quad: Quad, vertical: float = 0.12, horizontal: float = 0.25) -> Quad
     ux, uy = right / w, down / h
     half_w = w / 2 + horizontal * h
     half_h = h / 2 + vertical * h
-    return np.float32([centre - ux * half_w - uy * half_h, centre + ux * half_w - uy * half_h,
-                       centre + ux * half_w + uy * half_h, centre - ux * half_w + uy * half_h])
+    return np.array([centre - ux * half_w - uy * half_h, centre + ux * half_w - uy * half_h,
+                     centre + ux * half_w + uy * half_h, centre - ux * half_w + uy * half_h], np.float32)
 
 
 def rectify(grey: npt.NDArray[np.uint8], quad: Quad, max_height: int = 64) -> npt.NDArray[np.uint8]:
@@ -138,7 +138,7 @@ def rectify(grey: npt.NDArray[np.uint8], quad: Quad, max_height: int = 64) -> np
     w = max(2.0, _width(quad))
     scale = min(1.0, max_height / h)
     out_w, out_h = max(2, round(w * scale)), max(2, round(h * scale))
-    dst = np.float32([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]])
+    dst = np.array([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]], np.float32)
     matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
     if scale < 0.5:  # warping is point sampling: smooth first so strokes don't alias away
         sigma = 0.5 / scale
@@ -147,11 +147,12 @@ def rectify(grey: npt.NDArray[np.uint8], quad: Quad, max_height: int = 64) -> np
         x0, y0 = max(0, x0), max(0, y0)
         region = cv2.GaussianBlur(grey[y0:y1, x0:x1], (0, 0), sigma)
         matrix = matrix @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)
-        return cv2.warpPerspective(region, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR,
-                                   borderMode=cv2.BORDER_REPLICATE)
-    return cv2.warpPerspective(grey, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
+        source = region
+    else:
+        source = grey
+    return np.asarray(cv2.warpPerspective(source, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR,
+                                          borderMode=cv2.BORDER_REPLICATE), np.uint8)
 
 
 def rect_quad(x: float, y: float, w: float, h: float) -> Quad:
-    return np.float32([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
+    return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32)

@@ -64,6 +64,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out_dir", type=Path)
     p.add_argument("--per-kind", type=int, default=100)
     p.add_argument("--empty", type=int, default=50, help="frames with no digits")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="frames per scene, each with fresh sensor noise and a small shake")
     p.add_argument("--mnist", metavar="NPZ")
     p.add_argument("--seed", type=int, default=777)
     p.set_defaults(handler=cmd_scenes)
@@ -245,7 +247,7 @@ def cmd_scenes(args: argparse.Namespace, env: Any) -> int:
 
     from . import mnist
     from .synth.handwriting import MnistPool
-    from .synth.scenes import SceneMaker
+    from .synth.scenes import SceneMaker, reshoot
     from .synth.strips import KINDS
 
     _check_mnist(args.mnist)
@@ -260,11 +262,13 @@ def cmd_scenes(args: argparse.Namespace, env: Any) -> int:
             rng = np.random.default_rng([args.seed, k])
             for i in range(count):
                 scene = maker.make(rng, kind)
-                name = f"{kind}-{i:04d}.jpg"
-                cv2.imwrite(str(args.out_dir / name), scene.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-                writer.writerow([name, scene.text, kind,
-                                 json.dumps(np.round(scene.quad, 1).tolist())])
-    total = sum(c for _, c in plan)
+                for r in range(args.repeat):
+                    image = scene.image if r == 0 else reshoot(rng, scene.image)
+                    name = f"{kind}-{i:04d}" + (f"-{r}" if args.repeat > 1 else "") + ".jpg"
+                    cv2.imwrite(str(args.out_dir / name), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+                    writer.writerow([name, scene.text, kind,
+                                     json.dumps(np.round(scene.quad, 1).tolist())])
+    total = sum(c for _, c in plan) * args.repeat
     print(f"wrote {total} frames to {args.out_dir}", file=env.stdout)
     return 0
 

@@ -145,3 +145,10 @@ def _camera(rng: Rng, frame: FloatImage) -> npt.NDArray[np.uint8]:
     out = np.clip(frame, 0, 255).astype(np.uint8)
     ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(50, 95))])
     return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if ok else out
+
+
+def reshoot(rng: Rng, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """The same scene a moment later: a pixel of shake and new sensor noise."""
+    shifted = np.roll(image, (int(rng.integers(-2, 3)), int(rng.integers(-2, 3))), axis=(0, 1))
+    noisy = shifted.astype(np.float32) + rng.normal(0, rng.uniform(1, 5), image.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)

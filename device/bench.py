@@ -1,0 +1,142 @@
+"""``digitcam device bench``: the real pipeline on a real source, timed.
+
+Frames come from the source through the same reader and stabiliser as the
+daemon (sinks excluded: they are I/O, timed in the daemon's own profile).
+Invoke-only latency is measured separately on one strip, so the model's cost
+can be told apart from the segmenter's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .capture.base import SourceError
+from .capture.spec import parse_source
+from .errors import DigitcamError
+from .frame_reader import FrameReader
+from .profiling import LatencyProfile
+from .recognizer import Recognizer
+from .stabilise import Stabiliser
+
+STAGES = ("capture_wait", "segment", "infer", "decode")
+
+
+def rss_mb() -> float:
+    """Resident set size now (Linux /proc), else the peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    arr = np.asarray(values, np.float64)
+    return {"p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95)),
+            "p99": float(np.percentile(arr, 99)), "max": float(arr.max())}
+
+
+def run_bench(source: str, frames: int = 300, warmup: int = 20, threads: int = 1,
+              model: str | None = None, region: str = "auto") -> dict[str, Any]:
+    started = time.monotonic()
+    recognizer = Recognizer(model, threads=threads)
+    load_ms = (time.monotonic() - started) * 1000.0
+    reader = FrameReader(recognizer, region)
+    stabiliser = Stabiliser()
+    options: dict[str, Any] = {"fps": 0.0, "loop": True} if source.startswith("replay:") else {}
+    try:
+        src = parse_source(source, **options)
+        src.open()
+    except (ValueError, SourceError) as exc:
+        raise DigitcamError(f"bench source {source!r}: {exc}") from None
+    profile = LatencyProfile(window=max(1, frames))
+    read_texts = 0
+    try:
+        measured = 0
+        loop_started = time.monotonic()
+        for i in range(warmup + frames):
+            waited = time.monotonic()
+            frame = src.read()
+            wait_ms = (time.monotonic() - waited) * 1000.0
+            if frame is None:
+                break
+            result = reader.read(frame.image)
+            stabiliser.offer(result.text, result.confidence)
+            if i == warmup:
+                loop_started = waited
+            if i >= warmup:
+                stages = {"capture_wait": wait_ms, **{k: result.latency_ms[k] for k in STAGES[1:]},
+                          "total": result.latency_ms["total"]}
+                profile.record(stages, time.monotonic())
+                measured += 1
+                read_texts += bool(result.text)
+        wall = time.monotonic() - loop_started
+    finally:
+        src.close()
+    if measured == 0:
+        raise DigitcamError(f"bench source {source!r} gave no frames to measure")
+    strip = np.full((recognizer.meta.height, recognizer.meta.width), 128, np.uint8)
+    invoke = []
+    for _ in range(200):
+        t0 = time.monotonic()
+        recognizer.scores(strip)
+        invoke.append((time.monotonic() - t0) * 1000.0)
+    summary = profile.summary()
+    return {
+        "frames": measured,
+        "fps": measured / wall if wall > 0 else 0.0,
+        "total": summary["total"],
+        "stages": summary["stages"],
+        "rss_mb": round(rss_mb(), 1),
+        "model_load_ms": round(load_ms, 2),
+        "invoke_ms": _percentiles(invoke[20:]),
+        "frames_with_digits": read_texts,
+        "source": source, "region": region, "threads": threads, "runtime": recognizer.runtime,
+        "model": recognizer.meta.tflite_path.name, "model_sha256": recognizer.sha256,
+        "machine": {"platform": platform.platform(), "processor": platform.machine(),
+                    "cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+
+
+def table(result: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
+    def row(name: str, st: dict[str, float], old: dict[str, float] | None) -> str:
+        line = f"{name:<14}" + "".join(f"{st[k]:>9.3f}" for k in ("p50", "p95", "p99", "max"))
+        if old:
+            delta = st["p50"] - old["p50"]
+            line += f"   p50 {delta:+.3f} ({delta / old['p50'] * 100 if old['p50'] else 0:+.0f}%)"
+        return line
+
+    prev_stages = (previous or {}).get("stages", {})
+    lines = [f"{result['frames']} frames from {result['source']} ({result['region']} region), "
+             f"{result['threads']} thread(s), {result['runtime']}, model {result['model']} "
+             f"({result['model_sha256'][:12]})",
+             f"{'stage (ms)':<14}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}"]
+    for name, st in result["stages"].items():
+        lines.append(row(name, st, prev_stages.get(name)))
+    lines.append(row("total", result["total"], (previous or {}).get("total")))
+    lines.append(row("invoke only", result["invoke_ms"], (previous or {}).get("invoke_ms")))
+    lines.append(f"{result['fps']:.1f} frames/s, RSS {result['rss_mb']:.1f} MB, model loaded in "
+                 f"{result['model_load_ms']:.1f} ms, digits found in {result['frames_with_digits']} "
+                 f"of {result['frames']} frames")
+    lines.append("total = segment + infer + decode (capture wait excluded)")
+    return "\n".join(lines)
+
+
+def load_previous(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DigitcamError(f"{path}: cannot read a previous bench result ({exc})") from None
+    if not isinstance(data, dict) or "stages" not in data:
+        raise DigitcamError(f"{path}: not a digitcam bench JSON")
+    return data

@@ -1,0 +1,112 @@
+"""Capture in its own thread so the newest frame wins.
+
+When recognition is slower than the camera, reading frames in turn makes every
+reading older than the last (the driver queues them). Here a thread reads
+continuously and keeps only the newest frame; older unseen ones are counted
+as dropped, never queued.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from .base import Frame, FrameSource, SourceError
+
+logger = logging.getLogger(__name__)
+
+
+class LatestFrameGrabber:
+    """``start()`` opens the source (errors raise here, in the caller) and starts
+    the thread; ``get(timeout)`` returns the newest unseen frame, or None on
+    timeout or at the end (``ended`` tells which); ``stop()`` ends the thread
+    and closes the source. An exception in the thread is logged, kept in
+    ``error``, and ends the grabber.
+    """
+
+    def __init__(self, source: FrameSource, join_timeout: float = 5.0) -> None:
+        self.source = source
+        self.join_timeout = join_timeout
+        self.dropped = 0  # frames replaced before anyone took them
+        self.error: BaseException | None = None
+        self._pending: Frame | None = None  # the one frame held; never a queue
+        self._finished = False  # the thread will deliver nothing more
+        self._cond = threading.Condition()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def ended(self) -> bool:
+        """True once no frame is pending and none will come (end of stream, error or stop)."""
+        with self._cond:
+            return self._finished and self._pending is None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("LatestFrameGrabber already started")
+        self.source.open()
+        self._thread = threading.Thread(target=self._run, name=f"capture {self.source.name}", daemon=True)
+        self._thread.start()
+
+    def get(self, timeout: float | None = None) -> Frame | None:
+        if self._thread is None:
+            raise RuntimeError("LatestFrameGrabber.get() before start()")
+        with self._cond:
+            self._cond.wait_for(lambda: self._pending is not None or self._finished, timeout)
+            frame, self._pending = self._pending, None
+            return frame
+
+    def stop(self) -> None:
+        self._stopping.set()
+        # Sources that can wait for a long time (backoff, pacing) offer stop()
+        # to cut the wait short; a plain read() finishes within a frame period.
+        source_stop = getattr(self.source, "stop", None)
+        if callable(source_stop):
+            source_stop()
+        thread = self._thread
+        stuck = False
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self.join_timeout)
+            stuck = thread.is_alive()
+        with self._cond:
+            self._finished = True
+            self._pending = None
+            self._cond.notify_all()
+        if stuck:
+            # Closing a device under a read in progress can crash the native
+            # library; leave it to process exit instead.
+            logger.warning("capture thread for %s did not stop within %ss; not closing it",
+                           self.source.name, self.join_timeout)
+        else:
+            self.source.close()
+
+    def __enter__(self) -> LatestFrameGrabber:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                frame = self.source.read()
+                if frame is None:
+                    logger.info("%s: end of stream", self.source.name)
+                    break
+                with self._cond:
+                    if self._pending is not None:
+                        self.dropped += 1
+                    self._pending = frame
+                    self._cond.notify_all()
+        except SourceError as exc:
+            # Expected failure (wrap the source in ResilientSource to ride it out).
+            self.error = exc
+            logger.error("capture from %s stopped: %s", self.source.name, exc)
+        except Exception as exc:
+            self.error = exc
+            logger.exception("capture thread for %s failed", self.source.name)
+        finally:
+            with self._cond:
+                self._finished = True
+                self._cond.notify_all()

@@ -1,0 +1,145 @@
+"""OpenCV frame source: a V4L2/USB camera index, a video file, or an RTSP/HTTP URL."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from .base import Frame, FrameSource, SourceError
+
+logger = logging.getLogger(__name__)
+
+
+def frame_from_bgr(image: npt.NDArray[np.uint8], frame_id: int) -> Frame:
+    """Grey image for recognition, the decoded picture kept as ``colour`` for snapshots.
+
+    Decoders hand back 1, 3 or 4 channels depending on codec and backend, so
+    normalise here once rather than in every source."""
+    grey: Any
+    colour: Any
+    if image.ndim == 2:
+        grey = image
+        colour = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    elif image.shape[2] == 4:
+        colour = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+        grey = cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)
+    elif image.shape[2] == 1:
+        grey = image[:, :, 0]
+        colour = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    else:
+        colour = image
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    if grey.dtype != np.uint8:
+        raise SourceError(f"unsupported pixel type {grey.dtype}; expected 8-bit images")
+    return Frame(image=np.ascontiguousarray(grey), frame_id=frame_id, timestamp=time.monotonic(),
+                 colour=np.ascontiguousarray(colour))
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password masked: source names end up in logs and the journal."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _is_url(device: int | str) -> bool:
+    return isinstance(device, str) and "://" in device
+
+
+class OpenCVSource(FrameSource):
+    """Frames from ``cv2.VideoCapture``.
+
+    ``device`` is a camera index (``0``), a device path (``/dev/video0``), a
+    video file, or a stream URL. A video file ends with ``None`` and is read as
+    fast as possible; use ``ReplaySource`` to play one back at its recorded rate.
+    A camera or stream that stops delivering raises ``SourceError``.
+    """
+
+    def __init__(self, device: int | str, *, width: int | None = None, height: int | None = None,
+                 fps: float | None = None, timeout_s: float = 10.0) -> None:
+        if isinstance(device, str) and device.strip().isdigit():
+            device = int(device)
+        self.device: int | str = device
+        self.width = width
+        self.height = height
+        self.fps = fps
+        self.timeout_s = timeout_s
+        self._is_file = False  # decided at open(): the file may appear later
+        if isinstance(device, int):
+            self.name = f"camera {device}"
+        elif _is_url(device):
+            self.name = redact_url(device)
+        else:
+            self.name = device
+        self._capture: cv2.VideoCapture | None = None
+        self._next_id = 0
+
+    def open(self) -> None:
+        self.close()
+        device = self.device
+        if isinstance(device, str) and not _is_url(device) and not Path(device).exists():
+            raise SourceError(f"cannot open {self.name}: no such file or device")
+        # A character device such as /dev/video0 is not a regular file: it is a camera.
+        self._is_file = isinstance(device, str) and not _is_url(device) and Path(device).is_file()
+        params: list[int] = []
+        if _is_url(device):
+            # FFmpeg's default is to wait ~30 s on a dead stream; fail sooner so the
+            # resilient wrapper can reconnect and the watchdog is not starved.
+            ms = int(self.timeout_s * 1000)
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+        try:
+            capture = cv2.VideoCapture(device, cv2.CAP_ANY, params)
+        except cv2.error as exc:
+            raise SourceError(f"cannot open {self.name}: {_one_line(exc)}") from exc
+        if not capture.isOpened():
+            capture.release()
+            kind = "video" if self._is_file else "V4L2/USB camera" if isinstance(device, int) else "stream"
+            raise SourceError(f"cannot open {self.name} ({kind})")
+        if not self._is_file:
+            if self.width:
+                capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
+            if self.height:
+                capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
+            if self.fps:
+                capture.set(cv2.CAP_PROP_FPS, self.fps)
+            # V4L2 queues several buffers by default, so a slow consumer reads
+            # frames that are seconds old; one buffer keeps them fresh.
+            capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        self._capture = capture
+        self._next_id = 0
+        logger.info("opened %s", self.name)
+
+    def read(self) -> Frame | None:
+        if self._capture is None:
+            raise SourceError(f"{self.name} is not open")
+        try:
+            ok, image = self._capture.read()
+        except cv2.error as exc:
+            raise SourceError(f"{self.name}: {_one_line(exc)}") from exc
+        if not ok or image is None:
+            if self._is_file:
+                return None
+            raise SourceError(f"{self.name} stopped delivering frames")
+        frame = frame_from_bgr(np.asarray(image, dtype=np.uint8), self._next_id)
+        self._next_id += 1
+        return frame
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())

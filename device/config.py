@@ -1,0 +1,396 @@
+"""The daemon's config: one typed tree of frozen dataclasses, read from TOML.
+
+Every field carries its description and range in ``metadata`` so that
+validation, ``digitcam device check-config`` and the example file all speak
+from one place. Unknown keys are errors, not warnings: a misspelt key that is
+silently ignored is a setting the user believes is active and is not.
+
+Errors name the dotted key (``stabiliser.k``) and, best effort, the line in
+the user's file, as ``FILE:LINE: KEY: problem``.
+
+TOML is read with the standard library's ``tomllib`` (Python 3.11+; the Pi's
+Debian bookworm ships 3.11). On Python 3.10 the identical ``tomli`` package is
+used when installed; otherwise loading fails with a clear ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+import math
+import re
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import DigitcamError, ExitStatus
+from .stabilise import EMIT_MODES
+
+logger = logging.getLogger(__name__)
+
+SOURCE_FORMS = ("replay:DIR_OR_VIDEO", "opencv:INDEX_OR_URL", "picamera2")
+REGION_MODES = ("auto", "rect", "quad")
+RUNTIMES = ("", "ai-edge-litert", "tflite-runtime")
+
+
+class ConfigError(DigitcamError):
+    """A config file problem, located as precisely as the file allows."""
+
+    exit_status = ExitStatus.CONFIG
+
+    def __init__(self, problem: str, *, source: str = "", key: str = "", line: int | None = None) -> None:
+        self.problem = problem
+        self.source = source
+        self.key = key
+        self.line = line
+        where = source + (f":{line}" if source and line is not None else "")
+        parts = [p for p in (where, key) if p]
+        super().__init__(": ".join([*parts, problem]))
+
+
+def _field(default: Any, help: str, *, min: float | None = None, max: float | None = None,
+           choices: tuple[str, ...] | None = None, lengths: tuple[int, ...] | None = None) -> Any:
+    """A config field. ``min``/``max`` bound every number in the value (also inside
+    arrays); ``lengths`` lists the allowed array lengths."""
+    meta: dict[str, Any] = {"help": help}
+    if min is not None:
+        meta["min"] = min
+    if max is not None:
+        meta["max"] = max
+    if choices is not None:
+        meta["choices"] = choices
+    if lengths is not None:
+        meta["lengths"] = lengths
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    spec: str = _field("replay:/usr/share/digitcam/samples",
+                       "where frames come from: replay:DIR_OR_VIDEO, opencv:INDEX_OR_URL or picamera2")
+    fps: float = _field(10.0, "frames per second to aim for; 0 = as fast as possible (replay only)",
+                        min=0.0, max=240.0)
+    loop: bool = _field(True, "replay: start again at the end instead of stopping")
+    width: int = _field(640, "capture width in pixels", min=16, max=8192)
+    height: int = _field(480, "capture height in pixels", min=16, max=8192)
+    # The HQ camera's longest exposure is about 11 minutes; bound it there.
+    exposure_us: int = _field(0, "exposure time in microseconds; 0 = automatic", min=0, max=700_000_000)
+    gain: float = _field(0.0, "analogue gain; 0 = automatic", min=0.0, max=64.0)
+    lens_position: float = _field(-1.0, "focus in dioptres (1/metres); -1 = autofocus", min=-1.0, max=32.0)
+    awb_gains: tuple[float, ...] = _field((), "white balance [red, blue] gains; [] = automatic",
+                                          min=0.0, max=32.0, lengths=(0, 2))
+
+
+@dataclass(frozen=True)
+class RegionConfig:
+    mode: str = _field("auto", "how the digit strip is found: auto (detect), rect or quad (fixed mount)",
+                       choices=REGION_MODES)
+    rect: tuple[int, ...] = _field((), "mode rect: [x, y, w, h] in frame pixels; [] when unused",
+                                   min=0, max=100_000, lengths=(0, 4))
+    quad: tuple[tuple[float, float], ...] = _field(
+        (), "mode quad: four [x, y] corners in frame pixels, TL TR BR BL; [] when unused",
+        min=0.0, max=100_000.0, lengths=(0, 4))
+    reference_image: str = _field("", "image of the scene the rect/quad was drawn on, for alignment; "
+                                      "\"\" = none")
+    align: bool = _field(False, "re-align the fixed region to reference_image (for mounts that drift)")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str = _field("", "model bundle (.json or .tflite); \"\" = the bundled model")
+    threads: int = _field(1, "inference threads", min=1, max=8)
+    runtime: str = _field("", "inference runtime: \"\" = auto (ai-edge-litert, then tflite-runtime), "
+                              "ai-edge-litert or tflite-runtime", choices=RUNTIMES)
+
+
+@dataclass(frozen=True)
+class StabiliserConfig:
+    k: int = _field(3, "accept a reading when k of the last n frames agree on it (k <= n)", min=1, max=100)
+    n: int = _field(5, "the number of recent frames that vote", min=1, max=100)
+    min_confidence: float = _field(0.6, "frames below this confidence do not vote", min=0.0, max=1.0)
+    monotonic: bool = _field(False, "counter: reject a value lower than the last accepted one")
+    max_rate_per_min: float = _field(0.0, "counter: reject increases faster than this per minute; 0 = off",
+                                     min=0.0, max=1e9)
+    expected_digits: int = _field(0, "reject readings without exactly this many digits; 0 = any",
+                                  min=0, max=10)
+    emit: str = _field("change", "every = accept every agreeing frame; change = only when the value changes",
+                       choices=EMIT_MODES)
+
+
+@dataclass(frozen=True)
+class FieldLogConfig:
+    enabled: bool = _field(True, "keep every reading in an SQLite log under state_dir")
+    commit_interval_s: float = _field(1.0, "seconds between commits (fewer SD card writes)",
+                                      min=0.0, max=3600.0)
+    retention_days: int = _field(365, "delete readings older than this", min=1, max=36_500)
+    max_mb: int = _field(200, "delete the oldest readings beyond this size", min=1, max=1_000_000)
+
+
+@dataclass(frozen=True)
+class SnapshotConfig:
+    enabled: bool = _field(True, "write the latest frame to path as a JPEG")
+    path: str = _field("snapshot.jpg", "snapshot file; relative paths are under state_dir")
+    interval_s: float = _field(1.0, "seconds between snapshot writes", min=0.05, max=86_400.0)
+    keep_rejected: bool = _field(False, "also keep frames whose reading was rejected, for retraining")
+    keep_dir: str = _field("rejected", "where rejected frames go; relative paths are under state_dir")
+    keep_max_mb: int = _field(100, "delete the oldest kept frames beyond this size", min=1, max=1_000_000)
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    enabled: bool = _field(True, "print readings on standard output")
+
+
+@dataclass(frozen=True)
+class JournalConfig:
+    enabled: bool = _field(True, "send readings to the systemd journal")
+
+
+@dataclass(frozen=True)
+class ProfilingConfig:
+    summary_interval_s: float = _field(60.0, "seconds between latency summaries in the log; 0 = never",
+                                       min=0.0, max=86_400.0)
+    window: int = _field(1000, "frames the latency percentiles are computed over", min=10, max=1_000_000)
+
+
+@dataclass(frozen=True)
+class Config:
+    state_dir: str = _field("/var/lib/digitcam", "where the field log, snapshot and kept frames live")
+    source: SourceConfig = field(default_factory=SourceConfig, metadata={"help": "the camera or replay"})
+    region: RegionConfig = field(default_factory=RegionConfig,
+                                 metadata={"help": "where the digit strip is in the frame"})
+    model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "the recognition model"})
+    stabiliser: StabiliserConfig = field(default_factory=StabiliserConfig,
+                                         metadata={"help": "which readings are accepted"})
+    fieldlog: FieldLogConfig = field(default_factory=FieldLogConfig,
+                                     metadata={"help": "the SQLite log of readings"})
+    snapshot: SnapshotConfig = field(default_factory=SnapshotConfig,
+                                     metadata={"help": "the latest frame as a JPEG"})
+    console: ConsoleConfig = field(default_factory=ConsoleConfig, metadata={"help": "standard output"})
+    journal: JournalConfig = field(default_factory=JournalConfig, metadata={"help": "the systemd journal"})
+    profiling: ProfilingConfig = field(default_factory=ProfilingConfig,
+                                       metadata={"help": "per-stage latency statistics"})
+
+    def state_path(self, path: str) -> Path:
+        """``path`` as written if absolute, else under ``state_dir``."""
+        p = Path(path)
+        return p if p.is_absolute() else Path(self.state_dir) / p
+
+
+def default_config() -> Config:
+    return Config()
+
+
+def iter_keys(cls: type[Any] = Config, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field[Any]]]:
+    """Every leaf key of the tree as (dotted name, field), in declaration order."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        name = prefix + f.name
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            yield from iter_keys(typing.cast(type[Any], tp), name + ".")
+        else:
+            yield name, f
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("no such file", source=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", source=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, source_name: str = "<config>") -> Config:
+    parser = _toml_parser()
+    try:
+        raw = parser.loads(text)
+    except parser.TOMLDecodeError as exc:
+        # The parser's message already says "(at line L, column C)".
+        raise ConfigError(f"invalid TOML: {exc}", source=source_name) from None
+    builder = _Builder(text, source_name)
+    cfg = builder.build(Config, raw, "")
+    _check_cross_fields(cfg, builder)
+    logger.debug("config %s loaded", source_name)
+    return cfg
+
+
+def _toml_parser() -> types.ModuleType:
+    try:
+        import tomllib
+
+        return tomllib
+    except ModuleNotFoundError:
+        pass
+    try:
+        import tomli  # Python 3.10: tomllib's upstream, same API
+
+        return tomli
+    except ModuleNotFoundError:
+        raise ConfigError("reading the config needs Python 3.11+ (tomllib) or the tomli package "
+                          "(pip install tomli)") from None
+
+
+_TOML_TYPE_NAMES = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
+                    dict: "table"}
+
+
+def _toml_type(value: Any) -> str:
+    for py, name in _TOML_TYPE_NAMES.items():
+        if isinstance(value, py):
+            return name
+    return type(value).__name__  # dates and times
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class _Builder:
+    """Turns the parsed TOML into the dataclass tree, raising on the first problem."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.text = text
+        self.source = source
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        # Array indices are not on their own line; locate the key that holds them.
+        base = key.split("[", 1)[0]
+        return ConfigError(problem, source=self.source, key=key, line=find_line(self.text, base))
+
+    def build(self, cls: type[Any], raw: Any, prefix: str) -> Any:
+        if not isinstance(raw, dict):
+            raise self.error(prefix.rstrip("."), f"expected a table, got {_toml_type(raw)}")
+        hints = typing.get_type_hints(cls)
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        for name in raw:
+            if name not in known:
+                hint = difflib.get_close_matches(name, known, n=1)
+                advice = f"did you mean {hint[0]!r}?" if hint else "known: " + ", ".join(known)
+                kind = "section" if isinstance(raw[name], dict) else "key"
+                raise self.error(prefix + name, f"unknown {kind}; {advice}")
+        values: dict[str, Any] = {}
+        for name, f in known.items():
+            if name not in raw:
+                continue
+            tp = hints[name]
+            if dataclasses.is_dataclass(tp):
+                values[name] = self.build(typing.cast(type[Any], tp), raw[name], prefix + name + ".")
+            else:
+                values[name] = self.convert(tp, raw[name], prefix + name, f.metadata)
+        return cls(**values)
+
+    def convert(self, tp: Any, value: Any, key: str, meta: Mapping[str, Any]) -> Any:
+        origin = typing.get_origin(tp)
+        if origin is tuple:
+            if not isinstance(value, list):
+                raise self.error(key, f"expected an array, got {_toml_type(value)} {_show(value)}")
+            args = typing.get_args(tp)
+            lengths = meta.get("lengths")
+            if len(args) == 2 and args[1] is Ellipsis:
+                elem_types = [args[0]] * len(value)
+                if lengths is not None and len(value) not in lengths:
+                    allowed = " or ".join(str(n) for n in lengths)
+                    raise self.error(key, f"expected {allowed} items, got {len(value)}")
+            else:
+                elem_types = list(args)
+                if len(value) != len(args):
+                    raise self.error(key, f"expected {len(args)} items, got {len(value)}")
+            return tuple(self.convert(t, v, f"{key}[{i}]", meta)
+                         for i, (t, v) in enumerate(zip(elem_types, value, strict=True)))
+        if tp is bool:
+            if not isinstance(value, bool):
+                raise self.error(key, f"expected true or false, got {_toml_type(value)} {_show(value)}")
+            return value
+        if tp is str:
+            if not isinstance(value, str):
+                raise self.error(key, f"expected a string, got {_toml_type(value)} {_show(value)}")
+            choices = meta.get("choices")
+            if choices is not None and value not in choices:
+                raise self.error(key, f"expected one of {', '.join(map(repr, choices))}, got {value!r}")
+            return value
+        if tp is int:
+            # TOML booleans are Python ints; "threads = true" is a mistake, not 1.
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise self.error(key, f"expected an integer, got {_toml_type(value)} {_show(value)}")
+            return self.check_range(value, key, meta)
+        if tp is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise self.error(key, f"expected a number, got {_toml_type(value)} {_show(value)}")
+            if not math.isfinite(value):
+                raise self.error(key, f"expected a finite number, got {value}")
+            return self.check_range(float(value), key, meta)
+        raise TypeError(f"config field {key} has an unsupported type {tp!r}")  # a bug in this module
+
+    def check_range(self, value: float, key: str, meta: Mapping[str, Any]) -> Any:
+        lo, hi = meta.get("min"), meta.get("max")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise self.error(key, f"{value} is out of range {lo}..{hi}")
+        return value
+
+
+def _check_cross_fields(cfg: Config, b: _Builder) -> None:
+    """Rules that involve more than one key, or the shape of a string."""
+    spec = cfg.source.spec
+    kind, sep, rest = spec.partition(":")
+    if not ((kind in ("replay", "opencv") and sep and rest) or spec == "picamera2"):
+        raise b.error("source.spec", f"expected one of {', '.join(SOURCE_FORMS)}, got {spec!r}")
+    if cfg.source.fps == 0 and kind != "replay":
+        raise b.error("source.fps", "0 (as fast as possible) is for replay sources only")
+    st = cfg.stabiliser
+    if st.k > st.n:
+        # Blame the key the user actually wrote, so the line number points at it.
+        if find_line(b.text, "stabiliser.k") is None:
+            raise b.error("stabiliser.n", f"must be >= stabiliser.k ({st.k}), got {st.n}")
+        raise b.error("stabiliser.k", f"must be <= stabiliser.n ({st.n}), got {st.k}")
+    region = cfg.region
+    if region.mode == "rect" and not region.rect:
+        raise b.error("region.rect", "mode \"rect\" needs rect = [x, y, w, h]")
+    if region.mode == "quad" and not region.quad:
+        raise b.error("region.quad", "mode \"quad\" needs four [x, y] corners")
+    if region.rect and min(region.rect[2:]) < 1:
+        raise b.error("region.rect", f"width and height must be >= 1, got {list(region.rect)}")
+    if region.align and not region.reference_image:
+        raise b.error("region.align", "needs region.reference_image")
+
+
+# Key characters only, so the last line of a multi-line array ("  [1, 2]") is not a header.
+_HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_\-.\"' ]+?)\s*\]\]?\s*(#.*)?$")
+
+
+def _norm_dotted(raw: str) -> str:
+    """``"a" . b`` -> ``a.b``: headers and dotted keys may quote and space their parts."""
+    return ".".join(part.strip().strip("\"'") for part in raw.split("."))
+
+
+def find_line(text: str, dotted: str) -> int | None:
+    """The 1-based line where ``dotted`` is set or its table opens; None if not found.
+
+    Best effort: it follows ``[table]`` headers and (dotted) keys, which covers
+    the files people write by hand; keys inside inline tables are not located.
+    """
+    current = ""
+    for lineno, line in enumerate(text.splitlines(), 1):
+        header = _HEADER.match(line)
+        if header:
+            current = _norm_dotted(header.group(1))
+            if current == dotted:
+                return lineno
+            continue
+        if current and not dotted.startswith(current + "."):
+            continue
+        relative = dotted[len(current) + 1:] if current else dotted
+        key, eq, _ = line.partition("=")
+        if eq and _norm_dotted(key) == relative:
+            return lineno
+    return None

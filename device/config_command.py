@@ -1,0 +1,60 @@
+"""``digitcam device check-config FILE``: validate a daemon config before (re)starting it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from .config import Config, load_config
+from .errors import ExitStatus
+
+if TYPE_CHECKING:
+    from .cli import Env
+
+
+def add_check_config(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``check-config FILE`` to an existing sub-parsers object (the ``device`` group)."""
+    p = sub.add_parser("check-config", help="validate a daemon config file",
+                       description="Read FILE as the daemon would and report the first problem, "
+                                   "with its key and line; print a summary when it is valid.")
+    p.add_argument("file", metavar="FILE", help="the TOML config, e.g. /etc/digitcam/digitcam.toml")
+    p.set_defaults(handler=run_check_config)
+
+
+def run_check_config(args: argparse.Namespace, env: Env) -> int:
+    """Print ``FILE: ok`` and a summary; a bad file raises ConfigError for the CLI to report."""
+    cfg = load_config(args.file)
+    print(f"{args.file}: ok", file=env.stdout)
+    for line in summarise(cfg):
+        print(f"  {line}", file=env.stdout)
+    return int(ExitStatus.OK)
+
+
+def summarise(cfg: Config) -> list[str]:
+    """A few lines that say what the daemon will do with this config."""
+    src = cfg.source
+    fps = "as fast as possible" if src.fps == 0 else f"{src.fps:g} fps"
+    region = {"auto": "automatic strip detection",
+              "rect": f"fixed rectangle {list(cfg.region.rect)}",
+              "quad": f"fixed quadrilateral {[list(p) for p in cfg.region.quad]}"}[cfg.region.mode]
+    if cfg.region.align:
+        region += f", aligned to {cfg.region.reference_image}"
+    model = cfg.model.path or "the bundled model"
+    st = cfg.stabiliser
+    rules = [f"{st.k} of {st.n} frames agree", f"confidence >= {st.min_confidence:.2f}"]
+    if st.monotonic:
+        rules.append("never decreasing")
+    if st.max_rate_per_min:
+        rules.append(f"at most +{st.max_rate_per_min:g}/min")
+    if st.expected_digits:
+        rules.append(f"{st.expected_digits} digits")
+    sinks = [name for name, on in (("fieldlog", cfg.fieldlog.enabled), ("snapshot", cfg.snapshot.enabled),
+                                   ("console", cfg.console.enabled), ("journal", cfg.journal.enabled)) if on]
+    return [
+        f"source:     {src.spec} at {fps}, {src.width}x{src.height}",
+        f"region:     {region}",
+        f"model:      {model}, {cfg.model.threads} thread(s), runtime {cfg.model.runtime or 'auto'}",
+        f"stabiliser: {', '.join(rules)}; emit {st.emit}",
+        f"publish to: {', '.join(sinks) or 'nothing'}",
+        f"state_dir:  {cfg.state_dir}",
+    ]

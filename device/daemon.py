@@ -1,0 +1,247 @@
+"""The device daemon: capture → segment → infer → decode → stabilise → publish.
+
+``start()`` reads top to bottom: sinks, model, source, READY=1. The loop pings
+the watchdog per frame; SIGTERM stops it and ``stop()`` undoes ``start()`` in
+reverse, flushing the field log; SIGHUP reloads the config and the model
+without touching the sinks, so the log is never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from . import assemble
+from .capture.latest import LatestFrameGrabber
+from .capture.resilient import ResilientSource, SourceState
+from .config import Config, load_config
+from .errors import DigitcamError
+from .fieldlog import FieldLogOptions
+from .frame_reader import FrameReader, FrameResult
+from .notify import Notifier
+from .profiling import LatencyProfile
+from .reading import Reading, utc_now
+from .recognizer import Recognizer
+from .sinks.base import Sink
+from .sinks.console import ConsoleSink
+from .sinks.fanout import Fanout
+from .sinks.fieldlog_sink import FieldLogSink
+from .sinks.journal import JournalSink
+from .sinks.snapshot import SnapshotSink
+from .stabilise import Stabiliser
+
+logger = logging.getLogger(__name__)
+
+FRAME_WAIT_S = 1.0  # a stalled camera still lets the loop ping the watchdog
+
+
+def build_sinks(config: Config) -> list[Sink]:
+    sinks: list[Sink] = []
+    if config.fieldlog.enabled:
+        options = FieldLogOptions(commit_every_s=config.fieldlog.commit_interval_s,
+                                  max_age_days=config.fieldlog.retention_days or None,
+                                  max_mb=config.fieldlog.max_mb or None)
+        sinks.append(FieldLogSink(config.state_path("fieldlog.sqlite3"), options))
+    if config.snapshot.enabled:
+        snap = config.snapshot
+        keep = config.state_path(snap.keep_dir) if snap.keep_rejected else None
+        sinks.append(SnapshotSink(config.state_path(snap.path), min_interval_s=snap.interval_s,
+                                  keep_dir=keep, keep_rejected=snap.keep_rejected,
+                                  keep_max_mb=snap.keep_max_mb))
+    if config.console.enabled:
+        sinks.append(ConsoleSink())
+    if config.journal.enabled:
+        sinks.append(JournalSink())
+    return sinks
+
+
+class Daemon:
+    def __init__(self, config: Config, config_path: Path | None = None,
+                 max_frames: int = 0) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.max_frames = max_frames  # 0: run until stopped or the source ends
+        self.notifier = Notifier()
+        self.profile = LatencyProfile(config.profiling.window, config.profiling.summary_interval_s)
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self.sinks: Fanout | None = None
+        self.recognizer: Recognizer | None = None
+        self.reader: FrameReader | None = None
+        self.stabiliser: Stabiliser | None = None
+        self.source: ResilientSource | None = None
+        self.grabber: LatestFrameGrabber | None = None
+        self.frames = 0
+        self.last_accepted: Reading | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self.init_sinks()
+        self.init_model()
+        self.init_source()
+        self.notifier.ready(f"reading with model {self.recognizer.sha256[:12] if self.recognizer else '?'}")
+        logger.info("ready: source %s, region %s, model %s", self.config.source.spec,
+                    self.config.region.mode, self.recognizer.meta.tflite_path if self.recognizer else "?")
+
+    def init_sinks(self) -> None:
+        Path(self.config.state_dir).mkdir(parents=True, exist_ok=True)
+        self.sinks = Fanout(build_sinks(self.config))
+        self.sinks.start()
+
+    def init_model(self) -> None:
+        self.recognizer = assemble.make_recognizer(self.config.model)
+        self.reader = assemble.make_reader(self.recognizer, self.config.region)
+        self.stabiliser = Stabiliser.from_config(self.config.stabiliser)
+        logger.info("model %s (%s) loaded in %.1f ms with %s", self.recognizer.meta.tflite_path.name,
+                    self.recognizer.sha256[:12], self.recognizer.load_ms, self.recognizer.runtime)
+
+    def init_source(self) -> None:
+        source_cfg = self.config.source
+        self.source = ResilientSource(lambda: assemble.make_source(source_cfg),
+                                      on_state=self._source_state)
+        self.grabber = LatestFrameGrabber(self.source)
+        self.grabber.start()
+
+    def stop(self) -> None:
+        self.notifier.stopping()
+        if self.grabber is not None:
+            self.grabber.stop()
+            self.grabber = None
+        if self.source is not None:
+            self.source.close()
+            self.source = None
+        if self.sinks is not None:
+            self.sinks.stop()  # flushes the field log
+            self.sinks = None
+        logger.info("stopped after %d frames", self.frames)
+        if self.profile.frames:
+            logger.info("latency over the last %d frames:\n%s", self.profile.frames, self.profile.table())
+
+    def install_signal_handlers(self) -> None:
+        def on_term(signum: int, _frame: FrameType | None) -> None:
+            logger.info("signal %d: stopping", signum)
+            self._stop.set()
+            if self.source is not None:
+                self.source.stop()  # cut a reconnect backoff short
+
+        def on_hup(_signum: int, _frame: FrameType | None) -> None:
+            self._reload.set()
+
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, on_term)
+        signal.signal(signal.SIGHUP, on_hup)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    # ------------------------------------------------------------ the loop
+    def run(self) -> None:
+        while not self._stop.is_set():
+            if self._reload.is_set():
+                self._reload.clear()
+                self.reload()
+            assert self.grabber is not None
+            waited = time.monotonic()
+            frame = self.grabber.get(timeout=FRAME_WAIT_S)
+            wait_ms = (time.monotonic() - waited) * 1000.0
+            if frame is None:
+                if self.grabber.ended:
+                    logger.info("the source has ended")
+                    break
+                self.notifier.watchdog()
+                self.notifier.status("waiting for frames")
+                continue
+            self.process(frame.image, frame.frame_id, wait_ms)
+            if self.max_frames and self.frames >= self.max_frames:
+                break
+
+    def process(self, image: object, frame_id: int, wait_ms: float = 0.0) -> FrameResult:
+        assert self.reader is not None and self.stabiliser is not None and self.recognizer is not None
+        result = self.reader.read(image)  # type: ignore[arg-type]
+        verdict = self.stabiliser.offer(result.text, result.confidence)
+        publish_ms = 0.0
+        # Empty frames are not readings; "unchanged" repeats of an accepted value are
+        # not news. Everything else, accepted or rejected with its reason, is published.
+        if result.text and (verdict.accepted or not verdict.reason.startswith("unchanged")):
+            started = time.monotonic()
+            reading = Reading(
+                timestamp=utc_now(), text=result.text, confidence=round(result.confidence, 4),
+                digit_confidences=result.digit_confidences,
+                quad=tuple((round(float(x), 1), round(float(y), 1)) for x, y in result.quad)  # type: ignore[arg-type]
+                if result.quad is not None else ((0.0, 0.0),) * 4,
+                frame_id=frame_id, accepted=verdict.accepted, reason=verdict.reason,
+                latency_ms={k: round(v, 3) for k, v in result.latency_ms.items()},
+                model_sha256=self.recognizer.sha256)
+            if self.sinks is not None:
+                self.sinks.publish(reading, image)  # type: ignore[arg-type]
+            if verdict.accepted:
+                self.last_accepted = reading
+            else:
+                logger.debug("rejected %s: %s", result.text, verdict.reason)
+            publish_ms = (time.monotonic() - started) * 1000.0
+        now = time.monotonic()
+        self.profile.record({"capture_wait": wait_ms, "segment": result.latency_ms.get("segment", 0.0),
+                             "infer": result.latency_ms.get("infer", 0.0),
+                             "decode": result.latency_ms.get("decode", 0.0), "publish": publish_ms,
+                             "total": result.latency_ms.get("total", 0.0) + publish_ms}, now)
+        self.frames += 1
+        self.notifier.watchdog()
+        self.notifier.status(self._status_line())
+        self.profile.log_summary_if_due(now)
+        return result
+
+    def _status_line(self) -> str:
+        last = self.last_accepted
+        shown = f"{last.text} ({last.confidence:.2f}) at {last.timestamp}" if last else "no reading yet"
+        return f"{shown}; {self.profile.one_line()}"
+
+    def _source_state(self, state: SourceState, detail: str) -> None:
+        if state is SourceState.LOST:
+            self.notifier.status(f"camera lost: {detail}", force=True)
+
+    # ------------------------------------------------------------ reload
+    def reload(self) -> None:
+        """Re-read the config and the model; on any error keep running as before."""
+        self.notifier.reloading()
+        try:
+            config = load_config(self.config_path) if self.config_path else self.config
+            recognizer = assemble.make_recognizer(config.model)
+            reader = assemble.make_reader(recognizer, config.region)
+        except DigitcamError as exc:
+            logger.error("reload failed, keeping the running config and model: %s", exc)
+            self.notifier.ready()
+            return
+        source_changed = config.source != self.config.source
+        self.config, self.recognizer, self.reader = config, recognizer, reader
+        self.stabiliser = Stabiliser.from_config(config.stabiliser)
+        if source_changed:
+            if self.grabber is not None:
+                self.grabber.stop()
+            self.init_source()
+        logger.info("reloaded config and model %s", recognizer.sha256[:12])
+        self.notifier.ready()
+
+
+def run_daemon(config_path: Path | None, max_frames: int = 0, summary: TextIO | None = None) -> int:
+    config = load_config(config_path) if config_path else _default_config()
+    daemon = Daemon(config, config_path, max_frames)
+    daemon.install_signal_handlers()
+    try:
+        daemon.start()
+        daemon.run()
+    finally:
+        daemon.stop()
+        if summary is not None and daemon.profile.frames:
+            print(f"\nlatency per frame (ms), {daemon.frames} frames:\n{daemon.profile.table()}", file=summary)
+    return 0
+
+
+def _default_config() -> Config:
+    from .config import default_config
+
+    return default_config()

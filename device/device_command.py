@@ -1,0 +1,68 @@
+"""``digitcam device run|check-config|bench``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .config_command import add_check_config
+
+if TYPE_CHECKING:
+    from .cli import Env
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    device = sub.add_parser("device", help="the on-device daemon: run, check-config, bench")
+    dsub = device.add_subparsers(dest="device_command", metavar="COMMAND")
+
+    p = dsub.add_parser("run", help="run the daemon (systemd Type=notify service)")
+    p.add_argument("--config", type=Path, help="TOML config (default: built-in defaults)")
+    p.add_argument("--frames", type=int, default=0, help="stop after N frames (0: run until stopped)")
+    p.add_argument("--summary", action="store_true", help="print the latency table on exit")
+    p.set_defaults(handler=cmd_run)
+
+    add_check_config(dsub)
+
+    p = dsub.add_parser("bench", help="time the real pipeline on a source")
+    p.add_argument("--source", default=None, metavar="SPEC",
+                   help="replay:DIR_OR_VIDEO, opencv:INDEX_OR_URL or picamera2 "
+                        "(default: the bundled sample frames)")
+    p.add_argument("--frames", type=int, default=300)
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--model", metavar="PATH")
+    p.add_argument("--region", default="auto", choices=("auto", "full"))
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.add_argument("--compare", type=Path, metavar="PREV.json", help="show changes against a previous run")
+    p.set_defaults(handler=cmd_bench)
+    device.set_defaults(handler=lambda a, e: _usage(device, e))
+
+
+def _usage(parser: argparse.ArgumentParser, env: Env) -> int:
+    parser.print_help(env.stderr)
+    return 2
+
+
+def cmd_run(args: argparse.Namespace, env: Env) -> int:
+    from .daemon import run_daemon
+
+    return run_daemon(args.config, max_frames=args.frames,
+                      summary=env.stdout if args.summary else None)
+
+
+def cmd_bench(args: argparse.Namespace, env: Env) -> int:
+    from .assemble import bundled_frames
+    from .bench import load_previous, run_bench, table
+
+    previous = load_previous(args.compare) if args.compare else None
+    source = args.source or f"replay:{bundled_frames()}"
+    result = run_bench(source, args.frames, args.warmup, args.threads, args.model, args.region)
+    if previous is not None:
+        result["compared_with"] = str(args.compare)
+    if args.json:
+        print(json.dumps(result), file=env.stdout)
+    else:
+        print(table(result, previous), file=env.stdout)
+    return 0

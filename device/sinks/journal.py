@@ -1,0 +1,93 @@
+"""Readings into journald, with fields a user can filter on.
+
+``journalctl -u digitcam DIGITCAM_ACCEPTED=1 -o json`` then gives the
+readings without parsing messages. python3-systemd comes from apt on the Pi
+(the service venv sees it through --system-site-packages); without it the
+readings go to ``logging`` instead, which under systemd ends in the journal
+too, only without the fields.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..reading import Reading
+from .base import Sink
+
+logger = logging.getLogger(__name__)
+
+# syslog priorities: accepted readings are news, rejected ones detail.
+PRIORITY_INFO = 6
+PRIORITY_DEBUG = 7
+
+
+def journal_fields(reading: Reading, identifier: str = "digitcam") -> dict[str, str]:
+    """The structured fields of one reading (journald wants upper-case names)."""
+    fields = {
+        "SYSLOG_IDENTIFIER": identifier,
+        "PRIORITY": str(PRIORITY_INFO if reading.accepted else PRIORITY_DEBUG),
+        "DIGITCAM_TIMESTAMP": reading.timestamp,
+        "DIGITCAM_TEXT": reading.text,
+        "DIGITCAM_CONFIDENCE": f"{reading.confidence:.4f}",
+        "DIGITCAM_DIGIT_CONFIDENCES": ",".join(f"{c:.4f}" for c in reading.digit_confidences),
+        "DIGITCAM_ACCEPTED": "1" if reading.accepted else "0",
+        "DIGITCAM_FRAME_ID": str(reading.frame_id),
+        "DIGITCAM_MODEL_SHA256": reading.model_sha256,
+    }
+    if reading.reason:
+        fields["DIGITCAM_REASON"] = reading.reason
+    if "total" in reading.latency_ms:
+        fields["DIGITCAM_LATENCY_MS"] = f"{reading.latency_ms['total']:.2f}"
+    for stage, ms in reading.latency_ms.items():
+        if stage != "total":
+            fields[f"DIGITCAM_LATENCY_{stage.upper()}_MS"] = f"{ms:.2f}"
+    return fields
+
+
+def journal_message(reading: Reading) -> str:
+    status = "" if reading.accepted else f" rejected ({reading.reason or 'no reason'})"
+    return f"read {reading.text or '-'} conf {reading.confidence:.3f} frame {reading.frame_id}{status}"
+
+
+class JournalSink(Sink):
+    """One journal entry per reading (accepted only, unless ``accepted_only=False``:
+    every rejected frame would fill the journal, and the field log has them)."""
+
+    name = "journal"
+
+    def __init__(self, *, accepted_only: bool = True, identifier: str = "digitcam") -> None:
+        self.accepted_only = accepted_only
+        self.identifier = identifier
+        self._send: Callable[..., Any] | None = None
+        self.structured = False  # True once journald itself is used
+
+    def start(self) -> None:
+        try:
+            # Imported here, not at module level: only a Pi with the apt
+            # package has it, and nothing else should pay for the import.
+            journal = importlib.import_module("systemd.journal")
+        except ImportError:
+            self._send, self.structured = None, False
+            logger.info("python3-systemd not importable; readings go to the log without "
+                        "journal fields")
+            return
+        self._send, self.structured = journal.send, True
+
+    def publish(self, reading: Reading, frame: npt.NDArray[np.uint8] | None = None) -> None:
+        if self.accepted_only and not reading.accepted:
+            return
+        if self._send is not None:
+            self._send(journal_message(reading), **journal_fields(reading, self.identifier))
+            return
+        logger.info("read %s conf %.3f frame %s accepted %s latency %s ms reason %s",
+                    reading.text or "-", reading.confidence, reading.frame_id, reading.accepted,
+                    reading.latency_ms.get("total", "-"), reading.reason or "-")
+
+    def stop(self) -> None:
+        self._send = None

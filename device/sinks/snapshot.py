@@ -1,0 +1,201 @@
+"""The latest frame, annotated, as an image file for a screen or a web server.
+
+Writes are atomic (a reader never sees half a JPEG) and rate-limited (an SD
+card wears with every write). Optionally the raw frames of doubtful readings
+are kept in a folder with a disk budget, to be labelled and trained on later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import DigitcamError
+from ..fieldlog import canonical_ts
+from ..reading import Reading, utc_now
+from .base import Sink
+
+logger = logging.getLogger(__name__)
+
+FORMATS = {".jpg": ".jpg", ".jpeg": ".jpg", ".png": ".png"}
+KEPT_NAME = re.compile(r"^\d{8}T\d{9}Z_\d+_[0-9A-Za-z]*\.png$")
+GREEN = (60, 200, 60)
+RED = (40, 40, 230)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one step: temp file in the same
+    directory (same file system, so the rename is atomic), fsync, rename.
+
+    The directory is not fsynced: after a power cut the old file may come
+    back, which for a picture refreshed every second is fine.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from a web server
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def encode(image: npt.NDArray[np.uint8], suffix: str, jpeg_quality: int = 85) -> bytes:
+    if suffix == ".jpg":
+        params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
+    else:
+        params = [cv2.IMWRITE_PNG_COMPRESSION, 3]  # fast; the Pi has better things to do
+    ok, buffer = cv2.imencode(suffix, image, params)
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {image.shape} image as {suffix}")
+    return bytes(buffer.tobytes())
+
+
+def annotate(frame: npt.NDArray[np.uint8], reading: Reading) -> npt.NDArray[np.uint8]:
+    """A colour copy of ``frame`` with the strip outline and what was read
+    (green: accepted, red: rejected). The frame itself is not touched."""
+    image = (np.ascontiguousarray(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
+             if frame.ndim == 2 else frame.copy())
+    colour = GREEN if reading.accepted else RED
+    height, width = image.shape[:2]
+    scale = max(0.4, width / 900.0)
+    thickness = max(1, round(scale * 2))
+    quad = np.round(np.asarray(reading.quad, dtype=np.float64)).astype(np.int32)
+    if quad.shape == (4, 2) and np.any(quad):
+        cv2.polylines(image, [quad.reshape(-1, 1, 2)], True, colour, thickness, cv2.LINE_AA)
+    label = f"{reading.text or '-'}  {reading.confidence:.2f}"
+    if "total" in reading.latency_ms:
+        label += f"  {reading.latency_ms['total']:.0f} ms"
+    if not reading.accepted:
+        label += f"  rejected: {reading.reason}" if reading.reason else "  rejected"
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (text_w, text_h), baseline = cv2.getTextSize(label, font, scale, thickness)
+    pad = max(2, text_h // 3)
+    # A dark band behind the text keeps it legible on any background.
+    cv2.rectangle(image, (0, 0), (min(width, text_w + 2 * pad), min(height, text_h + baseline + 2 * pad)),
+                  (0, 0, 0), -1)
+    cv2.putText(image, label, (pad, pad + text_h), font, scale, colour, thickness, cv2.LINE_AA)
+    return image
+
+
+def kept_name(reading: Reading) -> str:
+    """``20260501T101500123Z_42_31415.png``: sorts by time, says what was read."""
+    try:
+        ts = canonical_ts(reading.timestamp)
+    except ValueError:
+        ts = utc_now()
+    compact = re.sub(r"[^0-9TZ]", "", ts)
+    text = re.sub(r"[^0-9A-Za-z]", "", reading.text)
+    return f"{compact}_{max(0, reading.frame_id)}_{text}.png"
+
+
+class SnapshotSink(Sink):
+    """The annotated frame at ``path`` (.jpg/.jpeg/.png), at most every ``min_interval_s``.
+
+    With ``keep_dir``, the raw frame (PNG, lossless for labelling) of each
+    rejected reading (``keep_rejected``) or one below ``keep_below_confidence``
+    is kept there too, at most every ``keep_min_interval_s``, the oldest deleted
+    while the folder's kept frames exceed ``keep_max_mb``.
+    """
+
+    name = "snapshot"
+
+    def __init__(self, path: str | os.PathLike[str], *, min_interval_s: float = 1.0,
+                 jpeg_quality: int = 85, keep_dir: str | os.PathLike[str] | None = None,
+                 keep_below_confidence: float = 0.8, keep_rejected: bool = True,
+                 keep_max_mb: float = 100.0, keep_min_interval_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = Path(path)
+        suffix = FORMATS.get(self.path.suffix.lower())
+        if suffix is None:
+            raise DigitcamError(f"snapshot {self.path}: the name must end in .jpg, .jpeg or .png")
+        self.suffix = suffix
+        self.min_interval_s = min_interval_s
+        self.jpeg_quality = jpeg_quality
+        self.keep_dir = Path(keep_dir) if keep_dir is not None else None
+        self.keep_below_confidence = keep_below_confidence
+        self.keep_rejected = keep_rejected
+        self.keep_max_bytes = int(keep_max_mb * 1e6)
+        self.keep_min_interval_s = keep_min_interval_s
+        self._clock = clock
+        self._last_write: float | None = None
+        self._last_keep: float | None = None
+        self._kept: deque[tuple[Path, int]] = deque()  # oldest first
+        self._kept_bytes = 0
+        self.written = 0  # snapshots written
+        self.kept = 0  # frames kept
+        self.deleted = 0  # kept frames deleted for the budget
+
+    def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.keep_dir is None:
+            return
+        self.keep_dir.mkdir(parents=True, exist_ok=True)
+        # Frames kept by earlier runs count against the budget too.
+        self._kept.clear()
+        self._kept_bytes = 0
+        for entry in sorted(os.scandir(self.keep_dir), key=lambda e: e.name):
+            if entry.is_file() and KEPT_NAME.match(entry.name):
+                size = entry.stat().st_size
+                self._kept.append((Path(entry.path), size))
+                self._kept_bytes += size
+        self._enforce_budget()
+
+    def _due(self, last: float | None, interval: float, now: float) -> bool:
+        return last is None or now - last >= interval
+
+    def wants_keep(self, reading: Reading) -> bool:
+        return self.keep_dir is not None and (
+            (self.keep_rejected and not reading.accepted)
+            or reading.confidence < self.keep_below_confidence)
+
+    def publish(self, reading: Reading, frame: npt.NDArray[np.uint8] | None = None) -> None:
+        if frame is None:
+            return
+        now = self._clock()
+        # Times are taken before writing, so a failing disk is retried at the
+        # same gentle rate rather than on every frame.
+        if self._due(self._last_write, self.min_interval_s, now):
+            self._last_write = now
+            write_atomic(self.path, encode(annotate(frame, reading), self.suffix, self.jpeg_quality))
+            self.written += 1
+        if self.wants_keep(reading) and self._due(self._last_keep, self.keep_min_interval_s, now):
+            self._last_keep = now
+            self._keep(reading, frame)
+
+    def _keep(self, reading: Reading, frame: npt.NDArray[np.uint8]) -> None:
+        assert self.keep_dir is not None
+        target = self.keep_dir / kept_name(reading)
+        data = encode(frame, ".png")
+        write_atomic(target, data)
+        self._kept.append((target, len(data)))
+        self._kept_bytes += len(data)
+        self.kept += 1
+        self._enforce_budget()
+
+    def _enforce_budget(self) -> None:
+        while self._kept and self._kept_bytes > self.keep_max_bytes:
+            path, size = self._kept.popleft()
+            self._kept_bytes -= size
+            with contextlib.suppress(FileNotFoundError):  # the user already took it away
+                path.unlink()
+            self.deleted += 1
+
+    @property
+    def kept_bytes(self) -> int:
+        return self._kept_bytes
