@@ -17,7 +17,7 @@ APT_TRAIN := fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-liberat
 	fonts-freefont-ttf fonts-urw-base35 fonts-dseg fonts-roboto fonts-croscore \
 	fonts-open-sans fonts-cantarell
 
-.PHONY: demo test lint typecheck pytest test-tflite-runtime train seed-check clean
+.PHONY: demo test lint typecheck pytest test-tflite-runtime train seed-check pipeline-check clean
 
 define apt_install
 	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -86,6 +86,13 @@ seed-check: $(VENV)/.dev
 	  $(VENV)/bin/digitcam read --roi full --json $$d > $$d.jsonl && \
 	  printf '%s: ' $$v && $(VENV)/bin/digitcam trainer score $$d/labels.csv $$d.jsonl; \
 	done
+
+# Issue 3's acceptance check: whole 640x480 frames unlike the training strips
+# (held-out faces, clutter, rotation), read with the automatic strip finder.
+pipeline-check: $(VENV)/.dev
+	$(VENV)/bin/digitcam trainer scenes runs/scenes --per-kind 100 --empty 50 --mnist '$(MNIST)' >/dev/null
+	$(VENV)/bin/digitcam read --json runs/scenes > runs/scenes.jsonl
+	$(VENV)/bin/digitcam trainer score runs/scenes/labels.csv runs/scenes.jsonl
 
 clean:
 	rm -rf $(VENV) $(TFLITE_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

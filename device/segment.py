@@ -95,6 +95,7 @@ def find_strips(grey: npt.NDArray[np.uint8], max_candidates: int = 4) -> list[Ca
             break
         work = np.asarray(cv2.pyrDown(work), np.uint8)
         scale /= 2
+    found += _merged_neighbours(found)
     found.sort(key=lambda c: c.score, reverse=True)
     unique: list[Candidate] = []
     for cand in found:
@@ -105,6 +106,26 @@ def find_strips(grey: npt.NDArray[np.uint8], max_candidates: int = 4) -> list[Ca
         if len(unique) == max_candidates:
             break
     return unique
+
+
+def _merged_neighbours(found: list[Candidate]) -> list[Candidate]:
+    """Join pairs of blobs that sit on one line a short gap apart: a '1' on a
+    seven-segment display or a wide gap between drums splits a strip in two."""
+    merged = []
+    top = sorted(found, key=lambda c: c.score, reverse=True)[:12]
+    for i, a in enumerate(top):
+        ha, ca = _height(a.quad), a.quad.mean(axis=0)
+        for b in top[i + 1:]:
+            hb, cb = _height(b.quad), b.quad.mean(axis=0)
+            if abs(ha - hb) > 0.3 * max(ha, hb) or abs(ca[1] - cb[1]) > 0.4 * max(ha, hb):
+                continue
+            gap = abs(ca[0] - cb[0]) - (_width(a.quad) + _width(b.quad)) / 2
+            if gap > 1.5 * max(ha, hb):
+                continue
+            points = np.concatenate([a.quad, b.quad])
+            quad = order_quad(np.asarray(cv2.boxPoints(cv2.minAreaRect(points)), np.float32))
+            merged.append(Candidate(quad, (a.score + b.score) * 0.75))
+    return merged
 
 
 def _height(quad: Quad) -> float:

@@ -9,8 +9,10 @@ def test_keeps_aspect_and_pads_with_background():
     strip[5:15, 5:35] = 10  # dark ink on light paper
     out = fit_strip(strip, 32, 192)
     assert out.shape == (32, 192) and out.dtype == np.uint8
-    assert (out[:, 64:] == 200).all()  # 40 * 32/20 = 64 columns of strip, then pad
-    assert out[16, 30] < 50
+    margin = 32 // 5
+    assert (out[:, :margin] == 200).all()  # a margin of background on the left
+    assert (out[:, margin + 64:] == 200).all()  # 40 * 32/20 = 64 columns of strip, then fill
+    assert out[16, margin + 30] < 50
 
 
 def test_pad_follows_polarity():
@@ -22,7 +24,8 @@ def test_wide_strip_is_squeezed_not_cropped():
     strip = np.zeros((10, 1000), np.uint8)
     strip[:, -5:] = 255  # ink at the far right must survive
     out = fit_strip(strip, 32, 192)
-    assert out[:, -1].mean() > 100
+    assert out[:, 192 - 32 // 5 - 1].mean() > 100
+    assert (out[:, -1] == 0).all()  # then the margin
 
 
 def test_writes_into_given_buffer():

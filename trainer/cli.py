@@ -70,6 +70,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=777)
     p.set_defaults(handler=cmd_scenes)
 
+    p = tsub.add_parser("tesseract", help="Tesseract 5 baseline on a labelled frame folder")
+    p.add_argument("labels", type=Path, help="labels.csv written by `trainer scenes`")
+    p.add_argument("--psm", type=int, action="append", help="page segmentation mode(s); default 7 and 11")
+    p.add_argument("--limit", type=int, default=0)
+    p.set_defaults(handler=cmd_tesseract)
+
     p = tsub.add_parser("preview", help="write a PNG of synthesised training strips")
     p.add_argument("out", type=Path)
     p.add_argument("--mnist", metavar="NPZ")
@@ -320,6 +326,17 @@ def cmd_samples(args: argparse.Namespace, env: Any) -> int:
             strip, text = synth.sample(rng, kind)
             cv2.imwrite(str(args.out_dir / f"{kind}-{i:02d}_{text}.png"), strip)
     print(f"wrote {len(KINDS) * args.per_kind} strips to {args.out_dir}", file=env.stdout)
+    return 0
+
+
+def cmd_tesseract(args: argparse.Namespace, env: Any) -> int:
+    from .baseline import run
+
+    try:
+        for psm in args.psm or [7, 11]:
+            print(json.dumps(run(args.labels, psm, args.limit)), file=env.stdout)
+    except FileNotFoundError as exc:
+        raise DigitcamError(str(exc)) from None
     return 0
 
 

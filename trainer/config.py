@@ -15,7 +15,7 @@ class TrainConfig:
     out_dir: str = "runs/digits"
     name: str = "digits"
     seed: int = 1
-    train_samples: int = 150_000
+    train_samples: int = 140_000
     val_samples: int = 4_000
     epochs: int = 3
     batch_size: int = 64
@@ -23,7 +23,7 @@ class TrainConfig:
     patience: int = 4  # epochs without a better validation exact-match before stopping
     # Share of each kind in the training mix; handwriting is the hardest to read.
     kinds: dict[str, float] = field(default_factory=lambda: {
-        "printed": 0.27, "sevenseg": 0.18, "counter": 0.15, "handwriting": 0.40})
+        "printed": 0.25, "sevenseg": 0.16, "counter": 0.14, "handwriting": 0.45})
     mnist_path: str | None = None  # None: Keras' own download and cache
     workers: int = 0  # data synthesis processes; 0 = one per core
     representative_samples: int = 400
