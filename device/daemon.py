@@ -237,7 +237,8 @@ def run_daemon(config_path: Path | None, max_frames: int = 0, summary: TextIO | 
     finally:
         daemon.stop()
         if summary is not None and daemon.profile.frames:
-            print(f"\nlatency per frame (ms), {daemon.frames} frames:\n{daemon.profile.table()}", file=summary)
+            print(f"\nlatency per frame (ms), {daemon.frames} frames:\n{daemon.profile.table()}",
+                  file=summary)
     return 0
 
 

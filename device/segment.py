@@ -3,8 +3,10 @@
 Classical vision proposes a few candidate strips; the recogniser's confidence
 picks among them (see ``frame_reader``). Proposals come from a polarity-free
 morphological gradient, closed horizontally so the characters of a line merge
-into one blob, at two closing widths: tight for printed digits, wide for
-boxed counters and spaced seven-segment digits.
+into one blob, on a small pyramid (320, 160, 80 px wide) so one kernel bridges
+the gaps of small and frame-filling digits alike; neighbouring blobs on one
+line are also offered joined (a seven-segment '1' or a wide drum gap splits a
+strip). The strip itself is cut from the full-resolution frame.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy.typing as npt
 Quad = npt.NDArray[np.float32]  # 4x2: top-left, top-right, bottom-right, bottom-left
 
 _GRADIENT_KERNEL = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
-WORK_WIDTH = 640  # larger frames are searched at this width; the strip is cut from the original
+WORK_WIDTH = 320  # frames are searched at this width (4x cheaper than 640); strips are cut from the original
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,18 @@ def _proposals(binary: npt.NDArray[np.uint8], close_w: int, close_h: int,
                scale: float, min_h: float) -> list[Candidate]:
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (close_w, close_h))
     closed = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel)
-    contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+    # Cheap vectorised screening first: a noisy frame has thousands of specks,
+    # and only a handful of blobs are the size and shape of a line of digits.
+    w, h, area = (stats[1:, i] for i in (cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT, cv2.CC_STAT_AREA))
+    keep = np.flatnonzero((h >= min_h) & (w >= 1.2 * min_h) & (area >= 0.3 * w * h)
+                          & (w >= 0.8 * h) & (area >= 4 * min_h * min_h)) + 1
     found = []
-    for contour in contours:
-        if len(contour) < 4:
-            continue
-        (cx, cy), (rw, rh), angle = cv2.minAreaRect(contour)
+    for label in keep[np.argsort(-stats[keep, cv2.CC_STAT_AREA])][:24]:
+        bx, by, bw, bh = (int(v) for v in stats[label, :4])
+        ys, xs = np.nonzero(labels[by:by + bh, bx:bx + bw] == label)
+        points = np.column_stack((xs + bx, ys + by)).astype(np.float32)
+        (cx, cy), (rw, rh), angle = cv2.minAreaRect(points)
         long_side, short_side = max(rw, rh), min(rw, rh)
         if short_side < min_h or long_side < 1.2 * short_side or long_side > 24 * short_side:
             continue
@@ -56,7 +64,7 @@ def _proposals(binary: npt.NDArray[np.uint8], close_w: int, close_h: int,
         dx, dy = quad[1] - quad[0]
         if abs(np.degrees(np.arctan2(dy, dx))) > 20:  # digit lines are near horizontal
             continue
-        fill = cv2.contourArea(contour) / max(1.0, rw * rh)
+        fill = float(stats[label, cv2.CC_STAT_AREA]) / max(1.0, rw * rh)
         if fill < 0.45:
             continue
         # Prefer solid, line-shaped blobs of a readable height.
@@ -80,17 +88,15 @@ def find_strips(grey: npt.NDArray[np.uint8], max_candidates: int = 4) -> list[Ca
     Searched at three scales of a pyramid with the same closing kernels, so
     the kernels bridge the gaps of small and of frame-filling digits alike.
     """
-    if grey.ndim != 2 or grey.shape[0] < 16 or grey.shape[1] < 16:
+    if grey.ndim != 2 or grey.shape[0] < 16 or grey.shape[1] < 16 or grey.shape[0] > 8 * grey.shape[1]:
         return []
     found: list[Candidate] = []
     scale = min(1.0, WORK_WIDTH / grey.shape[1])
     work = grey if scale == 1.0 else np.asarray(
         cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), np.uint8)
-    for level in range(3):
+    for _level in range(3):
         binary = _binary_edges(work)
-        found += _proposals(binary, 9, 3, scale, 8.0 if level == 0 else 6.0)
-        if level == 0:  # boxed counters and spaced segments at full resolution
-            found += _proposals(binary, 21, 5, scale, 8.0)
+        found += _proposals(binary, 9, 3, scale, 6.0)
         if min(work.shape) < 80:
             break
         work = np.asarray(cv2.pyrDown(work), np.uint8)

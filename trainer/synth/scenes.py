@@ -67,7 +67,8 @@ def clutter(rng: Rng, img: FloatImage, keep_out: npt.NDArray[np.float32] | None,
             word = str(rng.choice(WORDS))
             ink = truetype_mask(rng, word, font_files[int(rng.integers(len(font_files)))],
                                 int(rng.integers(14, 40)))
-            y, x = int(rng.integers(0, max(1, h - ink.shape[0]))), int(rng.integers(0, max(1, w - ink.shape[1])))
+            y = int(rng.integers(0, max(1, h - ink.shape[0])))
+            x = int(rng.integers(0, max(1, w - ink.shape[1])))
             region = layer[y:y + ink.shape[0], x:x + ink.shape[1]]
             ink = ink[:region.shape[0], :region.shape[1]]
             region[...] = region * (1 - ink) + level * ink
@@ -137,7 +138,8 @@ def _camera(rng: Rng, frame: FloatImage) -> npt.NDArray[np.uint8]:
     h, w = frame.shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     cx, cy = rng.uniform(0, w), rng.uniform(0, h)
-    frame = frame * (1 + rng.uniform(-0.25, 0.25) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * (0.4 * w) ** 2)))
+    spot = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * (0.4 * w) ** 2))
+    frame = frame * (1 + rng.uniform(-0.25, 0.25) * spot)
     sigma = rng.uniform(0, 1.4)
     if sigma > 0.3:
         frame = cv2.GaussianBlur(frame, (0, 0), sigma)

@@ -1,0 +1,71 @@
+"""The strip finder on frames drawn here with OpenCV (no model needed)."""
+
+import cv2
+import numpy as np
+import pytest
+
+from digitcam.device.segment import expand, find_strips, order_quad, rect_quad, rectify
+
+pytestmark = pytest.mark.tflite_runtime
+
+
+def frame_with_text(text: str, angle: float = 0.0, invert: bool = False, scale: float = 1.6):
+    frame = np.full((480, 640), 200, np.uint8)
+    cv2.putText(frame, text, (120, 260), cv2.FONT_HERSHEY_SIMPLEX, scale, 30, 4, cv2.LINE_AA)
+    (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 4)
+    truth = np.float32([[120, 260 - h], [120 + w, 260 - h], [120 + w, 260], [120, 260]])
+    if angle:
+        rot = cv2.getRotationMatrix2D((320, 240), angle, 1.0)
+        frame = cv2.warpAffine(frame, rot, (640, 480), borderValue=200)
+        truth = cv2.transform(truth[None], rot)[0]
+    if invert:
+        frame = 255 - frame
+    return frame, truth
+
+
+def covers(quad, truth) -> bool:
+    """Does the candidate hold the whole text (allowing a few pixels)?"""
+    contour = quad.astype(np.float32).reshape(-1, 1, 2)
+    return all(cv2.pointPolygonTest(contour, (float(x), float(y)), True) > -6 for x, y in truth)
+
+
+@pytest.mark.parametrize("angle", [-9.0, 0.0, 7.0])
+@pytest.mark.parametrize("invert", [False, True])
+def test_finds_a_printed_line_in_either_polarity_and_tilt(angle, invert):
+    frame, truth = frame_with_text("4071923", angle, invert)
+    cands = find_strips(frame)
+    assert cands, "no candidate"
+    assert covers(expand(cands[0].quad), truth)
+
+
+def test_flat_and_noise_frames_give_few_or_no_candidates():
+    assert find_strips(np.full((480, 640), 128, np.uint8)) == []
+    noise = np.random.default_rng(0).integers(0, 255, (480, 640), dtype=np.uint8)
+    assert len(find_strips(noise)) <= 4
+
+
+def test_tiny_frames_are_refused_quietly():
+    assert find_strips(np.zeros((1, 1), np.uint8)) == []
+    assert find_strips(np.zeros((10, 3000), np.uint8)) == []
+
+
+def test_order_quad_lays_the_long_side_down_left_to_right():
+    standing = np.float32([[10, 0], [10, 100], [0, 100], [0, 0]])  # a 10x100 box, listed oddly
+    q = order_quad(np.float32([[0, 0], [0, 10], [100, 10], [100, 0]]))
+    assert q[0][0] < q[1][0] and abs(q[0][1] - q[1][1]) < 1e-3
+    assert np.linalg.norm(order_quad(standing)[1] - order_quad(standing)[0]) == pytest.approx(100)
+
+
+def test_rectify_makes_an_upright_strip():
+    frame, truth = frame_with_text("88", angle=8.0)
+    strip = rectify(frame, order_quad(truth))
+    assert strip.ndim == 2 and strip.shape[1] > strip.shape[0]
+    big = rectify(np.zeros((2000, 3000), np.uint8), rect_quad(0, 0, 2500, 500))
+    assert big.shape[0] <= 64  # capped height: big crops are cut small
+
+
+def test_expand_grows_around_the_centre():
+    q = rect_quad(100, 100, 200, 40)
+    e = expand(q)
+    assert e[0][0] < 100 and e[2][0] > 300 and e[0][1] < 100 and e[2][1] > 140
+    assert np.allclose(e.mean(axis=0), q.mean(axis=0), atol=1e-3)
