@@ -137,6 +137,9 @@ def load_previous(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise DigitcamError(f"{path}: cannot read a previous bench result ({exc})") from None
-    if not isinstance(data, dict) or "stages" not in data:
-        raise DigitcamError(f"{path}: not a digitcam bench JSON")
+    stages = data.get("stages") if isinstance(data, dict) else None
+    total = data.get("total") if isinstance(data, dict) else None
+    if (not isinstance(stages, dict) or not isinstance(total, dict) or "p50" not in total
+            or not all(isinstance(v, dict) and "p50" in v for v in stages.values())):
+        raise DigitcamError(f"{path}: not a digitcam bench JSON (no stages with p50)")
     return data

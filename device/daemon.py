@@ -24,6 +24,7 @@ from .errors import DigitcamError
 from .fieldlog import FieldLogOptions
 from .frame_reader import FrameReader, FrameResult
 from .notify import Notifier
+from .preprocess import silence_opencv
 from .profiling import LatencyProfile
 from .reading import Reading, utc_now
 from .recognizer import Recognizer
@@ -78,6 +79,7 @@ class Daemon:
         self.grabber: LatestFrameGrabber | None = None
         self.frames = 0
         self.last_accepted: Reading | None = None
+        self.source_problem = ""  # why the camera is lost; "" while it delivers
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -102,9 +104,11 @@ class Daemon:
 
     def init_source(self) -> None:
         source_cfg = self.config.source
+        silence_opencv()  # a bad replay image is our one warning, not libpng's three lines
         self.source = ResilientSource(lambda: assemble.make_source(source_cfg),
                                       on_state=self._source_state)
-        self.grabber = LatestFrameGrabber(self.source)
+        lossless = source_cfg.spec.startswith("replay:") and source_cfg.fps == 0
+        self.grabber = LatestFrameGrabber(self.source, lossless=lossless)
         self.grabber.start()
 
     def stop(self) -> None:
@@ -154,7 +158,8 @@ class Daemon:
                     logger.info("the source has ended")
                     break
                 self.notifier.watchdog()
-                self.notifier.status("waiting for frames")
+                self.notifier.status(f"camera lost: {self.source_problem}; retrying"
+                                     if self.source_problem else "waiting for frames")
                 continue
             self.process(frame.image, frame.frame_id, wait_ms)
             if self.max_frames and self.frames >= self.max_frames:
@@ -201,8 +206,8 @@ class Daemon:
         return f"{shown}; {self.profile.one_line()}"
 
     def _source_state(self, state: SourceState, detail: str) -> None:
-        if state is SourceState.LOST:
-            self.notifier.status(f"camera lost: {detail}", force=True)
+        # Called from the capture thread; the loop turns it into STATUS= lines.
+        self.source_problem = detail if state is SourceState.LOST else ""
 
     # ------------------------------------------------------------ reload
     def reload(self) -> None:

@@ -79,7 +79,7 @@ class FrameReader:
         t0 = time.monotonic()
         try:
             grey = to_grey(image)
-        except ValueError:
+        except (ValueError, cv2.error):
             return FrameResult("", 0.0, (), None, {"segment": 0.0, "total": 0.0})
         if grey.size == 0:
             return FrameResult("", 0.0, (), None, {"segment": 0.0, "total": 0.0})

@@ -51,7 +51,12 @@ class _SocketSender:
             if self._sock is None:
                 # Python sockets are close-on-exec, so children do not inherit it.
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                # Never block the frame loop (or SIGTERM) on a manager that stops
+                # reading: a full queue drops the message instead.
+                self._sock.setblocking(False)
             self._sock.sendto(message.encode(), self.address)
+        except BlockingIOError:
+            return False
         except OSError as exc:
             if not self._failed:  # once: a vanished manager would otherwise log every frame
                 logger.warning("sd_notify to %r failed: %s", self.address, exc)
@@ -75,6 +80,9 @@ class Notifier:
         self._clock = clock
         self._last_status: str | None = None
         self._last_status_at = float("-inf")
+        self._last_watchdog_at = float("-inf")
+        interval = self.watchdog_interval()
+        self._watchdog_every = min(1.0, interval / 4) if interval else 1.0
         self._socket_sender: _SocketSender | None = None
         address = os.environ.get("NOTIFY_SOCKET", "")
         self._send: Sender | None = None
@@ -103,7 +111,13 @@ class Notifier:
         return self.notify("READY=1" + (f"\nSTATUS={status}" if status else ""))
 
     def watchdog(self) -> bool:
-        """Keep-alive; send at least every ``watchdog_interval() / 2`` seconds."""
+        """Keep-alive from the frame loop. Sent at most every ``watchdog_interval() / 4``
+        (or once a second): a hung loop still stops the pings, without flooding PID 1
+        with 30 datagrams a second."""
+        now = self._clock()
+        if now - self._last_watchdog_at < self._watchdog_every:
+            return False
+        self._last_watchdog_at = now
         return self.notify("WATCHDOG=1")
 
     def status(self, text: str, force: bool = False) -> bool:

@@ -13,8 +13,19 @@ import numpy.typing as npt
 GreyImage = npt.NDArray[np.uint8]
 
 
+def silence_opencv() -> None:
+    """Keep libpng/libjpeg complaints off stderr: a bad file gets our one line, not three.
+    (OpenCV 4 spells it cv2.setLogLevel, OpenCV 5 cv2.utils.logging.setLogLevel.)"""
+    logging_module = getattr(cv2.utils, "logging", None)
+    set_level = getattr(logging_module, "setLogLevel", None) or getattr(cv2, "setLogLevel", None)
+    if set_level is not None:
+        set_level(0)  # LOG_LEVEL_SILENT in both
+
+
 def to_grey(image: npt.NDArray[np.generic]) -> GreyImage:
     """Any 2-D or HxWxC image, any numeric dtype, as 2-D uint8 grey."""
+    if image.ndim == 3 and image.size == 0:
+        return np.zeros(image.shape[:2], np.uint8)
     if image.ndim == 3:
         if image.shape[2] == 1:
             image = image[:, :, 0]

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import DigitcamError, ExitStatus, InputError
+from .preprocess import silence_opencv
 
 if TYPE_CHECKING:
     from .cli import Env
@@ -90,6 +91,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
     from .frame_reader import FrameReader
     from .recognizer import Recognizer
 
+    silence_opencv()
     roi = parse_roi(args.roi)
     recognizer = Recognizer(args.model, threads=args.threads)
     reader = FrameReader(recognizer, mode="auto" if roi == "auto" else "full")

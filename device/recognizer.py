@@ -85,4 +85,6 @@ class Recognizer:
             "decode": (t3 - t2) * 1000.0,
             "total": (t3 - t0) * 1000.0,
         }
+        if len(decoded.text) > self.meta.max_length:  # longer than any label it learnt: noise
+            return Recognition("", 0.0, (), latency)
         return Recognition(decoded.text, decoded.confidence, decoded.digit_confidences, latency)

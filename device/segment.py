@@ -172,6 +172,9 @@ def rectify(grey: npt.NDArray[np.uint8], quad: Quad, max_height: int = 64) -> np
         x0, y0 = np.floor(quad.min(axis=0) - 3 * sigma).astype(int)
         x1, y1 = np.ceil(quad.max(axis=0) + 3 * sigma).astype(int)
         x0, y0 = max(0, x0), max(0, y0)
+        x1, y1 = min(grey.shape[1], x1), min(grey.shape[0], y1)
+        if x1 - x0 < 2 or y1 - y0 < 2:  # the region lies off this frame
+            return np.zeros((out_h, out_w), np.uint8)
         region = cv2.GaussianBlur(grey[y0:y1, x0:x1], (0, 0), sigma)
         matrix = matrix @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)
         source = region

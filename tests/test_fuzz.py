@@ -106,14 +106,9 @@ CASES: dict[str, tuple[Builder, bool]] = {
     "white-bool": (constant(VGA, True, np.bool_), True),
     "black-int32": (constant(VGA, 0, np.int32), True),
 }
-# Real bugs (see the xfail reasons); kept apart so the sweeps below can run.
+# Empty colour frames once raised cv2.error out of to_grey.
 EMPTY_COLOUR = {"0x5x3": constant((0, 5, 3), 0), "5x0x3": constant((5, 0, 3), 0)}
-EMPTY_COLOUR_BUG = ("preprocess.to_grey: cv2.cvtColor raises cv2.error on an empty HxWx3 frame, and "
-                    "FrameReader.read catches only ValueError")
-EMPTY_COLOUR_XFAIL = pytest.mark.xfail(strict=True, raises=cv2.error, reason=EMPTY_COLOUR_BUG)
-OFF_FRAME_BUG = ("segment.rectify: a region taller than 128 px that lies outside the frame leaves an empty "
-                 "crop, and cv2.GaussianBlur raises cv2.error on it")
-# Under 128 px tall, so rectify() does not pre-blur (see OFF_FRAME_BUG).
+# Under 128 px tall, so rectify() does not pre-blur (a taller region is tested below).
 RECT = (100, 200, 440, 100)
 
 
@@ -214,7 +209,7 @@ enabled = false
 
 @pytest.mark.parametrize("mode", ["auto", "full", "rect"])
 @pytest.mark.parametrize("name", [
-    *CASES, *(pytest.param(name, marks=EMPTY_COLOUR_XFAIL) for name in EMPTY_COLOUR)])
+    *CASES, *EMPTY_COLOUR])
 def test_frame_reader_never_raises(readers, mode, name):
     builder = CASES[name][0] if name in CASES else EMPTY_COLOUR[name]
     image = frame(name, builder)
@@ -277,13 +272,11 @@ def test_daemon_process_never_raises_and_keeps_publishing(daemon):
     assert snapshot is not None and snapshot.ndim == 3
 
 
-@EMPTY_COLOUR_XFAIL
 def test_daemon_process_survives_an_empty_colour_frame(daemon):
     result = daemon.process(frame("0x5x3", EMPTY_COLOUR["0x5x3"]), 0)
     assert result.text == ""
 
 
-@pytest.mark.xfail(strict=True, raises=cv2.error, reason=OFF_FRAME_BUG)
 @pytest.mark.parametrize("shape", [(1, 1), (100, 100), (480, 64)])
 def test_a_tall_fixed_region_off_a_small_frame_reads_nothing(readers, shape):
     """A rect configured for 640x480 while the camera delivers smaller frames (a changed
@@ -333,9 +326,6 @@ def test_read_reports_each_broken_file_in_one_line(tmp_path, bundle):
 
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="read_command.load_grey: OpenCV logs its own WARN/ERROR lines to stderr "
-                          "for a PNG signature followed by junk")
 def test_read_a_png_signature_with_junk_is_one_line(tmp_path, bundle):
     from digitcam.device.bundle import default_bundle_path
 

@@ -24,8 +24,11 @@ class LatestFrameGrabber:
     ``error``, and ends the grabber.
     """
 
-    def __init__(self, source: FrameSource, join_timeout: float = 5.0) -> None:
+    def __init__(self, source: FrameSource, join_timeout: float = 5.0, lossless: bool = False) -> None:
         self.source = source
+        # lossless: wait for the consumer instead of replacing its frame; for a replay
+        # "as fast as possible", where every recorded frame should be read.
+        self.lossless = lossless
         self.join_timeout = join_timeout
         self.dropped = 0  # frames replaced before anyone took them
         self.error: BaseException | None = None
@@ -54,6 +57,7 @@ class LatestFrameGrabber:
         with self._cond:
             self._cond.wait_for(lambda: self._pending is not None or self._finished, timeout)
             frame, self._pending = self._pending, None
+            self._cond.notify_all()  # a lossless grabber waits for the slot to empty
             return frame
 
     def stop(self) -> None:
@@ -95,6 +99,9 @@ class LatestFrameGrabber:
                     logger.info("%s: end of stream", self.source.name)
                     break
                 with self._cond:
+                    if self.lossless:
+                        while self._pending is not None and not self._stopping.is_set():
+                            self._cond.wait(0.1)
                     if self._pending is not None:
                         self.dropped += 1
                     self._pending = frame
