@@ -59,6 +59,17 @@ class Aligner:
         return self.shift
 
 
+def _better(new: Recognition, old: Recognition, floor: float) -> bool:
+    """A part of a strip reads as confidently as the whole ('752' out of
+    '3131752'), so among confident reads the one with more digits wins."""
+    new_ok, old_ok = new.confidence >= floor, old.confidence >= floor
+    if new_ok != old_ok:
+        return new_ok
+    if new_ok and len(new.text) != len(old.text):
+        return len(new.text) > len(old.text)
+    return new.confidence > old.confidence
+
+
 class FrameReader:
     def __init__(self, recognizer: Recognizer, mode: str = "auto", quad: Quad | None = None,
                  max_candidates: int = 4, min_confidence: float = 0.5, good_enough: float = 0.9,
@@ -108,10 +119,8 @@ class FrameReader:
             segment_ms += result.latency_ms["preprocess"]
             infer_ms += result.latency_ms["infer"]
             decode_ms += result.latency_ms["decode"]
-            if result.text and (best is None or not best.text or result.confidence > best.confidence):
+            if result.text and (best is None or _better(result, best, self.min_confidence)):
                 best, best_quad = result, quad
-            if best is not None and best.confidence >= self.good_enough:
-                break  # candidates come best-first; don't pay for more reads
         latency = {"segment": segment_ms, "infer": infer_ms, "decode": decode_ms,
                    "total": (time.monotonic() - t0) * 1000.0}
         # Only a found strip can be a false find; a region the user fixed is always read.

@@ -96,12 +96,12 @@ def find_strips(grey: npt.NDArray[np.uint8], max_candidates: int = 4) -> list[Ca
         cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), np.uint8)
     for _level in range(3):
         binary = _binary_edges(work)
-        found += _proposals(binary, 9, 3, scale, 6.0)
+        level_found = _proposals(binary, 9, 3, scale, 6.0)
+        found += level_found + _line_chains(level_found)
         if min(work.shape) < 80:
             break
         work = np.asarray(cv2.pyrDown(work), np.uint8)
         scale /= 2
-    found += _merged_neighbours(found)
     found.sort(key=lambda c: c.score, reverse=True)
     unique: list[Candidate] = []
     for cand in found:
@@ -114,24 +114,34 @@ def find_strips(grey: npt.NDArray[np.uint8], max_candidates: int = 4) -> list[Ca
     return unique
 
 
-def _merged_neighbours(found: list[Candidate]) -> list[Candidate]:
-    """Join pairs of blobs that sit on one line a short gap apart: a '1' on a
-    seven-segment display or a wide gap between drums splits a strip in two."""
-    merged = []
-    top = sorted(found, key=lambda c: c.score, reverse=True)[:12]
-    for i, a in enumerate(top):
-        ha, ca = _height(a.quad), a.quad.mean(axis=0)
-        for b in top[i + 1:]:
-            hb, cb = _height(b.quad), b.quad.mean(axis=0)
-            if abs(ha - hb) > 0.3 * max(ha, hb) or abs(ca[1] - cb[1]) > 0.4 * max(ha, hb):
-                continue
-            gap = abs(ca[0] - cb[0]) - (_width(a.quad) + _width(b.quad)) / 2
-            if gap > 1.5 * max(ha, hb):
-                continue
-            points = np.concatenate([a.quad, b.quad])
+def _line_chains(found: list[Candidate]) -> list[Candidate]:
+    """Join blobs that sit on one line a short gap apart into one strip: the
+    drums of a roller counter, handwritten digits with gaps, a seven-segment
+    '1' all split a line into pieces. Each maximal chain of two or more
+    neighbours is offered as a candidate of its own."""
+    pieces = sorted(found, key=lambda c: float(c.quad[:, 0].min()))[:24]
+    chains: list[Candidate] = []
+    used: set[int] = set()
+    for i, first in enumerate(pieces):
+        if i in used:
+            continue
+        chain, last = [first], first
+        for j in range(i + 1, len(pieces)):
+            nxt = pieces[j]
+            h_last, h_next = _height(last.quad), _height(nxt.quad)
+            c_last, c_next = last.quad.mean(axis=0), nxt.quad.mean(axis=0)
+            gap = float(nxt.quad[:, 0].min() - last.quad[:, 0].max())
+            if (abs(h_last - h_next) <= 0.35 * max(h_last, h_next)
+                    and abs(c_last[1] - c_next[1]) <= 0.45 * max(h_last, h_next)
+                    and -0.5 * h_last <= gap <= 1.6 * max(h_last, h_next)):
+                chain.append(nxt)
+                used.add(j)
+                last = nxt
+        if len(chain) > 1:
+            points = np.concatenate([c.quad for c in chain])
             quad = order_quad(np.asarray(cv2.boxPoints(cv2.minAreaRect(points)), np.float32))
-            merged.append(Candidate(quad, (a.score + b.score) * 0.75))
-    return merged
+            chains.append(Candidate(quad, sum(c.score for c in chain)))
+    return chains
 
 
 def _height(quad: Quad) -> float:
