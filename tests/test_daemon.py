@@ -176,16 +176,13 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
 
 @pytest.fixture(scope="session")
 def bundle() -> Path:
-    """The shipped default bundle. TEMPORARY: the pilot bundle until the trained one lands."""
+    """The shipped default bundle: the daemon runs with no model.path at all."""
     from digitcam.device.bundle import default_bundle_path
 
     shipped = default_bundle_path()
-    if shipped.is_file():
-        return shipped
-    pilot = Path("/tmp/pilot/bundle/digits.json")
-    if not pilot.is_file():
+    if not shipped.is_file():
         pytest.fail(f"no model bundle at {shipped}")
-    return pilot
+    return shipped
 
 
 @pytest.fixture(scope="session")
