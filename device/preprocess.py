@@ -46,7 +46,8 @@ def _as_uint8(image: npt.NDArray[np.generic]) -> GreyImage:
     if image.dtype == np.bool_:
         return image.astype(np.uint8) * 255
     if np.issubdtype(image.dtype, np.floating):
-        finite = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
+        with np.errstate(over="ignore", invalid="ignore"):  # 1e300 becomes inf, then 255
+            finite = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
         # Floats in [0, 1] are the usual normalised convention; anything larger is 0..255.
         if finite.size and float(finite.max()) <= 1.0:
             finite = finite * 255.0
