@@ -41,7 +41,8 @@ class Recognizer:
             self._interpreter, self.runtime = make_interpreter(
                 str(self.meta.tflite_path), threads, runtime)
         except ValueError as exc:  # the runtime's word for a file it cannot parse
-            raise BundleError(f"{self.meta.tflite_path}: not a loadable TFLite model ({exc})") from None
+            reason = " ".join(str(exc).split())  # tflite-runtime's message spans lines
+            raise BundleError(f"{self.meta.tflite_path}: not a loadable TFLite model ({reason})") from None
         self.load_ms = (time.monotonic() - started) * 1000.0
         inp = self._interpreter.get_input_details()[0]
         out = self._interpreter.get_output_details()[0]

@@ -62,7 +62,8 @@ def test_roi_rectangle_reads_only_that_part(tmp_path):
 def test_bad_files_get_one_line_each_and_the_rest_are_read(strips, tmp_path):
     folder, _ = strips
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    result = run_cli("read", "--json", str(tmp_path / "broken.png"), str(folder / "a_31415.png"),
+    result = run_cli("read", "--roi", "full", "--json", str(tmp_path / "broken.png"),
+                     str(folder / "a_31415.png"),
                      str(tmp_path / "missing.png"))
     assert result.returncode == 3
     assert json.loads(result.stdout)["text"] == "31415"
