@@ -428,9 +428,9 @@ def test_log_tail_follow_prints_rows_as_they_are_committed(state, cli_has_log):
             for i in (8, 9, 10):
                 log.append(reading(i))
             log.flush()
-        lines = read_lines(proc, time.monotonic() + 10, want=4, buffer=buffer)
+        lines = read_lines(proc, time.monotonic() + 30, want=4, buffer=buffer)
     finally:
         proc.send_signal(signal.SIGINT)
-        status = proc.wait(timeout=10)
+        status = proc.wait(timeout=30)
     assert [line.split()[1] for line in lines] == ["1007", "1008", "1009", "1010"]
     assert status == 130

@@ -6,10 +6,12 @@ TensorFlow is imported inside the handlers, so ``digitcam --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import logging
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -130,11 +132,15 @@ def cmd_train(args: argparse.Namespace, env: Any) -> int:
     if args.train_only:
         from .train import train
 
-        print(train(config), file=env.stdout)
+        with contextlib.redirect_stdout(sys.stderr):
+            best = train(config)
+        print(best, file=env.stdout)
         return 0
     from .pipeline import run
 
-    metrics = run(config)
+    # Keras prints its progress to stdout; stdout is for the result JSON alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        metrics = run(config)
     print(json.dumps({"bundle": str(Path(config.out_dir) / "bundle" / f"{config.name}.json"),
                       "int8": {k: v["exact"] for k, v in metrics["int8"].items()},
                       "float": {k: v["exact"] for k, v in metrics["float"].items()}}, indent=2),
