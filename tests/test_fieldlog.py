@@ -418,8 +418,11 @@ def test_log_through_the_real_cli(state, cli_has_log):
 
 def test_log_tail_follow_prints_rows_as_they_are_committed(state, cli_has_log):
     command = [*DIGITCAM] if cli_has_log else [sys.executable, "-c", STANDALONE]
+    # A shell running us in the background hands down SIGINT as ignored, and Python then
+    # never installs its Ctrl-C handler: give the child the default back, as a terminal would.
     proc = subprocess.Popen([*command, "log", "--state-dir", str(state), "tail", "-n", "1", "--follow"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     buffer: list[bytes] = []
     try:
         first = read_lines(proc, time.monotonic() + 30, want=1, buffer=buffer)
