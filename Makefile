@@ -17,7 +17,10 @@ APT_TRAIN := fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-liberat
 	fonts-freefont-ttf fonts-urw-base35 fonts-dseg fonts-roboto fonts-croscore \
 	fonts-open-sans fonts-cantarell
 
-.PHONY: demo test lint typecheck pytest test-tflite-runtime train seed-check pipeline-check clean
+APT_E2E := debootstrap systemd-container openssh-client rsync
+APT_E2E_ARM64 := qemu-user-static binfmt-support
+
+.PHONY: demo test lint typecheck pytest test-tflite-runtime e2e e2e-arm64 train seed-check pipeline-check clean
 
 define apt_install
 	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -54,7 +57,7 @@ typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy
 
 pytest: $(VENV)/.dev
-	DIGITCAM_MNIST=$(MNIST) $(PY) -m pytest tests
+	DIGITCAM_MNIST=$(MNIST) $(PY) -m pytest tests --ignore=tests/e2e/test_deploy.py
 
 # The fallback runtime: tflite-runtime 2.14 needs numpy<2 and only has wheels
 # up to Python 3.11, so on a newer Python this says so and is skipped.
@@ -72,7 +75,19 @@ test-tflite-runtime:
 	  DIGITCAM_RUNTIME=tflite-runtime $(TFLITE_VENV)/bin/python -m pytest -m tflite_runtime tests; \
 	else echo "skipping tflite-runtime tests: no tflite-runtime wheel for this Python"; fi
 
-test: lint typecheck pytest test-tflite-runtime
+# `digitcam deploy push` against a real Debian guest booted with systemd-nspawn and
+# reached over ssh on loopback. Needs root; the guest root is built once (~2 min)
+# and cached in /var/cache/digitcam-e2e.
+e2e: $(VENV)/.dev
+	$(call apt_install,$(APT_E2E))
+	$(PY) -m pytest tests/e2e/test_deploy.py
+
+# The same on an emulated aarch64 guest (bookworm, like Raspberry Pi OS); ~15 min, not in `make test`.
+e2e-arm64: $(VENV)/.dev
+	$(call apt_install,$(APT_E2E) $(APT_E2E_ARM64))
+	DIGITCAM_E2E_ARCH=arm64 $(PY) -m pytest tests/e2e/test_deploy.py
+
+test: lint typecheck pytest test-tflite-runtime e2e
 
 train: $(VENV)/.dev
 	$(VENV)/bin/digitcam trainer train --mnist '$(MNIST)' --out runs/digits
