@@ -301,7 +301,10 @@ def test_deploy_logs_shows_the_journal(deploy: Deploy) -> None:
 def test_deploy_logs_follows_until_interrupted(host: guestlib.Guest) -> None:
     argv = [str(Path(sys.executable).with_name("digitcam")), "deploy", "logs", host.target, "-f", "-n", "0",
             "--identity", str(host.identity), "--known-hosts", str(host.known_hosts)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=host.workdir)
+    # A shell running the suite in the background hands SIGINT down as ignored; restore
+    # the default so Ctrl-C (our SIGINT) reaches the command as it would from a terminal.
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=host.workdir,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()  # a new reading arrives within seconds at 5 fps
