@@ -19,7 +19,7 @@ from typing import TextIO
 from . import assemble
 from .capture.latest import LatestFrameGrabber
 from .capture.resilient import ResilientSource, SourceState
-from .config import Config, load_config
+from .config import Config, default_config, load_config
 from .errors import DigitcamError
 from .fieldlog import FieldLogOptions
 from .frame_reader import FrameReader, FrameResult
@@ -196,7 +196,8 @@ class Daemon:
                              "total": result.latency_ms.get("total", 0.0) + publish_ms}, now)
         self.frames += 1
         self.notifier.watchdog()
-        self.notifier.status(self._status_line())
+        if self.notifier.status_due():  # the line needs percentiles: not worth it every frame
+            self.notifier.status(self._status_line())
         self.profile.log_summary_if_due(now)
         return result
 
@@ -233,7 +234,7 @@ class Daemon:
 
 
 def run_daemon(config_path: Path | None, max_frames: int = 0, summary: TextIO | None = None) -> int:
-    config = load_config(config_path) if config_path else _default_config()
+    config = load_config(config_path) if config_path else default_config()
     daemon = Daemon(config, config_path, max_frames)
     daemon.install_signal_handlers()
     try:
@@ -246,8 +247,3 @@ def run_daemon(config_path: Path | None, max_frames: int = 0, summary: TextIO | 
                   file=summary)
     return 0
 
-
-def _default_config() -> Config:
-    from .config import default_config
-
-    return default_config()

@@ -72,7 +72,7 @@ def _better(new: Recognition, old: Recognition, floor: float) -> bool:
 
 class FrameReader:
     def __init__(self, recognizer: Recognizer, mode: str = "auto", quad: Quad | None = None,
-                 max_candidates: int = 4, min_confidence: float = 0.5, good_enough: float = 0.9,
+                 max_candidates: int = 4, min_confidence: float = 0.5,
                  aligner: Aligner | None = None) -> None:
         if mode not in ("auto", "full", "rect", "quad"):
             raise ValueError(f"unknown region mode {mode!r}")
@@ -83,7 +83,6 @@ class FrameReader:
         self.quad = None if quad is None else np.asarray(quad, np.float32).reshape(4, 2)
         self.max_candidates = max_candidates
         self.min_confidence = min_confidence
-        self.good_enough = good_enough
         self.aligner = aligner
 
     def read(self, image: npt.NDArray[Any]) -> FrameResult:

@@ -120,6 +120,10 @@ class Notifier:
         self._last_watchdog_at = now
         return self.notify("WATCHDOG=1")
 
+    def status_due(self) -> bool:
+        """Would a changed status be sent now? Lets the caller skip building it."""
+        return self._send is not None and self._clock() - self._last_status_at >= self.status_min_interval_s
+
     def status(self, text: str, force: bool = False) -> bool:
         """The one-line status ``systemctl status`` shows. Called per frame, so
         repeats are dropped and changes are sent at most once per interval."""

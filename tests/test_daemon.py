@@ -175,14 +175,11 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
 
 
 @pytest.fixture(scope="session")
-def bundle() -> Path:
-    """The shipped default bundle: the daemon runs with no model.path at all."""
-    from digitcam.device.bundle import default_bundle_path
-
-    shipped = default_bundle_path()
-    if not shipped.is_file():
-        pytest.fail(f"no model bundle at {shipped}")
-    return shipped
+def bundle(shipped_bundle: Path) -> Path:
+    """The shipped default bundle (conftest), which the daemon uses with no model.path."""
+    if not shipped_bundle.is_file():
+        pytest.fail(f"no model bundle at {shipped_bundle}")
+    return shipped_bundle
 
 
 @pytest.fixture(scope="session")

@@ -139,14 +139,11 @@ def check(result: Any, image: np.ndarray, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def bundle() -> Path:
-    """The shipped default bundle."""
-    from digitcam.device.bundle import default_bundle_path
-
-    shipped = default_bundle_path()
-    if not shipped.is_file():
-        pytest.fail(f"no model bundle at {shipped}")
-    return shipped
+def bundle(shipped_bundle: Path) -> Path:
+    """The shipped default bundle (conftest), which the daemon uses with no model.path."""
+    if not shipped_bundle.is_file():
+        pytest.fail(f"no model bundle at {shipped_bundle}")
+    return shipped_bundle
 
 
 @pytest.fixture(scope="module")
