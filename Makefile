@@ -20,7 +20,7 @@ APT_TRAIN := fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-liberat
 APT_E2E := debootstrap systemd-container openssh-client rsync
 APT_E2E_ARM64 := qemu-user-static binfmt-support
 
-.PHONY: demo test lint typecheck pytest test-tflite-runtime e2e e2e-arm64 train seed-check pipeline-check clean
+.PHONY: demo test lint typecheck pytest test-tflite-runtime e2e e2e-arm64 train detector seed-check pipeline-check clean
 
 define apt_install
 	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -91,6 +91,10 @@ test: lint typecheck pytest test-tflite-runtime e2e
 
 train: $(VENV)/.dev
 	$(VENV)/bin/digitcam trainer train --mnist '$(MNIST)' --out runs/digits
+
+# The strip detector the device's auto region uses (~10 min); --ship copies it into device/models.
+detector: $(VENV)/.dev
+	$(VENV)/bin/digitcam trainer detector --mnist '$(MNIST)' --out runs/detector
 
 # The acceptance check for the shipped model: the 2017 seed protocol, both
 # polarities, read through the real CLI.

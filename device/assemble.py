@@ -12,6 +12,7 @@ import numpy as np
 from .capture.base import FrameSource
 from .capture.spec import parse_source
 from .config import ModelConfig, RegionConfig, SourceConfig
+from .detector import load_finder
 from .errors import DigitcamError
 from .frame_reader import Aligner, FrameReader
 from .recognizer import Recognizer
@@ -48,7 +49,8 @@ def make_recognizer(cfg: ModelConfig) -> Recognizer:
     return Recognizer(cfg.path or None, threads=cfg.threads, runtime=cfg.runtime or None)
 
 
-def make_reader(recognizer: Recognizer, cfg: RegionConfig) -> FrameReader:
+def make_reader(recognizer: Recognizer, cfg: RegionConfig, model: ModelConfig | None = None
+                ) -> FrameReader:
     aligner = None
     if cfg.align and cfg.reference_image:
         reference = cv2.imread(cfg.reference_image, cv2.IMREAD_GRAYSCALE)
@@ -60,7 +62,9 @@ def make_reader(recognizer: Recognizer, cfg: RegionConfig) -> FrameReader:
         return FrameReader(recognizer, "rect", rect_quad(x, y, w, h), aligner=aligner)
     if cfg.mode == "quad":
         return FrameReader(recognizer, "quad", np.array(cfg.quad, np.float32), aligner=aligner)
-    return FrameReader(recognizer, cfg.mode)
+    model = model or ModelConfig()
+    detector = load_finder(cfg.finder, cfg.detector or None, model.threads, model.runtime or None)
+    return FrameReader(recognizer, cfg.mode, detector=detector)
 
 
 def bundled_frames() -> Path:

@@ -20,6 +20,7 @@ import numpy as np
 
 from .capture.base import SourceError
 from .capture.spec import parse_source
+from .detector import load_finder
 from .errors import DigitcamError
 from .frame_reader import FrameReader
 from .profiling import LatencyProfile
@@ -47,11 +48,13 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 
 def run_bench(source: str, frames: int = 300, warmup: int = 20, threads: int = 1,
-              model: str | None = None, region: str = "auto") -> dict[str, Any]:
+              model: str | None = None, region: str = "auto", finder: str = "learned"
+              ) -> dict[str, Any]:
     started = time.monotonic()
     recognizer = Recognizer(model, threads=threads)
-    load_ms = (time.monotonic() - started) * 1000.0
-    reader = FrameReader(recognizer, region)
+    detector = load_finder(finder, None, threads) if region == "auto" else None
+    load_ms = (time.monotonic() - started) * 1000.0  # both models
+    reader = FrameReader(recognizer, region, detector=detector)
     stabiliser = Stabiliser()
     options: dict[str, Any] = {"fps": 0.0, "loop": True} if source.startswith("replay:") else {}
     try:
@@ -91,6 +94,13 @@ def run_bench(source: str, frames: int = 300, warmup: int = 20, threads: int = 1
         t0 = time.monotonic()
         recognizer.scores(strip)
         invoke.append((time.monotonic() - t0) * 1000.0)
+    detect: list[float] = []
+    if detector is not None:
+        frame_grey = np.full((480, 640), 128, np.uint8)
+        for _ in range(100):
+            t0 = time.monotonic()
+            detector.probabilities(frame_grey)
+            detect.append((time.monotonic() - t0) * 1000.0)
     summary = profile.summary()
     return {
         "frames": measured,
@@ -100,6 +110,8 @@ def run_bench(source: str, frames: int = 300, warmup: int = 20, threads: int = 1
         "rss_mb": round(rss_mb(), 1),
         "model_load_ms": round(load_ms, 2),
         "invoke_ms": _percentiles(invoke[20:]),
+        "detector_ms": _percentiles(detect[10:]) if detect else None,
+        "finder": (finder if region == "auto" else None),
         "frames_with_digits": read_texts,
         "source": source, "region": region, "threads": threads, "runtime": recognizer.runtime,
         "model": recognizer.meta.tflite_path.name, "model_sha256": recognizer.sha256,
@@ -117,7 +129,8 @@ def table(result: dict[str, Any], previous: dict[str, Any] | None = None) -> str
         return line
 
     prev_stages = (previous or {}).get("stages", {})
-    lines = [f"{result['frames']} frames from {result['source']} ({result['region']} region), "
+    finder = f", {result['finder']} finder" if result.get("finder") else ""
+    lines = [f"{result['frames']} frames from {result['source']} ({result['region']} region{finder}), "
              f"{result['threads']} thread(s), {result['runtime']}, model {result['model']} "
              f"({result['model_sha256'][:12]})",
              f"{'stage (ms)':<14}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}"]
@@ -125,6 +138,8 @@ def table(result: dict[str, Any], previous: dict[str, Any] | None = None) -> str
         lines.append(row(name, st, prev_stages.get(name)))
     lines.append(row("total", result["total"], (previous or {}).get("total")))
     lines.append(row("invoke only", result["invoke_ms"], (previous or {}).get("invoke_ms")))
+    if result.get("detector_ms"):
+        lines.append(row("detector only", result["detector_ms"], (previous or {}).get("detector_ms")))
     lines.append(f"{result['fps']:.1f} frames/s, RSS {result['rss_mb']:.1f} MB, model loaded in "
                  f"{result['model_load_ms']:.1f} ms, digits found in {result['frames_with_digits']} "
                  f"of {result['frames']} frames")

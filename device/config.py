@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 SOURCE_FORMS = ("replay:DIR_OR_VIDEO", "opencv:INDEX_OR_URL", "picamera2")
 REGION_MODES = ("auto", "rect", "quad")
+FINDERS = ("learned", "classical")
 RUNTIMES = ("", "ai-edge-litert", "tflite-runtime")
 
 
@@ -97,6 +98,10 @@ class RegionConfig:
     reference_image: str = _field("", "image of the scene the rect/quad was drawn on, for alignment; "
                                       "\"\" = none")
     align: bool = _field(False, "re-align the fixed region to reference_image (for mounts that drift)")
+    finder: str = _field("learned", "mode auto: learned (the strip detector) or classical (edge blobs)",
+                         choices=FINDERS)
+    detector: str = _field("", "mode auto, finder learned: detector bundle (.json or .tflite); "
+                               "\"\" = the bundled one")
 
 
 @dataclass(frozen=True)

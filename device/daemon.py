@@ -97,7 +97,7 @@ class Daemon:
 
     def init_model(self) -> None:
         self.recognizer = assemble.make_recognizer(self.config.model)
-        self.reader = assemble.make_reader(self.recognizer, self.config.region)
+        self.reader = assemble.make_reader(self.recognizer, self.config.region, self.config.model)
         self.stabiliser = Stabiliser.from_config(self.config.stabiliser)
         logger.info("model %s (%s) loaded in %.1f ms with %s", self.recognizer.meta.tflite_path.name,
                     self.recognizer.sha256[:12], self.recognizer.load_ms, self.recognizer.runtime)
@@ -217,7 +217,7 @@ class Daemon:
         try:
             config = load_config(self.config_path) if self.config_path else self.config
             recognizer = assemble.make_recognizer(config.model)
-            reader = assemble.make_reader(recognizer, config.region)
+            reader = assemble.make_reader(recognizer, config.region, config.model)
         except DigitcamError as exc:
             logger.error("reload failed, keeping the running config and model: %s", exc)
             self.notifier.ready()

@@ -34,6 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--model", metavar="PATH")
     p.add_argument("--region", default="auto", choices=("auto", "full"))
+    p.add_argument("--finder", default="learned", choices=("learned", "classical"),
+                   help="region auto: the learned strip detector (default) or classical edge blobs")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--compare", type=Path, metavar="PREV.json", help="show changes against a previous run")
     p.set_defaults(handler=cmd_bench)
@@ -58,7 +60,8 @@ def cmd_bench(args: argparse.Namespace, env: Env) -> int:
 
     previous = load_previous(args.compare) if args.compare else None
     source = args.source or f"replay:{bundled_frames()}"
-    result = run_bench(source, args.frames, args.warmup, args.threads, args.model, args.region)
+    result = run_bench(source, args.frames, args.warmup, args.threads, args.model, args.region,
+                       args.finder)
     if previous is not None:
         result["compared_with"] = str(args.compare)
     if args.json:

@@ -33,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--model", metavar="PATH", help="model bundle (.json or .tflite); "
                                                    "default: the bundled model")
     p.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
+    p.add_argument("--finder", default="learned", choices=("learned", "classical"),
+                   help="--roi auto: the learned strip detector (default) or classical edge blobs")
+    p.add_argument("--detector", metavar="PATH", help="strip detector bundle (default: the bundled one)")
     p.add_argument("--json", action="store_true", help="one JSON object a line")
     p.add_argument("--stats", action="store_true",
                    help="finish with a latency table (p50/p95/max per stage)")
@@ -88,13 +91,15 @@ def crop(image: npt.NDArray[np.uint8], roi: str | tuple[int, int, int, int],
 
 
 def run(args: argparse.Namespace, env: Env) -> int:
+    from .detector import load_finder
     from .frame_reader import FrameReader
     from .recognizer import Recognizer
 
     silence_opencv()
     roi = parse_roi(args.roi)
     recognizer = Recognizer(args.model, threads=args.threads)
-    reader = FrameReader(recognizer, mode="auto" if roi == "auto" else "full")
+    detector = load_finder(args.finder, args.detector, args.threads) if roi == "auto" else None
+    reader = FrameReader(recognizer, mode="auto" if roi == "auto" else "full", detector=detector)
     failed = 0
     timings: dict[str, list[float]] = {}
     for path in expand(args.paths):

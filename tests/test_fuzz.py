@@ -148,12 +148,14 @@ def bundle(shipped_bundle: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def readers(bundle: Path) -> dict[str, Any]:
+    from digitcam.device.detector import StripDetector
     from digitcam.device.frame_reader import FrameReader
     from digitcam.device.recognizer import Recognizer
     from digitcam.device.segment import rect_quad
 
     recognizer = Recognizer(bundle)
-    return {"auto": FrameReader(recognizer, "auto"), "full": FrameReader(recognizer, "full"),
+    return {"auto": FrameReader(recognizer, "auto", detector=StripDetector()),
+            "auto-classical": FrameReader(recognizer, "auto"), "full": FrameReader(recognizer, "full"),
             "rect": FrameReader(recognizer, "rect", rect_quad(*RECT))}
 
 
@@ -201,7 +203,7 @@ enabled = false
 # ---------------------------------------------------------------- the reader
 
 
-@pytest.mark.parametrize("mode", ["auto", "full", "rect"])
+@pytest.mark.parametrize("mode", ["auto", "auto-classical", "full", "rect"])
 @pytest.mark.parametrize("name", [
     *CASES, *EMPTY_COLOUR])
 def test_frame_reader_never_raises(readers, mode, name):

@@ -30,6 +30,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-only", action="store_true", help="stop after training")
     p.set_defaults(handler=cmd_train)
 
+    p = tsub.add_parser("detector", help="train the strip detector on synthetic scenes, int8, bundle")
+    p.add_argument("--out", dest="out_dir", default="runs/detector", help="run directory")
+    p.add_argument("--mnist", dest="mnist_path", metavar="NPZ",
+                   help="MNIST in Keras' layout (default: Keras' own download)")
+    p.add_argument("--scenes", dest="train_scenes", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--workers", type=int)
+    p.add_argument("--tiny", action="store_true", help="a one-minute run that proves the path")
+    p.add_argument("--ship", action="store_true", help="copy the bundle into the device package")
+    p.set_defaults(handler=cmd_detector)
+
     p = tsub.add_parser("quantize", help="export float32 and int8 TFLite from a run")
     p.add_argument("run_dir", type=Path)
     p.set_defaults(handler=cmd_quantize)
@@ -145,6 +156,32 @@ def cmd_train(args: argparse.Namespace, env: Any) -> int:
                       "int8": {k: v["exact"] for k, v in metrics["int8"].items()},
                       "float": {k: v["exact"] for k, v in metrics["float"].items()}}, indent=2),
           file=env.stdout)
+    return 0
+
+
+def cmd_detector(args: argparse.Namespace, env: Any) -> int:
+    from .detector import DetectorConfig, tiny
+
+    config = tiny(DetectorConfig()) if args.tiny else DetectorConfig()
+    for key in ("out_dir", "mnist_path", "train_scenes", "epochs", "workers"):
+        value = getattr(args, key, None)
+        if value is not None:
+            setattr(config, key, value)
+    _check_mnist(config.mnist_path)
+    _log_to_run_dir(config.out_dir)
+    from .detector import train
+
+    with contextlib.redirect_stdout(sys.stderr):
+        path, metrics = train(config)
+    if args.ship:
+        from .detector import write_card
+
+        models = Path(__file__).parent.parent / "device" / "models"
+        for src in (path, path.with_suffix(".json")):
+            shutil.copy2(src, models / src.name)
+        write_card(models / f"{path.stem}.md", json.loads(path.with_suffix(".json").read_text()))
+    print(json.dumps({"bundle": str(path.with_suffix(".json")), "shipped": args.ship, **metrics},
+                     indent=2), file=env.stdout)
     return 0
 
 

@@ -21,8 +21,12 @@ class ModelArgs:
     height: int = 32
     width: int = 192
     channels: tuple[int, ...] = (16, 32, 48, 64, 96)
-    head: int = 128
+    head: int = 96
     context: int = 3  # taps of the column convolutions in the head
+    # One column convolution per entry, dilated by it: the head sees ~3 digits
+    # either side, enough to tell where two touching digits meet (with one
+    # undilated layer the model inserted a digit at such junctions).
+    dilations: tuple[int, ...] = (1, 2, 4)
     alphabet: str = ALPHABET
     blank_index: int = BLANK
 
@@ -64,7 +68,11 @@ def build(args: ModelArgs, batch_size: int | None = None) -> keras.Model:
     x = layers.MaxPooling2D((2, 1), name="p4")(x)  # 2 x W/4
     x = _conv(x, c5, name="b5")
     x = _conv(x, args.head, kernel=(2, 1), padding="valid", name="fold")  # 1 x W/4
-    x = _conv(x, args.head, kernel=(1, args.context), name="ctx1")
+    for i, rate in enumerate(args.dilations, start=1):
+        x = layers.Conv2D(args.head, (1, args.context), padding="same", dilation_rate=(1, rate),
+                          use_bias=False, name=f"ctx{i}_conv")(x)
+        x = layers.BatchNormalization(name=f"ctx{i}_bn")(x)
+        x = layers.ReLU(name=f"ctx{i}_relu")(x)
     x = layers.Dropout(0.15, name="drop")(x)
     x = layers.Conv2D(args.num_classes, (1, 1), name="logits_conv")(x)
     logits = layers.Reshape((args.time_steps, args.num_classes), name="logits")(x)

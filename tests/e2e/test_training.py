@@ -67,3 +67,31 @@ def test_evaluation_report_covers_float_and_int8(tiny_run):
         assert report["results"][model]["seed"]["n"] == 2000
         assert 0.0 <= report["results"][model]["printed"]["exact"] <= 1.0
     assert "| seed-inverted |" in (out / "evaluation.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def tiny_detector(tmp_path_factory, mnist_path):
+    out = tmp_path_factory.mktemp("tiny-detector")
+    result = run_cli("trainer", "detector", "--tiny", "--mnist", str(mnist_path), "--out", str(out),
+                     timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, json.loads(result.stdout)
+
+
+def test_detector_path_end_to_end(tiny_detector, tmp_path):
+    """Scenes → train → int8 → bundle → the device reads a frame with it."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    out, summary = tiny_detector
+    meta = json.loads((out / "bundle/strips.json").read_text())
+    assert meta["format"] == "digitcam-detector" and meta["training"]["train_scenes"] == 300
+    assert 0.0 <= summary["cell_recall"] <= 1.0 and 0.0 <= summary["cell_precision"] <= 1.0
+    interpreter = Interpreter(model_path=str(out / "bundle/strips.tflite"))
+    inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    assert inp["dtype"] == np.uint8 and list(inp["shape_signature"]) == [1, 240, 320, 1]
+    assert outp["dtype"] == np.int8 and list(outp["shape_signature"]) == [1, 60, 80, 1]
+    cv2.imwrite(str(tmp_path / "f.png"), np.full((480, 640), 200, np.uint8))
+    result = run_cli("read", "--json", "--detector", str(out / "bundle/strips.json"),
+                     str(tmp_path / "f.png"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["text"] == ""

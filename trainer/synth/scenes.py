@@ -1,7 +1,12 @@
-"""Whole camera frames with a digit strip somewhere in them, for testing the
-device's segmenter and the full pipeline on scenes unlike the training strips:
-held-out type faces, textured backgrounds, clutter (rules, shapes, words),
-rotation up to ±10°, perspective, and strips from 20 % to 90 % of the width."""
+"""Whole camera frames with a digit strip somewhere in them: rotation up to
+±10°, perspective, strips from 20 % to 90 % of the width, textured backgrounds
+and clutter (rules, shapes, words).
+
+Two splits that share no type face, no MNIST digit and no clutter word:
+``test`` scenes (held-out faces, MNIST's test split) measure the device's whole
+pipeline; ``train`` scenes (training faces, MNIST's training split, other
+words, meter-housing panels in the background) teach the strip detector.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,9 @@ from .printed import truetype_mask
 from .sevenseg import seven_segment
 
 WORDS = ("METER", "Total", "kWh", "Water", "Serial", "Type", "Model", "Hz", "Volt", "GAS", "Flow", "m3/h")
+# Clutter for the detector's training scenes: never the words of the test scenes.
+TRAIN_WORDS = ("Power", "Reading", "Unit", "Class", "Made in", "litres", "Pressure", "kVAh", "CE",
+               "Phase", "Impulse", "Energy", "Nr.", "Cubic", "ELECTRIC", "bar", "Amp", "Heat")
 
 
 @dataclass
@@ -39,8 +47,17 @@ def background(rng: Rng, h: int, w: int) -> FloatImage:
     return img.astype(np.float32)
 
 
+def panels(rng: Rng, img: FloatImage) -> None:
+    """Flat rectangles of another grey: the housing and dial plate of a meter."""
+    h, w = img.shape
+    for _ in range(int(rng.integers(0, 4))):
+        x, y = int(rng.integers(-w // 4, w)), int(rng.integers(-h // 4, h))
+        pw, ph = int(rng.integers(w // 8, w)), int(rng.integers(h // 8, h))
+        img[max(0, y):y + ph, max(0, x):x + pw] = rng.uniform(0, 255)
+
+
 def clutter(rng: Rng, img: FloatImage, keep_out: npt.NDArray[np.float32] | None,
-            font_files: list) -> None:
+            font_files: list, words: tuple[str, ...] = WORDS) -> None:
     """Lines, boxes, circles and words, kept off the strip's area."""
     h, w = img.shape
     mask = np.zeros((h, w), np.uint8)
@@ -64,7 +81,7 @@ def clutter(rng: Rng, img: FloatImage, keep_out: npt.NDArray[np.float32] | None,
             cv2.circle(layer, (int(rng.integers(0, w)), int(rng.integers(0, h))),
                        int(rng.integers(5, 80)), level, thick if rng.random() < 0.7 else -1, cv2.LINE_AA)
         elif font_files:
-            word = str(rng.choice(WORDS))
+            word = str(rng.choice(words))
             ink = truetype_mask(rng, word, font_files[int(rng.integers(len(font_files)))],
                                 int(rng.integers(14, 40)))
             y = int(rng.integers(0, max(1, h - ink.shape[0])))
@@ -76,12 +93,21 @@ def clutter(rng: Rng, img: FloatImage, keep_out: npt.NDArray[np.float32] | None,
 
 
 class SceneMaker:
-    def __init__(self, mnist_test: MnistPool, frame_size: tuple[int, int] = (640, 480)) -> None:
-        self.mnist = mnist_test
+    def __init__(self, mnist: MnistPool, frame_size: tuple[int, int] = (640, 480),
+                 split: str = "test") -> None:
+        """``mnist`` must come from the matching MNIST split (test for ``test``)."""
+        if split not in ("train", "test"):
+            raise ValueError(f"unknown scene split {split!r}")
+        self.mnist = mnist
+        self.split = split
         self.w, self.h = frame_size
-        self.printed_fonts = fonts.font_files(fonts.HELD_OUT_PRINTED)  # never seen in training
+        faces = fonts.HELD_OUT_PRINTED if split == "test" else fonts.TRAIN_PRINTED
+        self.printed_fonts = fonts.font_files(faces)
         self.segment_fonts = fonts.seven_segment_files()
-        self.clutter_fonts = fonts.font_files(fonts.HELD_OUT_PRINTED + fonts.TRAIN_PRINTED)
+        # Test clutter may use any face: words are not what the pipeline reads.
+        self.clutter_fonts = fonts.font_files(
+            fonts.HELD_OUT_PRINTED + fonts.TRAIN_PRINTED if split == "test" else faces)
+        self.words = WORDS if split == "test" else TRAIN_WORDS
 
     def strip(self, rng: Rng, kind: str, text: str) -> FloatImage:
         if kind == "printed":
@@ -103,8 +129,10 @@ class SceneMaker:
 
     def make(self, rng: Rng, kind: str) -> Scene:
         frame = background(rng, self.h, self.w)
+        if self.split == "train":
+            panels(rng, frame)
         if kind == "none":
-            clutter(rng, frame, None, self.clutter_fonts)
+            clutter(rng, frame, None, self.clutter_fonts, self.words)
             return Scene(_camera(rng, frame), "", kind, np.zeros((4, 2), np.float32))
         text = random_digits(rng, 1, 10)
         if kind == "handwriting":
@@ -127,7 +155,7 @@ class SceneMaker:
         quad[:, 1] = np.clip(quad[:, 1], 1, self.h - 2)
         src = np.float32([[0, 0], [sw, 0], [sw, sh], [0, sh]])
         matrix = cv2.getPerspectiveTransform(src, quad)
-        clutter(rng, frame, quad, self.clutter_fonts)
+        clutter(rng, frame, quad, self.clutter_fonts, self.words)
         warped = cv2.warpPerspective(strip, matrix, (self.w, self.h), flags=cv2.INTER_AREA)
         coverage = cv2.warpPerspective(np.ones_like(strip), matrix, (self.w, self.h), flags=cv2.INTER_LINEAR)
         frame = frame * (1 - coverage) + warped * coverage

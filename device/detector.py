@@ -1,0 +1,156 @@
+"""Find digit strips with the learned detector (trainer/detector.py).
+
+One int8 invoke scores every 8x8-pixel cell of a 640x480 frame (the frame is
+seen at 320x240) for "inside a digit strip"; each connected region of cells
+above the threshold becomes a candidate quadrilateral, strongest first. The
+bundle (``strips.tflite`` + ``strips.json``) is checked like the recogniser's:
+sha256, shapes and dtype, one line naming the file when anything disagrees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from .errors import BundleError
+from .runtime import make_interpreter
+from .segment import Candidate, order_quad
+
+FINDERS = ("learned", "classical")
+FORMAT = "digitcam-detector"
+FORMAT_VERSION = 1
+DEFAULT_NAME = "strips"
+MIN_CELLS = 4  # smaller regions are specks, not a strip of digits
+
+
+def default_detector_path() -> Path:
+    return Path(str(resources.files("digitcam.device") / "models" / f"{DEFAULT_NAME}.json"))
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class DetectorMeta:
+    tflite_path: Path
+    height: int
+    width: int
+    out_height: int
+    out_width: int
+    threshold: float
+    raw: dict[str, Any]
+
+
+def read_meta(path: str | Path | None = None) -> DetectorMeta:
+    json_path = default_detector_path() if path is None else Path(path).with_suffix(".json")
+    tflite_path = json_path.with_suffix(".tflite")
+    for p in (json_path, tflite_path):
+        if not p.is_file():
+            raise BundleError(f"{p}: detector bundle file not found")
+    try:
+        raw = json.loads(json_path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            raise BundleError(f"{json_path}: not a digitcam detector bundle (format != {FORMAT!r})")
+        if raw.get("format_version") != FORMAT_VERSION:
+            raise BundleError(f"{json_path}: detector format version {raw.get('format_version')!r} "
+                              f"is not supported (expected {FORMAT_VERSION})")
+        meta = DetectorMeta(tflite_path, int(raw["input"]["height"]), int(raw["input"]["width"]),
+                            int(raw["output"]["height"]), int(raw["output"]["width"]),
+                            float(raw["threshold"]), raw)
+        expected = str(raw["sha256"])
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{json_path}: detector metadata is unreadable or has a bad field "
+                          f"({exc})") from None
+    actual = sha256_of(tflite_path)
+    if actual != expected:
+        raise BundleError(f"{tflite_path}: sha256 mismatch: metadata says {expected[:12]}…, "
+                          f"file is {actual[:12]}…")
+    return meta
+
+
+class StripDetector:
+    def __init__(self, model: str | Path | None = None, threads: int = 1,
+                 runtime: str | None = None, max_candidates: int = 3) -> None:
+        self.meta = read_meta(model)
+        self.threshold = self.meta.threshold
+        self.max_candidates = max_candidates
+        started = time.monotonic()
+        try:
+            self._interpreter, self.runtime = make_interpreter(str(self.meta.tflite_path), threads, runtime)
+        except ValueError as exc:
+            reason = " ".join(str(exc).split())
+            raise BundleError(f"{self.meta.tflite_path}: not a loadable TFLite model ({reason})") from None
+        self.load_ms = (time.monotonic() - started) * 1000.0
+        inp = self._interpreter.get_input_details()[0]
+        out = self._interpreter.get_output_details()[0]
+        want_in = [1, self.meta.height, self.meta.width, 1]
+        want_out = [1, self.meta.out_height, self.meta.out_width, 1]
+        got_in, got_out = [int(d) for d in inp["shape"]], [int(d) for d in out["shape"]]
+        if got_in != want_in or got_out != want_out or inp["dtype"] != np.uint8:
+            raise BundleError(f"{self.meta.tflite_path}: tensors {got_in}/{got_out} "
+                              f"({np.dtype(inp['dtype']).name} in) do not match metadata "
+                              f"{want_in}/{want_out} (uint8 in)")
+        self._input_index, self._output_index = inp["index"], out["index"]
+        scale, zero = out.get("quantization", (0.0, 0))
+        self._out_scale, self._out_zero = float(scale) or 1.0, int(zero)
+        self._batch = np.empty(want_in, np.uint8)
+
+    def probabilities(self, grey: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """Per-cell strip probability (out_height, out_width) for a grey frame."""
+        self._batch[0, :, :, 0] = cv2.resize(grey, (self.meta.width, self.meta.height),
+                                             interpolation=cv2.INTER_AREA)
+        self._interpreter.set_tensor(self._input_index, self._batch)
+        self._interpreter.invoke()
+        raw = self._interpreter.get_tensor(self._output_index)[0, :, :, 0]
+        if raw.dtype == np.float32:
+            return raw
+        return (raw.astype(np.float32) - self._out_zero) * self._out_scale
+
+    def find(self, grey: npt.NDArray[np.uint8]) -> list[Candidate]:
+        """Candidate strips in frame coordinates, most certain first."""
+        if grey.ndim != 2 or min(grey.shape) < 8:
+            return []
+        h, w = grey.shape
+        prob = self.probabilities(grey)
+        hot = (prob >= self.threshold).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(hot, connectivity=8)
+        if count <= 1:
+            return []
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        order = np.argsort(-areas)[: 2 * self.max_candidates] + 1
+        sx, sy = w / self.meta.out_width, h / self.meta.out_height
+        found: list[Candidate] = []
+        for label in order:
+            if stats[label, cv2.CC_STAT_AREA] < MIN_CELLS:
+                continue
+            ys, xs = np.nonzero(labels == label)
+            # Cell corners, not centres, so the box covers the cells it came from.
+            px = np.concatenate([xs, xs + 1, xs, xs + 1]).astype(np.float32) * sx
+            py = np.concatenate([ys, ys, ys + 1, ys + 1]).astype(np.float32) * sy
+            rect = cv2.minAreaRect(np.column_stack((px, py)))
+            quad = order_quad(np.asarray(cv2.boxPoints(rect), np.float32))
+            score = float(prob[ys, xs].mean()) * float(np.sqrt(len(xs)))
+            found.append(Candidate(quad, score))
+        found.sort(key=lambda c: c.score, reverse=True)
+        return found[: self.max_candidates]
+
+
+def load_finder(finder: str = "learned", path: str | Path | None = None, threads: int = 1,
+                runtime: str | None = None) -> StripDetector | None:
+    """The detector for ``finder == "learned"`` (the shipped one unless ``path``);
+    None for the classical proposals of ``segment.py``."""
+    if finder not in FINDERS:
+        raise ValueError(f"unknown strip finder {finder!r}; choose one of {', '.join(FINDERS)}")
+    if finder == "classical":
+        return None
+    return StripDetector(path or None, threads=threads, runtime=runtime)

@@ -1,0 +1,118 @@
+"""The learned strip detector: its bundle contract and what the shipped one finds."""
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from digitcam.device import detector
+from digitcam.device.errors import BundleError
+
+pytestmark = pytest.mark.tflite_runtime
+
+FRAMES = Path(__file__).parent.parent / "device" / "samples" / "frames"
+
+
+@pytest.fixture(scope="module")
+def shipped() -> detector.StripDetector:
+    return detector.StripDetector()
+
+
+@pytest.fixture
+def detector_copy(tmp_path: Path) -> Path:
+    src = detector.default_detector_path()
+    for suffix in (".json", ".tflite"):
+        shutil.copy2(src.with_suffix(suffix), tmp_path / f"strips{suffix}")
+    return tmp_path / "strips.json"
+
+
+def overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two quadrilaterals on a 640x480 canvas."""
+    ma, mb = np.zeros((480, 640), np.uint8), np.zeros((480, 640), np.uint8)
+    cv2.fillPoly(ma, [np.int32(a)], 1)
+    cv2.fillPoly(mb, [np.int32(b)], 1)
+    return float((ma & mb).sum() / max(1, (ma | mb).sum()))
+
+
+def test_shipped_detector_states_its_contract(shipped):
+    raw = shipped.meta.raw
+    assert raw["format"] == detector.FORMAT and raw["quantization"].startswith("full-int8")
+    assert (raw["input"]["height"], raw["input"]["width"]) == (240, 320)
+    assert raw["output"]["stride"] * raw["output"]["width"] == raw["input"]["width"]
+    assert raw["training"] and raw["metrics"]["cell_recall"] > 0.5
+
+
+def test_sample_frames_strips_are_found_and_empty_frames_give_nothing(shipped):
+    """On the bundled frames (test-split scenes the detector never trained on) the
+    strongest candidate lies on the labelled strip, and digit-free frames mostly
+    give no candidate at all."""
+    hits = total = quiet = empty = 0
+    for row in csv.DictReader((FRAMES / "labels.csv").open()):
+        grey = cv2.imread(str(FRAMES / row["file"]), cv2.IMREAD_GRAYSCALE)
+        found = shipped.find(grey)
+        if row["text"]:
+            total += 1
+            hits += bool(found) and overlap(found[0].quad, np.float32(json.loads(row["quad"]))) > 0.5
+        else:
+            empty += 1
+            quiet += not found
+    assert hits >= 0.9 * total, f"{hits} of {total} strips found"
+    assert quiet >= 0.5 * empty, f"{quiet} of {empty} empty frames quiet"
+
+
+def test_flat_and_tiny_frames_give_no_candidates(shipped):
+    assert shipped.find(np.full((480, 640), 128, np.uint8)) == []
+    assert shipped.find(np.zeros((4, 4), np.uint8)) == []
+    assert shipped.find(np.zeros((480, 640, 3), np.uint8)) == []  # not grey: refused, not guessed
+
+
+def test_candidates_come_back_in_frame_coordinates_at_any_frame_size(shipped):
+    frame = cv2.imread(str(FRAMES / "printed-0000-0.jpg"), cv2.IMREAD_GRAYSCALE)
+    big = cv2.resize(frame, (1280, 960))
+    small, large = shipped.find(frame), shipped.find(big)
+    assert small and large
+    assert np.allclose(large[0].quad / 2, small[0].quad, atol=10)
+
+
+@pytest.mark.parametrize("change, message", [
+    ("sha", "sha256 mismatch"),
+    ("format", "not a digitcam detector bundle"),
+    ("shape", "do not match metadata"),
+    ("json", "unreadable"),
+])
+def test_damaged_detector_bundles_are_refused_with_one_line(detector_copy, change, message):
+    meta = json.loads(detector_copy.read_text())
+    if change == "sha":
+        meta["sha256"] = "0" * 64
+    elif change == "format":
+        meta["format"] = "something-else"
+    elif change == "shape":
+        meta["output"]["width"] = 81
+    detector_copy.write_text("{not json" if change == "json" else json.dumps(meta))
+    with pytest.raises(BundleError, match=message) as err:
+        detector.StripDetector(detector_copy)
+    assert "\n" not in str(err.value)
+
+
+def test_read_cli_names_a_broken_detector_and_exits_4(detector_copy):
+    detector_copy.with_suffix(".tflite").write_bytes(b"garbage")
+    result = run_cli("read", "--detector", str(detector_copy), str(FRAMES / "printed-0000-0.jpg"))
+    assert result.returncode == 4
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "strips.tflite" in lines[0], result.stderr
+
+
+def test_missing_detector_file_is_named(tmp_path):
+    with pytest.raises(BundleError, match="not found"):
+        detector.StripDetector(tmp_path / "nothing.json")
+
+
+def test_classical_finder_needs_no_detector():
+    assert detector.load_finder("classical") is None
+    with pytest.raises(ValueError, match="unknown strip finder"):
+        detector.load_finder("magic")
