@@ -1,11 +1,12 @@
 """`digitcam read` driven as a user drives it: a child process, real files."""
 
+import csv
 import json
 
 import cv2
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.tflite_runtime
 
@@ -95,3 +96,20 @@ def test_bad_roi_is_a_usage_error(strips):
     folder, _ = strips
     result = run_cli("read", "--roi", "1,2,3", str(folder))
     assert result.returncode == 1 and "expected auto, full or X,Y,W,H" in result.stderr
+
+
+@pytest.mark.parametrize("finder, floor", [("learned", 0.5), ("classical", 0.25)])
+def test_auto_region_reads_the_sample_frames(finder, floor):
+    """The bundled 640x480 frames (test-split scenes, unseen by either model),
+    read whole: a regression guard on the shipped models; the measured
+    numbers on 450 scenes live in BENCHMARKS.md."""
+
+    frames = ROOT / "device" / "samples" / "frames"
+    result = run_cli("read", "--json", "--finder", finder, str(frames))
+    assert result.returncode == 0, result.stderr
+    read = {r["path"].rsplit("/", 1)[1]: r["text"] for r in map(json.loads, result.stdout.splitlines())}
+    rows = list(csv.DictReader((frames / "labels.csv").open()))
+    digits = [read[r["file"]] == r["text"] for r in rows if r["text"]]
+    empty = [read[r["file"]] == "" for r in rows if not r["text"]]
+    assert sum(digits) >= floor * len(digits), f"{sum(digits)} of {len(digits)} read exactly"
+    assert sum(empty) >= 0.5 * len(empty), f"{sum(empty)} of {len(empty)} empty frames read as empty"
