@@ -56,8 +56,8 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
         "## Limits",
         "",
         *([f"- Handwriting is the weak kind: on the seed protocol this model reads "
-           f"{m['int8']['seed']['exact']:.2f}, below the 2017 CNN+GRU's 0.88. Its usual error is an "
-           "extra digit where two handwritten digits touch."]
+           f"{m['int8']['seed']['exact']:.2f}, below the 2017 CNN+GRU's 0.88. Its errors there are "
+           "a dropped or a misread digit about equally, an extra digit less often."]
           if m.get("int8", {}).get("seed", {}).get("exact", 1.0) < 0.88 else []),
         "- Digits only, 1 to 10 of them; no decimal point, sign or letters.",
         "- Trained on synthetic strips only: real photographs of real meters may differ in ways "
