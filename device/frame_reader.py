@@ -3,8 +3,8 @@
 In ``auto`` mode the learned strip detector (``detector.py``) proposes a few
 candidate strips, or the classical proposals of ``segment.py`` when no
 detector is given; they are read in order and the recogniser's own confidence
-picks the answer. A confident read of the detector's strongest candidate ends
-the search early, which keeps the usual frame to one recogniser invoke. A
+picks the answer. With the detector, a confident read ends the search early,
+which keeps the usual frame to one recogniser invoke. A
 frame whose best candidate is unsure reads as no digits at all. A fixed
 region (full frame, rectangle, quadrilateral) is always read, whatever the
 confidence: the stabiliser judges it later.

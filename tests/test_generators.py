@@ -110,3 +110,32 @@ def test_every_kind_produces_a_labelled_uint8_strip(mnist_path):
             image, text = synth.sample(rng, kind)
             assert image.dtype == np.uint8 and image.ndim == 2
             assert 1 <= len(text) <= 10 and text.isdigit()
+
+
+def test_detector_target_marks_exactly_the_strip_cells():
+    pytest.importorskip("tensorflow")
+    from digitcam.trainer.detector import DetectorArgs, target
+
+    args = DetectorArgs()  # 320x240 in, 80x60 cells: 8x8 pixels of a 640x480 frame each
+    quad = np.float32([[80, 120], [240, 120], [240, 184], [80, 184]])
+    cells = target(quad, (640, 480), args)
+    assert cells.shape == (60, 80)
+    assert np.all(cells[15:23, 10:30] > 0.9)  # inside the strip
+    assert cells[:14].max() == 0 and cells[24:].max() == 0  # above and below
+    assert cells[:, :9].max() == 0 and cells[:, 31:].max() == 0  # either side
+    assert target(np.zeros((4, 2), np.float32), (640, 480), args).max() == 0  # no strip
+
+
+def test_detector_training_scenes_share_nothing_with_the_test_scenes(mnist_path):
+    from digitcam.trainer import mnist
+    from digitcam.trainer.synth.scenes import TRAIN_WORDS, WORDS, SceneMaker
+
+    (x, y), _ = mnist.load(mnist_path)
+    train = SceneMaker(MnistPool(x, y), split="train")
+    test = SceneMaker(MnistPool(x, y), split="test")
+    assert not set(TRAIN_WORDS) & set(WORDS)
+    assert {p.name for p in train.printed_fonts}.isdisjoint(p.name for p in test.printed_fonts)
+    assert all(p.name.startswith(fonts.TRAIN_PRINTED) for p in train.clutter_fonts)
+    rng = np.random.default_rng(0)
+    scene = train.make(rng, "counter")
+    assert scene.image.shape == (480, 640) and scene.text.isdigit() and np.any(scene.quad)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing as mp
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from digitcam.device import detector as device_detector
 
 from . import mnist, quantize
 from .bundle_writer import git_revision
+from .parallel import map_chunks
 from .synth.handwriting import MnistPool
 from .synth.scenes import SceneMaker
 from .synth.strips import KINDS
@@ -187,13 +187,7 @@ def make_scenes(config: DetectorConfig, count: int, seed: int,
     chunk = 200
     jobs = [(seed, i, min(chunk, count - s), config.none_share, config.model)
             for i, s in enumerate(range(0, count, chunk))]
-    workers = config.workers or min(len(jobs), mp.cpu_count())
-    if workers <= 1:
-        _init_worker(*digits)
-        results = [_make_chunk(job) for job in jobs]
-    else:
-        with mp.get_context("fork").Pool(workers, _init_worker, digits) as pool:
-            results = pool.map(_make_chunk, jobs)
+    results = map_chunks(_make_chunk, jobs, _init_worker, digits, config.workers)
     frames = np.concatenate([r[0] for r in results])
     masks = np.concatenate([r[1] for r in results])
     logger.info("synthesised %d scenes in %.0f s", count, time.monotonic() - started)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -11,6 +10,7 @@ import numpy.typing as npt
 
 from digitcam.device.preprocess import fit_strip
 
+from ..parallel import map_chunks
 from . import fonts
 from .camera import photograph
 from .common import FloatImage, Rng, palette, random_digits
@@ -139,13 +139,7 @@ def build(count: int, seed: int, kinds: dict[str, float], height: int, width: in
     jobs = [(seed, i, min(chunk, count - start), names, weights, height, width)
             for i, start in enumerate(range(0, count, chunk))]
     init_args = (mnist[0], mnist[1]) if mnist is not None else (None, None)
-    workers = workers or min(len(jobs), mp.cpu_count())
-    if workers <= 1:
-        _init_worker(*init_args)
-        results = [_make_chunk(job) for job in jobs]
-    else:
-        with mp.get_context("fork").Pool(workers, _init_worker, init_args) as pool:
-            results = pool.map(_make_chunk, jobs)
+    results = map_chunks(_make_chunk, jobs, _init_worker, init_args, workers)
     images = np.concatenate([r[0] for r in results]) if results else np.empty((0, height, width), np.uint8)
     labels = [t for r in results for t in r[1]]
     drawn = [k for r in results for k in r[2]]
