@@ -9,9 +9,7 @@ sha256, shapes and dtype, one line naming the file when anything disagrees.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,11 +19,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from .bundle import sha256_of
+from .config import FINDERS
 from .errors import BundleError
-from .runtime import make_interpreter
+from .runtime import Dequantizer, load_model
 from .segment import Candidate, order_quad
 
-FINDERS = ("learned", "classical")
 FORMAT = "digitcam-detector"
 FORMAT_VERSION = 1
 DEFAULT_NAME = "strips"
@@ -34,10 +33,6 @@ MIN_CELLS = 4  # smaller regions are specks, not a strip of digits
 
 def default_detector_path() -> Path:
     return Path(str(resources.files("digitcam.device") / "models" / f"{DEFAULT_NAME}.json"))
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -84,13 +79,8 @@ class StripDetector:
         self.meta = read_meta(model)
         self.threshold = self.meta.threshold
         self.max_candidates = max_candidates
-        started = time.monotonic()
-        try:
-            self._interpreter, self.runtime = make_interpreter(str(self.meta.tflite_path), threads, runtime)
-        except ValueError as exc:
-            reason = " ".join(str(exc).split())
-            raise BundleError(f"{self.meta.tflite_path}: not a loadable TFLite model ({reason})") from None
-        self.load_ms = (time.monotonic() - started) * 1000.0
+        self._interpreter, self.runtime, self.load_ms = load_model(self.meta.tflite_path, threads,
+                                                                   runtime)
         inp = self._interpreter.get_input_details()[0]
         out = self._interpreter.get_output_details()[0]
         want_in = [1, self.meta.height, self.meta.width, 1]
@@ -101,8 +91,7 @@ class StripDetector:
                               f"({np.dtype(inp['dtype']).name} in) do not match metadata "
                               f"{want_in}/{want_out} (uint8 in)")
         self._input_index, self._output_index = inp["index"], out["index"]
-        scale, zero = out.get("quantization", (0.0, 0))
-        self._out_scale, self._out_zero = float(scale) or 1.0, int(zero)
+        self._dequantize = Dequantizer(out)
         self._batch = np.empty(want_in, np.uint8)
 
     def probabilities(self, grey: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
@@ -111,10 +100,7 @@ class StripDetector:
                                              interpolation=cv2.INTER_AREA)
         self._interpreter.set_tensor(self._input_index, self._batch)
         self._interpreter.invoke()
-        raw = self._interpreter.get_tensor(self._output_index)[0, :, :, 0]
-        if raw.dtype == np.float32:
-            return raw
-        return (raw.astype(np.float32) - self._out_zero) * self._out_scale
+        return self._dequantize(self._interpreter.get_tensor(self._output_index)[0, :, :, 0])
 
     def find(self, grey: npt.NDArray[np.uint8]) -> list[Candidate]:
         """Candidate strips in frame coordinates, most certain first."""

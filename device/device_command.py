@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .config import FINDERS
 from .config_command import add_check_config
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--model", metavar="PATH")
     p.add_argument("--region", default="auto", choices=("auto", "full"))
-    p.add_argument("--finder", default="learned", choices=("learned", "classical"),
+    p.add_argument("--finder", default="learned", choices=FINDERS,
                    help="region auto: the learned strip detector (default) or classical edge blobs")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--compare", type=Path, metavar="PREV.json", help="show changes against a previous run")

@@ -140,8 +140,7 @@ class FrameReader:
             decode_ms += result.latency_ms["decode"]
             if result.text and (best is None or _better(result, best, self.min_confidence)):
                 best, best_quad = result, quad
-            if (self.detector is not None and self.mode == "auto" and best is not None
-                    and best.confidence >= self.confident):
+            if self.detector is not None and best is not None and best.confidence >= self.confident:
                 break
         latency = {"segment": segment_ms, "infer": infer_ms, "decode": decode_ms,
                    "total": (time.monotonic() - t0) * 1000.0}

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from .config import FINDERS
 from .errors import DigitcamError, ExitStatus, InputError
 from .preprocess import silence_opencv
 
@@ -33,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--model", metavar="PATH", help="model bundle (.json or .tflite); "
                                                    "default: the bundled model")
     p.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
-    p.add_argument("--finder", default="learned", choices=("learned", "classical"),
+    p.add_argument("--finder", default="learned", choices=FINDERS,
                    help="--roi auto: the learned strip detector (default) or classical edge blobs")
     p.add_argument("--detector", metavar="PATH", help="strip detector bundle (default: the bundled one)")
     p.add_argument("--json", action="store_true", help="one JSON object a line")

@@ -17,9 +17,8 @@ import numpy.typing as npt
 
 from . import bundle
 from .decode import Decoded, ctc_greedy
-from .errors import BundleError
 from .preprocess import GreyImage, fit_strip, to_grey
-from .runtime import make_interpreter
+from .runtime import Dequantizer, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -36,23 +35,15 @@ class Recognizer:
     def __init__(self, model: str | Path | None = None, threads: int = 1,
                  runtime: str | None = None) -> None:
         self.meta = bundle.read_meta(model)
-        started = time.monotonic()
-        try:
-            self._interpreter, self.runtime = make_interpreter(
-                str(self.meta.tflite_path), threads, runtime)
-        except ValueError as exc:  # the runtime's word for a file it cannot parse
-            reason = " ".join(str(exc).split())  # tflite-runtime's message spans lines
-            raise BundleError(f"{self.meta.tflite_path}: not a loadable TFLite model ({reason})") from None
-        self.load_ms = (time.monotonic() - started) * 1000.0
+        self._interpreter, self.runtime, self.load_ms = load_model(self.meta.tflite_path, threads,
+                                                                   runtime)
         inp = self._interpreter.get_input_details()[0]
         out = self._interpreter.get_output_details()[0]
         bundle.check_against_model(self.meta, inp, out)
         self._input_index = inp["index"]
         self._output_index = out["index"]
         self._input_dtype = inp["dtype"]
-        out_scale, out_zero = out.get("quantization", (0.0, 0))
-        self._out_scale = float(out_scale) or 1.0
-        self._out_zero = int(out_zero)
+        self._dequantize = Dequantizer(out)
         self._strip = np.empty((self.meta.height, self.meta.width), dtype=np.uint8)
         self._batch = np.empty((1, self.meta.height, self.meta.width, 1), dtype=self._input_dtype)
 
@@ -65,10 +56,7 @@ class Recognizer:
         self._batch[0, :, :, 0] = strip
         self._interpreter.set_tensor(self._input_index, self._batch)
         self._interpreter.invoke()
-        raw = self._interpreter.get_tensor(self._output_index)[0]
-        if raw.dtype == np.float32:
-            return raw
-        return (raw.astype(np.float32) - self._out_zero) * self._out_scale
+        return self._dequantize(self._interpreter.get_tensor(self._output_index)[0])
 
     def read(self, image: npt.NDArray[Any]) -> Recognition:
         """Read a strip image of any size, dtype or channel count."""

@@ -12,10 +12,15 @@ import importlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from .errors import DigitcamError
+import numpy as np
+import numpy.typing as npt
+
+from .errors import BundleError, DigitcamError
 
 logger = logging.getLogger(__name__)
 
@@ -75,3 +80,30 @@ def make_interpreter(model_path: str, threads: int = 1, runtime: str | None = No
         interpreter.allocate_tensors()
     logger.debug("built %s interpreter for %s with %d thread(s)", name, model_path, threads)
     return interpreter, name
+
+
+def load_model(path: Path, threads: int = 1, runtime: str | None = None) -> tuple[Any, str, float]:
+    """An interpreter for a bundle's .tflite, the runtime's name and the load time
+    in ms; a file the runtime cannot parse is a one-line ``BundleError`` naming it."""
+    started = time.monotonic()
+    try:
+        interpreter, name = make_interpreter(str(path), threads, runtime)
+    except ValueError as exc:  # the runtime's word for a file it cannot parse
+        reason = " ".join(str(exc).split())  # tflite-runtime's message spans lines
+        raise BundleError(f"{path}: not a loadable TFLite model ({reason})") from None
+    return interpreter, name, (time.monotonic() - started) * 1000.0
+
+
+class Dequantizer:
+    """Raw output values to float32 with the tensor's scale and zero point
+    (read once, not per invoke); a float model's output passes through."""
+
+    def __init__(self, output_detail: dict[str, Any]) -> None:
+        scale, zero = output_detail.get("quantization", (0.0, 0))
+        self.scale = float(scale) or 1.0
+        self.zero = int(zero)
+
+    def __call__(self, raw: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+        if raw.dtype == np.float32:
+            return raw
+        return (raw.astype(np.float32) - self.zero) * self.scale

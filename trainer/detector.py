@@ -29,6 +29,7 @@ import numpy.typing as npt
 from keras import layers
 
 from digitcam.device import detector as device_detector
+from digitcam.device.bundle import sha256_of
 
 from . import mnist, quantize
 from .bundle_writer import git_revision
@@ -152,10 +153,10 @@ def sensor_noise(rng: np.random.Generator, h: int, w: int) -> npt.NDArray[np.uin
 _maker: SceneMaker | None = None
 
 
-def _init_worker(x: npt.NDArray[np.uint8] | None, y: npt.NDArray[np.uint8] | None) -> None:
+def _init_worker(x: npt.NDArray[np.uint8], y: npt.NDArray[np.uint8]) -> None:
     global _maker
     cv2.setNumThreads(1)
-    _maker = SceneMaker(MnistPool(x, y), split="train") if x is not None and y is not None else None
+    _maker = SceneMaker(MnistPool(x, y), split="train")
 
 
 def _make_chunk(job: tuple[int, int, int, float, DetectorArgs]
@@ -249,7 +250,7 @@ def cell_metrics(path: Path, frames: npt.NDArray[np.uint8], masks: npt.NDArray[n
     det = device_detector.StripDetector(path)
     tp = fp = fn = 0
     for frame, mask in zip(frames[..., 0], masks[..., 0], strict=True):
-        hit = det.probabilities(cv2.resize(frame, (640, 480))) >= det.threshold
+        hit = det.probabilities(frame) >= det.threshold  # already at the input size
         truth = mask >= 0.5
         tp += int((hit & truth).sum())
         fp += int((hit & ~truth).sum())
@@ -264,7 +265,7 @@ def write_meta(path: Path, config: DetectorConfig, metrics: dict[str, Any], revi
         "format_version": device_detector.FORMAT_VERSION,
         "name": path.stem,
         "model_file": path.name,
-        "sha256": device_detector.sha256_of(path),
+        "sha256": sha256_of(path),
         "input": {"height": args.height, "width": args.width, "channels": 1, "dtype": "uint8",
                   "layout": "NHWC", "preprocess": "grey frame resized to width x height (area)"},
         "output": {"height": args.out_height, "width": args.out_width, "stride": args.stride,
