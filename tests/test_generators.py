@@ -139,3 +139,20 @@ def test_detector_training_scenes_share_nothing_with_the_test_scenes(mnist_path)
     rng = np.random.default_rng(0)
     scene = train.make(rng, "counter")
     assert scene.image.shape == (480, 640) and scene.text.isdigit() and np.any(scene.quad)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_partial_neighbours_keep_a_gap_from_the_strip(seed):
+    # A sliver pasted right beside the last digit reads as a trailing '1'; the
+    # label would then teach the model to drop real ones.
+    from digitcam.trainer.synth.camera import _place_clutter
+
+    rng = np.random.default_rng(seed)
+    h, w, margin = 40, 120, int(rng.integers(4, 40))
+    out = np.zeros((h + 10, w + 2 * margin), np.float32)
+    piece = np.full((30, 60), 255.0, np.float32)
+    _place_clutter(rng, out, piece, (5, margin, h, w))
+    gap = int(0.4 * h)
+    rows = slice(5, 5 + h)  # pieces above and below may overhang; beside the strip they may not
+    assert not out[rows, margin - gap:margin].any()
+    assert not out[rows, margin + w:margin + w + gap].any()

@@ -20,7 +20,10 @@ BLANK = len(ALPHABET)  # written into the bundle; never left to a library defaul
 class ModelArgs:
     height: int = 32
     width: int = 192
-    channels: tuple[int, ...] = (16, 32, 48, 64, 96)
+    # Wider after the second pooling, where it is cheap: the 48-channel model fit
+    # only 94 % of clean MNIST *training* digits read alone (underfitting), and a
+    # training step costs about the same (it is not bound by these convolutions).
+    channels: tuple[int, ...] = (16, 32, 64, 80, 96)
     head: int = 96
     context: int = 3  # taps of the column convolutions in the head
     # One column convolution per entry, dilated by it: the head sees ~3 digits
