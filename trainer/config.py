@@ -15,12 +15,12 @@ class TrainConfig:
     out_dir: str = "runs/digits"
     name: str = "digits"
     seed: int = 1
-    # 100k strips x 6 epochs: ~9.4k steps at ~0.31 s, ~52 min with synthesis (~2 min)
-    # and export on 2 cores; more epochs over fewer strips beat one pass over many
-    # here, and handwriting was still rising at the end of five.
+    # 100k strips x 5 epochs: ~7.8k steps, which fits the hour on 2 cores with synthesis
+    # (~3 min) and export; more epochs over fewer strips beat one pass over many here,
+    # and handwriting was still rising at the end of four.
     train_samples: int = 100_000
     val_samples: int = 4_000
-    epochs: int = 6
+    epochs: int = 5
     batch_size: int = 64
     learning_rate: float = 2e-3
     patience: int = 4  # epochs without a better validation exact-match before stopping

@@ -26,8 +26,8 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
         f"{t['epochs']} epochs, batch {t['batch_size']}, Adam with cosine decay from "
         f"{t['learning_rate']}, CTC loss with the blank pinned at index "
         f"{meta['blank_index']}; best epoch chosen by validation exact-match.",
-        "- Mix: " + ", ".join(f"{k} {v:.0%}" for k, v in t["kinds"].items()) + ", plus 5 % "
-        "strips with no digits (words, rules, blank panels).",
+        "- Mix: " + ", ".join(f"{k} {v:.0%}" for k, v in t["kinds"].items()) + ", plus 3 % "
+        "strips with no digits (unit words, rules, blank panels).",
         "- Printed: DejaVu, Liberation, FreeFont and URW base-35 faces and OpenCV Hershey faces; "
         "regular, bold, condensed, either polarity. Seven-segment: DSEG7 faces and drawn "
         "segments with ghost segments, LCD and LED. Roller counters: boxed drums, red last "
