@@ -102,9 +102,9 @@ def test_bad_roi_is_a_usage_error(strips):
 # learnt to keep a lone '1' (it dropped 14 % of MNIST's), it reads one scene of
 # the two empty ones (4 shots) as '1'. On 50 empty scenes it reads 0.60 empty,
 # as before (BENCHMARKS.md), so its floor is the set's, not a new regression.
-@pytest.mark.parametrize("finder, floor, empty_floor", [("learned", 0.5, 0.5),
-                                                        ("classical", 0.25, 0.25)])
-def test_auto_region_reads_the_sample_frames(finder, floor, empty_floor):
+# One floor per finder, for digit frames and empty frames alike.
+@pytest.mark.parametrize("finder, floor", [("learned", 0.5), ("classical", 0.25)])
+def test_auto_region_reads_the_sample_frames(finder, floor):
     """The bundled 640x480 frames (test-split scenes, unseen by either model),
     read whole: a regression guard on the shipped models; the measured
     numbers on 450 scenes live in BENCHMARKS.md."""
@@ -117,4 +117,4 @@ def test_auto_region_reads_the_sample_frames(finder, floor, empty_floor):
     digits = [read[r["file"]] == r["text"] for r in rows if r["text"]]
     empty = [read[r["file"]] == "" for r in rows if not r["text"]]
     assert sum(digits) >= floor * len(digits), f"{sum(digits)} of {len(digits)} read exactly"
-    assert sum(empty) >= empty_floor * len(empty), f"{sum(empty)} of {len(empty)} empty frames read as empty"
+    assert sum(empty) >= floor * len(empty), f"{sum(empty)} of {len(empty)} empty frames read as empty"

@@ -22,11 +22,11 @@ def loose_crop(rng: Rng, strip: FloatImage, clutter: list[FloatImage]) -> FloatI
     """Grow the strip's margins and put things around it the way a real crop would."""
     h, w = strip.shape
     bg = border_level(strip)
-    # Some crops are tight above and below too: a seed-protocol strip, or a display
-    # window cut to the glyphs, puts digits at ~75 % of the height, which a model
-    # that only ever saw loose crops misreads (measured: seed protocol 0.53 → 0.89
-    # from padding the test strips alone).
-    # A fifth are cut close all round, as the detector's tight crop does.
+    # A fifth of crops are cut close all round, as the detector's tight crop is, and
+    # more are tight above and below only: a seed-protocol strip, or a display window
+    # cut to the glyphs, puts digits at ~75 % of the height, which a model that only
+    # ever saw loose crops misreads (measured: seed protocol 0.53 → 0.89 from padding
+    # the test strips alone).
     tight = rng.random() < 0.2
     reach_v = 0.04 if tight or rng.random() < 0.2 else 0.35
     top, bottom = (int(v) for v in rng.uniform(0, reach_v, size=2) * h)
