@@ -49,11 +49,18 @@ def test_tiny_frames_are_refused_quietly():
     assert find_strips(np.zeros((10, 3000), np.uint8)) == []
 
 
-def test_order_quad_lays_the_long_side_down_left_to_right():
-    standing = np.float32([[10, 0], [10, 100], [0, 100], [0, 0]])  # a 10x100 box, listed oddly
-    q = order_quad(np.float32([[0, 0], [0, 10], [100, 10], [100, 0]]))
-    assert q[0][0] < q[1][0] and abs(q[0][1] - q[1][1]) < 1e-3
-    assert np.linalg.norm(order_quad(standing)[1] - order_quad(standing)[0]) == pytest.approx(100)
+def test_order_quad_puts_the_flatter_edge_on_top_left_to_right():
+    long_box = order_quad(np.float32([[100, 10], [0, 10], [0, 0], [100, 0]]))  # listed oddly
+    assert np.allclose(long_box, [[0, 0], [100, 0], [100, 10], [0, 10]])
+    # One digit is taller than wide: its box stays upright (laid down by its long
+    # side, the recogniser got the digit on its side).
+    digit = order_quad(np.float32([[30, 0], [30, 50], [0, 50], [0, 0]]))
+    assert np.allclose(digit, [[0, 0], [30, 0], [30, 50], [0, 50]])
+    tilt = np.deg2rad(8)
+    rot = np.float32([[np.cos(tilt), -np.sin(tilt)], [np.sin(tilt), np.cos(tilt)]])
+    tilted = np.float32([[0, 0], [30, 0], [30, 50], [0, 50]]) @ rot.T
+    q = order_quad(np.roll(tilted, 1, axis=0))
+    assert np.allclose(q, tilted, atol=1e-4)
 
 
 def test_rectify_makes_an_upright_strip():
