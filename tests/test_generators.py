@@ -156,3 +156,26 @@ def test_partial_neighbours_keep_a_gap_from_the_strip(seed):
     rows = slice(5, 5 + h)  # pieces above and below may overhang; beside the strip they may not
     assert not out[rows, margin - gap:margin].any()
     assert not out[rows, margin + w:margin + w + gap].any()
+
+
+@pytest.mark.parametrize("rows", [28, 40, 72, 140])
+def test_simulated_sensor_never_renders_a_crop_below_min_rows(rows):
+    # A 28-row MNIST strip at the old 0.35 factor came out 9 rows tall: digits of
+    # ~7 rows, illegible, so their labels taught the model noise.
+    from digitcam.trainer.synth.camera import MIN_ROWS, sensor_size
+
+    rng = np.random.default_rng(rows)
+    sizes = [sensor_size(rng, 5 * rows, rows) for _ in range(500)]
+    heights = np.array([h for _, h in sizes])
+    assert heights.min() >= MIN_ROWS
+    assert heights.max() <= 0.9 * rows
+    if rows >= 72:  # tall crops still get the full range down to 0.35
+        assert heights.min() < 0.5 * rows
+
+
+def test_sensor_keeps_a_crop_already_below_min_rows_nearly_whole():
+    from digitcam.trainer.synth.camera import MIN_ROWS, sensor_size
+
+    rng = np.random.default_rng(0)
+    assert {sensor_size(rng, 60, MIN_ROWS - 4)[1] for _ in range(50)} == {int(0.9 * (MIN_ROWS - 4))}
+

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .synth.camera import MIN_ROWS
+
 
 def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) -> Path:
     t = meta["training"]
@@ -26,15 +28,17 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
         f"{t['epochs']} epochs, batch {t['batch_size']}, Adam with cosine decay from "
         f"{t['learning_rate']}, CTC loss with the blank pinned at index "
         f"{meta['blank_index']}; best epoch chosen by validation exact-match.",
-        "- Mix: " + ", ".join(f"{k} {v:.0%}" for k, v in t["kinds"].items()) + ", plus 3 % "
-        "strips with no digits (unit words, rules, blank panels).",
+        "- Mix: " + ", ".join(f"{k} {v:.0%}" for k, v in t["kinds"].items()) + ", plus 5 % "
+        "strips with no digits (words, rules, blank panels).",
         "- Printed: DejaVu, Liberation, FreeFont and URW base-35 faces and OpenCV Hershey faces; "
         "regular, bold, condensed, either polarity. Seven-segment: DSEG7 faces and drawn "
         "segments with ghost segments, LCD and LED. Roller counters: boxed drums, red last "
         "drums, shading, mid-roll last digit. Handwriting: MNIST training split only.",
         "- Camera: loose crops with margins, rules, unit words and partial neighbours; "
-        "rotation, perspective, uneven light, low contrast, blur, motion, low resolution, "
-        "noise, JPEG.",
+        "rotation, perspective, uneven light, low contrast, blur, motion, low resolution "
+        f"(never below {MIN_ROWS} rows), noise, JPEG. Part of every kind's strips are tight "
+        "and undamaged, part lightly damaged, the rest hard "
+        "(shares in trainer/synth/strips.py at the revision below).",
         f"- Git revision {meta['git_revision']}; the full config is in the bundle's JSON.",
         "",
         "## Measured accuracy (exact match; through the device's own inference code)",
@@ -48,8 +52,9 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
                      f"{r['cer']:.4f} |")
     lines += [
         "",
-        "Synthetic sets use an evaluation seed that training never saw (1,000 strips each; "
-        "handwriting from MNIST's test split). `seed` is the 2017 protocol: MNIST's test "
+        "Synthetic sets use an evaluation seed that training never saw "
+        f"({t.get('eval_samples', 1000):,} strips each, drawn with the training mix of "
+        "camera damage; handwriting from MNIST's test split). `seed` is the 2017 protocol: MNIST's test "
         "split in order, five digits a strip, 28×140, white on black, no gaps "
         "(2017 CNN+GRU: 0.88); `seed-inverted` is the same, black on white.",
         "",
