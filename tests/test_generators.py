@@ -179,3 +179,17 @@ def test_sensor_keeps_a_crop_already_below_min_rows_nearly_whole():
     rng = np.random.default_rng(0)
     assert {sensor_size(rng, 60, MIN_ROWS - 4)[1] for _ in range(50)} == {int(0.9 * (MIN_ROWS - 4))}
 
+
+@pytest.mark.parametrize("seed", range(20))
+def test_margin_shapes_stay_off_the_strip_and_its_gap(seed):
+    # Edges and arcs beside the number teach the recogniser they are not digits;
+    # drawn into the strip they would contradict its label.
+    from digitcam.trainer.synth.camera import shapes
+
+    rng = np.random.default_rng(seed)
+    h, w, margin = 40, 160, int(rng.integers(12, 60))
+    out = np.zeros((h + 2 * margin, w + 2 * margin), np.float32)
+    shapes(rng, out, (margin, margin, h, w))
+    gap = int(0.25 * h)
+    assert not out[margin - gap:margin + h + gap, margin - gap:margin + w + gap].any()
+    assert out.any()  # something was drawn in the margins

@@ -55,7 +55,56 @@ def loose_crop(rng: Rng, strip: FloatImage, clutter: list[FloatImage]) -> FloatI
         cv2.line(out, (0, y), (out.shape[1], y), level, int(rng.integers(1, 3)))
     for piece in clutter:
         _place_clutter(rng, out, piece, (y0, x0, h, w))
+    if rng.random() < 0.4:
+        shapes(rng, out, (y0, x0, h, w))
     return out
+
+
+def shapes(rng: Rng, out: FloatImage, box: tuple[int, int, int, int] | None = None) -> None:
+    """Lines, arcs and box corners: a card's edge, a dial's rim, a scratch. Around
+    ``box`` (the strip) they keep a gap from it; with no box they go anywhere.
+
+    The detector's crop takes such things in, and a recogniser that had only seen
+    words and digits beside a number read them as a trailing '1' or a leading '6'
+    (most of the whole-frame misreads whose crop covered the strip)."""
+    rows, cols = out.shape
+    allowed = np.ones(out.shape, bool)
+    if box is not None:
+        y0, x0, h, w = box
+        gap = max(2, int(0.25 * h))
+        allowed[max(0, y0 - gap):y0 + h + gap, max(0, x0 - gap):x0 + w + gap] = False
+        centre = np.array([x0 + w / 2, y0 + h / 2])
+    else:
+        h, centre = rows, np.array([cols / 2, rows / 2])
+    margin_y, margin_x = np.nonzero(allowed)
+    if margin_y.size == 0:
+        return
+    layer = out.copy()
+    for _ in range(int(rng.integers(1, 3))):
+        i = int(rng.integers(margin_y.size))
+        at = np.array([margin_x[i], margin_y[i]], np.float64)  # the shape passes through here
+        level = float(rng.choice([rng.uniform(0, 70), rng.uniform(180, 255)]))
+        thick = int(rng.integers(1, max(2, h // 8)))
+        shape = rng.integers(3)
+        if shape == 0:  # an edge or a scratch, mostly upright like a card's side
+            angle = np.deg2rad(rng.uniform(60, 120) if rng.random() < 0.7 else rng.uniform(0, 180))
+            half = rng.uniform(0.5, 1.5) * h * np.array([np.cos(angle), np.sin(angle)])
+            cv2.line(layer, _pt(at - half), _pt(at + half), level, thick, cv2.LINE_AA)
+        elif shape == 1:  # part of a rim or a round hole
+            radius = float(rng.uniform(0.25, 2.0) * h)
+            towards = float(rng.uniform(0, 2 * np.pi))
+            hub = at + radius * np.array([np.cos(towards), np.sin(towards)])
+            start = float(np.rad2deg(towards) + 180 - rng.uniform(30, 180))
+            cv2.ellipse(layer, _pt(hub), (round(radius), round(radius)), 0, start,
+                        start + rng.uniform(60, 360), level, thick, cv2.LINE_AA)
+        else:  # the corner of a card, a box or a label, opening away from the strip
+            away = np.sign(at - centre) * rng.uniform(0.5, 3.0, 2) * h
+            cv2.rectangle(layer, _pt(at), _pt(at + away), level, thick)
+    np.copyto(out, layer, where=allowed)
+
+
+def _pt(xy: npt.NDArray[np.float64]) -> tuple[int, int]:
+    return int(np.rint(xy[0])), int(np.rint(xy[1]))
 
 
 def _place_clutter(rng: Rng, out: FloatImage, piece: FloatImage,
