@@ -5,9 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 TFLITE_VENV := .venv-tflite
-# MNIST in Keras' layout; on a workstation with internet, leave it empty and
-# Keras downloads it (make train MNIST=).
-MNIST ?= ../shared/data/mnist.npz
+# MNIST in Keras' layout: the shared copy beside the repo when there is one;
+# otherwise empty, and Keras downloads it once (or give MNIST=/path/to/mnist.npz).
+MNIST ?= $(wildcard ../shared/data/mnist.npz)
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_BASE := python3-venv

@@ -18,10 +18,23 @@ DIGITCAM = [sys.executable, "-m", "digitcam.device.cli"]
 
 @pytest.fixture(scope="session")
 def mnist_path() -> Path:
-    path = Path(os.environ.get("DIGITCAM_MNIST") or SHARED_MNIST)
-    if not path.is_file():
-        pytest.fail(f"MNIST not found at {path}; set DIGITCAM_MNIST")
-    return path
+    """DIGITCAM_MNIST, else the shared copy beside the repo, else Keras' own
+    download (cached in ~/.keras/datasets), as on a user's machine."""
+    given = os.environ.get("DIGITCAM_MNIST")
+    if given or SHARED_MNIST.is_file():
+        path = Path(given or SHARED_MNIST)
+        if not path.is_file():
+            pytest.fail(f"MNIST not found at {path}; set DIGITCAM_MNIST")
+        return path
+    from keras.datasets import mnist  # trainer tests only; the tflite venv never gets here
+
+    try:
+        mnist.load_data()
+    except Exception as exc:  # no network and no copy: say so in one line
+        pytest.fail(f"MNIST: no copy at {SHARED_MNIST} and Keras could not download it ({exc}); "
+                    "set DIGITCAM_MNIST")
+    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    return keras_home / "datasets" / "mnist.npz"
 
 
 @pytest.fixture(scope="session")

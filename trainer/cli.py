@@ -132,7 +132,7 @@ def _resolve_config(args: argparse.Namespace) -> Any:
 
 
 def _check_mnist(path: str | None) -> None:
-    if path is not None and not Path(path).is_file():
+    if path and not Path(path).is_file():  # "" or None: Keras' own download
         raise DigitcamError(f"{path}: MNIST file not found")
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from digitcam.device.errors import DigitcamError
+
 Split = tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -14,12 +16,16 @@ KEYS = ("x_train", "y_train", "x_test", "y_test")
 def load(path: str | Path | None = None) -> tuple[Split, Split]:
     """((x_train, y_train), (x_test, y_test)) as Keras' ``mnist.load_data()`` gives.
 
-    With no path, Keras downloads (once, then caches in ~/.keras/datasets).
+    With no path (None or ""), Keras downloads (once, then caches in ~/.keras/datasets).
     """
-    if path is None:
+    if not path:
         from keras.datasets import mnist
 
-        (xtr, ytr), (xte, yte) = mnist.load_data()
+        try:
+            (xtr, ytr), (xte, yte) = mnist.load_data()
+        except Exception as exc:  # Keras raises a bare Exception for a failed fetch
+            raise DigitcamError(f"MNIST: no file given and Keras could not download it ({exc}); "
+                                "give --mnist PATH") from None
     else:
         p = Path(path)
         if not p.is_file():
