@@ -15,7 +15,9 @@ APT_BASE := python3-venv
 # held-out faces (roboto, croscore, open-sans, cantarell) test unseen type.
 APT_TRAIN := fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-liberation2 \
 	fonts-freefont-ttf fonts-urw-base35 fonts-dseg fonts-roboto fonts-croscore \
-	fonts-open-sans fonts-cantarell
+	fonts-open-sans fonts-cantarell fonts-lato fonts-inter fonts-crosextra-carlito \
+	fonts-oxygen fonts-cabin fonts-manrope fonts-league-spartan fonts-quicksand \
+	fonts-comfortaa fonts-b612 fonts-jura fonts-go fonts-firacode fonts-jetbrains-mono
 
 APT_E2E := debootstrap systemd-container openssh-client rsync
 APT_E2E_ARM64 := qemu-user-static binfmt-support
