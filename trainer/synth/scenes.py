@@ -19,7 +19,7 @@ import numpy.typing as npt
 from . import fonts
 from .common import FloatImage, Rng, random_digits
 from .counter import roller_counter
-from .handwriting import MnistPool, handwritten
+from .handwriting import DISTORT_SHARE, MnistPool, handwritten
 from .printed import truetype_mask
 from .sevenseg import seven_segment
 
@@ -123,7 +123,8 @@ class SceneMaker:
         if kind == "counter":
             return roller_counter(rng, text, self.printed_fonts)
         if kind == "handwriting":
-            strip = handwritten(rng, text, self.mnist)
+            strip = handwritten(rng, text, self.mnist,
+                                DISTORT_SHARE if self.split == "train" else 0.0)
             return np.pad(strip, 6, mode="edge")
         raise ValueError(kind)
 

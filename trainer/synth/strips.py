@@ -15,7 +15,7 @@ from . import fonts
 from .camera import photograph, shapes
 from .common import FloatImage, Rng, palette, random_digits
 from .counter import roller_counter
-from .handwriting import MnistPool, handwritten
+from .handwriting import DISTORT_SHARE, MnistPool, handwritten
 from .printed import hershey_mask, truetype_mask
 from .scenes import TRAIN_WORDS
 from .sevenseg import seven_segment
@@ -53,7 +53,7 @@ class Synthesizer:
         if kind == "handwriting":
             if self.mnist is None:
                 raise ValueError("handwriting needs MNIST digits")
-            return handwritten(rng, text, self.mnist)
+            return handwritten(rng, text, self.mnist, DISTORT_SHARE)
         raise ValueError(f"unknown kind {kind!r}")
 
     def clutter(self, rng: Rng, kind: str) -> list[FloatImage]:
