@@ -193,3 +193,38 @@ def test_margin_shapes_stay_off_the_strip_and_its_gap(seed):
     gap = int(0.25 * h)
     assert not out[margin - gap:margin + h + gap, margin - gap:margin + w + gap].any()
     assert out.any()  # something was drawn in the margins
+
+
+def test_distort_reshapes_a_digit_but_keeps_it_in_its_cell(mnist_path):
+    from digitcam.trainer import mnist
+    from digitcam.trainer.synth.handwriting import distort
+
+    (x, _), _ = mnist.load(mnist_path)
+    rng = np.random.default_rng(3)
+    for cell in x[:20]:
+        out = distort(rng, cell)
+        assert out.shape == (28, 28) and out.dtype == np.uint8
+        assert not np.array_equal(out, cell)
+        # Ink kept (scale 0.85-1.1 changes area by at most ~30 %) and still centred.
+        assert 0.6 < out.sum() / cell.sum() < 1.4
+        ys, xs = np.nonzero(out > 60)
+        assert abs(ys.mean() - 13.5) < 5 and abs(xs.mean() - 13.5) < 5
+
+
+def test_only_training_scenes_reshape_handwriting(mnist_path):
+    """Distortion is for training: a test scene's handwriting is MNIST's own digits."""
+    from digitcam.trainer import mnist
+    from digitcam.trainer.synth.handwriting import handwritten
+    from digitcam.trainer.synth.scenes import SceneMaker
+
+    (x, y), _ = mnist.load(mnist_path)
+    pool = MnistPool(x[:2000], y[:2000])
+    makers = {split: SceneMaker(pool, split=split) for split in ("test", "train")}
+    differs = 0
+    for seed in range(10):
+        plain = np.pad(handwritten(np.random.default_rng(seed), "4071", pool), 6, mode="edge")
+        test = makers["test"].strip(np.random.default_rng(seed), "handwriting", "4071")
+        train = makers["train"].strip(np.random.default_rng(seed), "handwriting", "4071")
+        assert np.array_equal(test, plain)
+        differs += train.shape != plain.shape or not np.array_equal(train, plain)
+    assert differs >= 3  # DISTORT_SHARE of them, give or take

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .synth import fonts
 from .synth.camera import MIN_ROWS
 
 
@@ -30,10 +31,12 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
         f"{meta['blank_index']}; best epoch chosen by validation exact-match.",
         "- Mix: " + ", ".join(f"{k} {v:.0%}" for k, v in t["kinds"].items()) + ", plus 5 % "
         "strips with no digits (words, rules, blank panels).",
-        "- Printed: DejaVu, Liberation, FreeFont and URW base-35 faces and OpenCV Hershey faces; "
-        "regular, bold, condensed, either polarity. Seven-segment: DSEG7 faces and drawn "
-        "segments with ghost segments, LCD and LED. Roller counters: boxed drums, red last "
-        "drums, shading, mid-roll last digit. Handwriting: MNIST training split only.",
+        "- Printed: " + ", ".join(fonts.TRAIN_PRINTED).replace("Go-", "Go") + " faces (Debian "
+        "font packages) and OpenCV Hershey faces; regular, bold, condensed, either polarity. "
+        "Seven-segment: DSEG7 faces and drawn segments with ghost segments, LCD and LED. "
+        "Roller counters: boxed drums, red last drums, shading, mid-roll last digit. "
+        "Handwriting: MNIST training split only, part of it reshaped (small rotation, shear, "
+        "scale per digit).",
         "- Camera: loose crops with margins, rules, unit words and partial neighbours; "
         "rotation, perspective, uneven light, low contrast, blur, motion, low resolution "
         f"(never below {MIN_ROWS} rows), noise, JPEG. Part of every kind's strips are tight "
