@@ -15,8 +15,8 @@ class TrainConfig:
     out_dir: str = "runs/digits"
     name: str = "digits"
     seed: int = 1
-    # 200k strips x 5 epochs: 15,625 steps at ~0.17 s (2-core EPYC), 49 min measured with
-    # synthesis and export; more epochs over fewer strips beat one pass over many here.
+    # 216k strips x 5 epochs: 16,875 steps at ~0.17 s (2-core EPYC), 56 min measured with
+    # synthesis, export and evaluation; more epochs over fewer strips beat one pass over many.
     train_samples: int = 216_000
     val_samples: int = 4_000
     epochs: int = 5
