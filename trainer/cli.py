@@ -50,7 +50,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mnist", metavar="NPZ", help="MNIST in Keras' layout (default: Keras)")
     p.set_defaults(handler=cmd_evaluate)
 
-    p = tsub.add_parser("ship", help="copy a run's int8 bundle into the device package")
+    p = tsub.add_parser("ship", help="copy a run's int8 bundle (recogniser or detector) into the "
+                        "device package")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--to", type=Path, default=Path(__file__).parent.parent / "device" / "models")
     p.set_defaults(handler=cmd_ship)
@@ -185,6 +186,22 @@ def cmd_detector(args: argparse.Namespace, env: Any) -> int:
     return 0
 
 
+def _ship_detector(args: argparse.Namespace, env: Any) -> int:
+    from digitcam.device.detector import read_meta
+
+    from .detector import write_card
+
+    meta = read_meta(args.run_dir / "bundle" / "strips.json")  # checks sha and format
+    args.to.mkdir(parents=True, exist_ok=True)
+    json_path = meta.tflite_path.with_suffix(".json")
+    for path in (meta.tflite_path, json_path):
+        shutil.copy2(path, args.to / path.name)
+    card = write_card(args.to / "strips.md", meta.raw)
+    print(f"shipped {meta.tflite_path.name} ({meta.raw['sha256'][:12]}) and {card.name} to "
+          f"{args.to}", file=env.stdout)
+    return 0
+
+
 def _run_config(run_dir: Path) -> Any:
     from .config import TrainConfig
 
@@ -228,6 +245,8 @@ def cmd_ship(args: argparse.Namespace, env: Any) -> int:
 
     from .model_card import write_card
 
+    if (args.run_dir / "bundle" / "strips.json").is_file():  # a `trainer detector` run
+        return _ship_detector(args, env)
     config = _run_config(args.run_dir)
     src = args.run_dir / "bundle" / f"{config.name}.json"
     meta = bundle.read_meta(src)  # refuses a bundle that disagrees with itself
