@@ -94,7 +94,7 @@ test: lint typecheck pytest test-tflite-runtime e2e
 train: $(VENV)/.dev
 	$(VENV)/bin/digitcam trainer train --mnist '$(MNIST)' --out runs/digits
 
-# The strip detector the device's auto region uses (~10 min); --ship copies it into device/models.
+# The strip detector the device's auto region uses (~25 min); --ship copies it into device/models.
 detector: $(VENV)/.dev
 	$(VENV)/bin/digitcam trainer detector --mnist '$(MNIST)' --out runs/detector
 
