@@ -23,13 +23,17 @@ import numpy.typing as npt
 from .detector import StripDetector
 from .preprocess import to_grey
 from .recognizer import Recognition, Recognizer
-from .segment import Quad, expand, find_strips, rect_quad, rectify
+from .segment import Quad, expand, find_strips, quad_height, quad_width, rect_quad, rectify
 
 # How much of its height each detector quad is grown by (vertical, horizontal):
 # the detector's cells already overshoot the strip, so a tight crop reads best,
 # and a looser one catches what the tight one clipped. Tuned on dev scenes
 # (trainer scenes --seed 9001), never on the measured set.
 DETECTOR_CROPS = ((-0.05, 0.1), (0.12, 0.25))
+# A found strip at least this many heights wide for every digit read in it holds more
+# than those digits: a word whose S or l read as 5 or 1 ("Serial" -> 5). Digits and
+# their gaps, crop margins included, measured at most 2.1 heights each on dev scenes.
+MAX_WIDTH_PER_DIGIT = 2.5
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,10 @@ def _better(new: Recognition, old: Recognition, floor: float) -> bool:
     return new.confidence > old.confidence
 
 
+def _too_wide(quad: Quad, digits: int) -> bool:
+    return digits > 0 and quad_width(quad) > MAX_WIDTH_PER_DIGIT * digits * max(quad_height(quad), 1.0)
+
+
 class FrameReader:
     def __init__(self, recognizer: Recognizer, mode: str = "auto", quad: Quad | None = None,
                  max_candidates: int = 4, min_confidence: float = 0.5,
@@ -125,6 +133,7 @@ class FrameReader:
         else:
             quads = [expand(c.quad) for c in find_strips(grey, self.max_candidates)]
             strips = []
+        found = self.mode == "auto"  # a region the finder proposed, not one the user fixed
         t1 = time.monotonic()
         best: Recognition | None = None
         best_quad: Quad | None = None
@@ -138,6 +147,8 @@ class FrameReader:
             segment_ms += result.latency_ms["preprocess"]
             infer_ms += result.latency_ms["infer"]
             decode_ms += result.latency_ms["decode"]
+            if found and _too_wide(quad, len(result.text)):
+                continue
             if result.text and (best is None or _better(result, best, self.min_confidence)):
                 best, best_quad = result, quad
             if self.detector is not None and best is not None and best.confidence >= self.confident:

@@ -111,8 +111,8 @@ def find_strips(grey: npt.NDArray[np.uint8], max_candidates: int = 4) -> list[Ca
     unique: list[Candidate] = []
     for cand in found:
         centre = cand.quad.mean(axis=0)
-        if all(np.abs(centre - u.quad.mean(axis=0)).max() > 0.25 * _height(u.quad) or
-               abs(_height(cand.quad) - _height(u.quad)) > 0.3 * _height(u.quad) for u in unique):
+        if all(np.abs(centre - u.quad.mean(axis=0)).max() > 0.25 * quad_height(u.quad) or
+               abs(quad_height(cand.quad) - quad_height(u.quad)) > 0.3 * quad_height(u.quad) for u in unique):
             unique.append(cand)
         if len(unique) == max_candidates:
             break
@@ -133,7 +133,7 @@ def _line_chains(found: list[Candidate]) -> list[Candidate]:
         chain, last = [first], first
         for j in range(i + 1, len(pieces)):
             nxt = pieces[j]
-            h_last, h_next = _height(last.quad), _height(nxt.quad)
+            h_last, h_next = quad_height(last.quad), quad_height(nxt.quad)
             c_last, c_next = last.quad.mean(axis=0), nxt.quad.mean(axis=0)
             gap = float(nxt.quad[:, 0].min() - last.quad[:, 0].max())
             if (abs(h_last - h_next) <= 0.35 * max(h_last, h_next)
@@ -149,11 +149,11 @@ def _line_chains(found: list[Candidate]) -> list[Candidate]:
     return chains
 
 
-def _height(quad: Quad) -> float:
+def quad_height(quad: Quad) -> float:
     return float((np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2)
 
 
-def _width(quad: Quad) -> float:
+def quad_width(quad: Quad) -> float:
     return float((np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) / 2)
 
 
@@ -176,8 +176,8 @@ def expand(quad: Quad, vertical: float = 0.12, horizontal: float = 0.25) -> Quad
 
 def rectify(grey: npt.NDArray[np.uint8], quad: Quad, max_height: int = 64) -> npt.NDArray[np.uint8]:
     """Cut ``quad`` out of ``grey`` as an upright strip at most ``max_height`` tall."""
-    h = max(2.0, _height(quad))
-    w = max(2.0, _width(quad))
+    h = max(2.0, quad_height(quad))
+    w = max(2.0, quad_width(quad))
     scale = min(1.0, max_height / h)
     out_w, out_h = max(2, round(w * scale)), max(2, round(h * scale))
     dst = np.array([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]], np.float32)
