@@ -26,7 +26,7 @@ KINDS = ("printed", "sevenseg", "counter", "handwriting")
 # loose crops alone and 0.95 with neither; the hard cases stay in the mix, the easy
 # ones come back. Handwriting gets the most clean strips: its shapes are the hardest
 # to learn, and a scanned form or a clean crop is as real a case as a bad camera.
-PRISTINE_SHARE = {"printed": 0.15, "sevenseg": 0.15, "counter": 0.15, "handwriting": 0.50}
+PRISTINE_SHARE = {"printed": 0.15, "sevenseg": 0.15, "counter": 0.15, "handwriting": 0.40}
 LIGHT_SHARE = 0.30  # after the pristine ones: loose crop, strength 0-0.3; the rest 0.5-1
 # Letters a meter shows beside its number; no O, I, l, S, B, Z, g, q that pass for digits.
 UNIT_WORDS = ("kWh", "kW", "Wh", "m", "V", "Hz", "kPa", "rev", "NET", "CH", "ft", "x", "W", "h")
