@@ -156,7 +156,7 @@ class FrameReader:
         latency = {"segment": segment_ms, "infer": infer_ms, "decode": decode_ms,
                    "total": (time.monotonic() - t0) * 1000.0}
         # Only a found strip can be a false find; a region the user fixed is always read.
-        floor = self.min_confidence if self.mode == "auto" else 0.0
+        floor = self.min_confidence if found else 0.0
         if best is None or best.confidence < floor:
             return FrameResult("", best.confidence if best else 0.0, (), None, latency, len(quads))
         return FrameResult(best.text, best.confidence, best.digit_confidences, best_quad, latency,

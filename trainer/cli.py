@@ -175,30 +175,29 @@ def cmd_detector(args: argparse.Namespace, env: Any) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         path, metrics = train(config)
     if args.ship:
-        from .detector import write_card
-
-        models = Path(__file__).parent.parent / "device" / "models"
-        for src in (path, path.with_suffix(".json")):
-            shutil.copy2(src, models / src.name)
-        write_card(models / f"{path.stem}.md", json.loads(path.with_suffix(".json").read_text()))
+        _install_detector(path.with_suffix(".json"), Path(__file__).parent.parent / "device" / "models")
     print(json.dumps({"bundle": str(path.with_suffix(".json")), "shipped": args.ship, **metrics},
                      indent=2), file=env.stdout)
     return 0
 
 
-def _ship_detector(args: argparse.Namespace, env: Any) -> int:
+def _install_detector(json_path: Path, to: Path) -> tuple[str, Path]:
+    """Copy a detector bundle (checked first) and its card into ``to``; return its sha256
+    and the card's path. Both `trainer detector --ship` and `trainer ship` end here."""
     from digitcam.device.detector import read_meta
 
     from .detector import write_card
 
-    meta = read_meta(args.run_dir / "bundle" / "strips.json")  # checks sha and format
-    args.to.mkdir(parents=True, exist_ok=True)
-    json_path = meta.tflite_path.with_suffix(".json")
+    meta = read_meta(json_path)  # refuses a bundle whose sha or format disagrees
+    to.mkdir(parents=True, exist_ok=True)
     for path in (meta.tflite_path, json_path):
-        shutil.copy2(path, args.to / path.name)
-    card = write_card(args.to / "strips.md", meta.raw)
-    print(f"shipped {meta.tflite_path.name} ({meta.raw['sha256'][:12]}) and {card.name} to "
-          f"{args.to}", file=env.stdout)
+        shutil.copy2(path, to / path.name)
+    return str(meta.raw["sha256"]), write_card(to / f"{json_path.stem}.md", meta.raw)
+
+
+def _ship_detector(args: argparse.Namespace, env: Any) -> int:
+    sha, card = _install_detector(args.run_dir / "bundle" / "strips.json", args.to)
+    print(f"shipped strips.tflite ({sha[:12]}) and {card.name} to {args.to}", file=env.stdout)
     return 0
 
 

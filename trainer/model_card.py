@@ -31,7 +31,7 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
         f"{meta['blank_index']}; best epoch chosen by validation exact-match.",
         "- Mix: " + ", ".join(f"{k} {v:.0%}" for k, v in t["kinds"].items()) + ", plus 5 % "
         "strips with no digits (words, rules, blank panels).",
-        "- Printed: " + ", ".join(fonts.TRAIN_PRINTED).replace("Go-", "Go") + " faces (Debian "
+        "- Printed: " + ", ".join(p.rstrip("-") for p in fonts.TRAIN_PRINTED) + " faces (Debian "
         "font packages) and OpenCV Hershey faces; regular, bold, condensed, either polarity. "
         "Seven-segment: DSEG7 faces and drawn segments with ghost segments, LCD and LED. "
         "Roller counters: boxed drums, red last drums, shading, mid-roll last digit. "
