@@ -11,7 +11,7 @@ from digitcam.trainer.synth.counter import roller_counter
 from digitcam.trainer.synth.handwriting import MnistPool, seed_protocol_strip
 from digitcam.trainer.synth.printed import truetype_mask
 from digitcam.trainer.synth.sevenseg import SEGMENTS, _segment_polygons, drawn_masks
-from digitcam.trainer.synth.strips import KINDS, Synthesizer, build
+from digitcam.trainer.synth.strips import KINDS, STRETCH_RANGE, Synthesizer, build, stretch
 
 
 def ink_runs(profile: np.ndarray) -> int:
@@ -97,6 +97,23 @@ def test_build_is_deterministic_by_seed(mnist_path):
     np.testing.assert_array_equal(a[0], b[0])
     assert a[1] == b[1] and set(a[2]) <= set(KINDS)
     assert all(len(t) <= 10 for t in a[1])
+
+
+def test_stretch_changes_only_the_width_and_keeps_the_digits_apart():
+    # Three bars: stretched either way they stay three bars on the same rows.
+    strip = np.zeros((30, 60), np.uint8)
+    for x in (5, 25, 45):
+        strip[5:25, x:x + 8] = 255
+    rng = np.random.default_rng(3)
+    factors = []
+    for _ in range(200):
+        out = stretch(rng, strip)
+        assert out.shape[0] == 30 and out.dtype == np.uint8
+        factors.append(out.shape[1] / 60)
+        assert ink_runs(out.max(axis=0) > 127) == 3
+        assert (out[:4] == 0).all() and (out[26:] == 0).all()
+    low, high = STRETCH_RANGE
+    assert low - 0.02 <= min(factors) < 0.8 and 1.25 < max(factors) <= high + 0.02
 
 
 def test_every_kind_produces_a_labelled_uint8_strip(mnist_path):
