@@ -44,7 +44,7 @@ class TrainConfig:
             raise ValueError(f"unknown training config key(s): {', '.join(unknown)}")
         raw = dict(raw)
         model = raw.pop("model", {}) or {}
-        for key in ("channels", "dilations"):
+        for key in ("channels", "dilations", "block_convs"):
             if key in model:
                 model[key] = tuple(model[key])
         return cls(**raw, model=ModelArgs(**model))

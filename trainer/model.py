@@ -24,12 +24,25 @@ class ModelArgs:
     # only 94 % of clean MNIST *training* digits read alone (underfitting), and a
     # training step costs about the same (it is not bound by these convolutions).
     channels: tuple[int, ...] = (16, 32, 64, 80, 96)
+    # 1: a 3x3 convolution fills a 32xW map that is max-pooled (the shipped stem).
+    # 2: that convolution strides instead. The full-resolution map and its
+    # batch-norm were half of a training step (0.257 -> 0.112 s at batch 64 timed
+    # alone, 0.128 s in a run; same weights), but run G, 7 epochs in the hour
+    # instead of 5, read the seed protocol no better (BENCHMARKS.md).
+    first_stride: int = 1
+    # 3x3 convolutions per block (b1's first is the stem). (1, 2, 2, 1, 1) puts two
+    # at 16 x W/2 and 8 x W/4, where the strokes are, as VGG-style MNIST networks
+    # do; not yet trained at full scale.
+    block_convs: tuple[int, ...] = (1, 1, 1, 1, 1)
     head: int = 96
     context: int = 3  # taps of the column convolutions in the head
     # One column convolution per entry, dilated by it: the head sees ~3 digits
     # either side, enough to tell where two touching digits meet (with one
     # undilated layer the model inserted a digit at such junctions).
     dilations: tuple[int, ...] = (1, 2, 4)
+    # Depthwise (1, context) + pointwise: a third of a full column convolution's
+    # bytes. Run F spent them on wider last blocks and read no better than C.
+    separable_context: bool = False
     alphabet: str = ALPHABET
     blank_index: int = BLANK
 
@@ -56,24 +69,39 @@ def build(args: ModelArgs, batch_size: int | None = None) -> keras.Model:
 
     ``batch_size=1`` gives the static-shape graph that is exported to TFLite.
     """
-    if args.height != 32 or args.width % 4:
-        raise ValueError("this architecture needs height 32 and a width divisible by 4")
+    if args.height != 32 or args.width % 4 or args.first_stride not in (1, 2):
+        raise ValueError("this architecture needs height 32, a width divisible by 4 and first_stride 1 or 2")
+    if len(args.block_convs) != 5 or min(args.block_convs) < 1:
+        raise ValueError("block_convs needs five counts of at least 1")
     c1, c2, c3, c4, c5 = args.channels
+
+    def block(x, filters: int, index: int):
+        """Block ``index``'s further 3x3 convolutions, after its first."""
+        for extra in range(2, args.block_convs[index - 1] + 1):
+            x = _conv(x, filters, name=f"b{index}_{extra}")
+        return x
+
     inputs = keras.Input(batch_shape=(batch_size, args.height, args.width, 1), name="pixels")
     x = layers.Rescaling(1.0 / 255.0, name="scale")(inputs)
-    x = _conv(x, c1, name="b1")
-    x = layers.MaxPooling2D((2, 2), name="p1")(x)  # 16 x W/2
-    x = _conv(x, c2, name="b2")
+    if args.first_stride == 2:
+        x = layers.Conv2D(c1, (3, 3), strides=2, padding="same", use_bias=False, name="b1_conv")(x)
+        x = layers.ReLU(name="b1_relu")(layers.BatchNormalization(name="b1_bn")(x))  # 16 x W/2
+        x = block(x, c1, 1)
+    else:
+        x = block(_conv(x, c1, name="b1"), c1, 1)
+        x = layers.MaxPooling2D((2, 2), name="p1")(x)  # 16 x W/2
+    x = block(_conv(x, c2, name="b2"), c2, 2)
     x = layers.MaxPooling2D((2, 2), name="p2")(x)  # 8 x W/4
-    x = _conv(x, c3, name="b3")
+    x = block(_conv(x, c3, name="b3"), c3, 3)
     x = layers.MaxPooling2D((2, 1), name="p3")(x)  # 4 x W/4: keep the columns, drop rows
-    x = _conv(x, c4, name="b4")
+    x = block(_conv(x, c4, name="b4"), c4, 4)
     x = layers.MaxPooling2D((2, 1), name="p4")(x)  # 2 x W/4
-    x = _conv(x, c5, name="b5")
+    x = block(_conv(x, c5, name="b5"), c5, 5)
     x = _conv(x, args.head, kernel=(2, 1), padding="valid", name="fold")  # 1 x W/4
     for i, rate in enumerate(args.dilations, start=1):
-        x = layers.Conv2D(args.head, (1, args.context), padding="same", dilation_rate=(1, rate),
-                          use_bias=False, name=f"ctx{i}_conv")(x)
+        conv = layers.SeparableConv2D if args.separable_context else layers.Conv2D
+        x = conv(args.head, (1, args.context), padding="same", dilation_rate=(1, rate),
+                 use_bias=False, name=f"ctx{i}_conv")(x)
         x = layers.BatchNormalization(name=f"ctx{i}_bn")(x)
         x = layers.ReLU(name=f"ctx{i}_relu")(x)
     x = layers.Dropout(0.15, name="drop")(x)
