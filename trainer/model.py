@@ -25,10 +25,9 @@ class ModelArgs:
     # training step costs about the same (it is not bound by these convolutions).
     channels: tuple[int, ...] = (16, 32, 64, 80, 96)
     # 1: a 3x3 convolution fills a 32xW map that is max-pooled (the shipped stem).
-    # 2: that convolution strides instead. The full-resolution map and its
-    # batch-norm were half of a training step (0.257 -> 0.112 s at batch 64 timed
-    # alone, 0.128 s in a run; same weights), but run G, 7 epochs in the hour
-    # instead of 5, read the seed protocol no better (BENCHMARKS.md).
+    # 2: that convolution strides instead: a quarter off a training step (0.17 ->
+    # 0.128 s at batch 64 in full runs; same weights), but run G, 7 epochs in the
+    # hour instead of 5, read the seed protocol no better (BENCHMARKS.md).
     first_stride: int = 1
     # 3x3 convolutions per block (b1's first is the stem). (1, 2, 2, 1, 1) puts two
     # at 16 x W/2 and 8 x W/4, where the strokes are, as VGG-style MNIST networks
