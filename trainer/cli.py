@@ -207,11 +207,7 @@ def _run_config(run_dir: Path) -> Any:
     path = run_dir / "config.json"
     if not path.is_file():
         raise DigitcamError(f"{run_dir}: not a training run (no config.json)")
-    raw = json.loads(path.read_text())
-    # Runs written before the stem became a choice (up to session 7's) used the
-    # convolution + max-pool stem, whatever the key's default is now.
-    raw.setdefault("model", {}).setdefault("first_stride", 1)
-    return TrainConfig.from_dict(raw)
+    return TrainConfig.load(path)
 
 
 def cmd_quantize(args: argparse.Namespace, env: Any) -> int:

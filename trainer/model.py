@@ -24,6 +24,8 @@ class ModelArgs:
     # only 94 % of clean MNIST *training* digits read alone (underfitting), and a
     # training step costs about the same (it is not bound by these convolutions).
     channels: tuple[int, ...] = (16, 32, 64, 80, 96)
+    # New keys default to what models had before them, so an older run's
+    # config.json still rebuilds its own network.
     # 1: a 3x3 convolution fills a 32xW map that is max-pooled (the shipped stem).
     # 2: that convolution strides instead: a quarter off a training step (0.17 ->
     # 0.128 s at batch 64 in full runs; same weights), but run G, 7 epochs in the
@@ -57,10 +59,19 @@ class ModelArgs:
         return asdict(self)
 
 
-def _conv(x, filters: int, kernel=(3, 3), padding: str = "same", name: str = ""):
-    x = layers.Conv2D(filters, kernel, padding=padding, use_bias=False, name=f"{name}_conv")(x)
+def _conv(x, filters: int, kernel=(3, 3), padding: str = "same", strides: int = 1, name: str = ""):
+    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False,
+                      name=f"{name}_conv")(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def _block(x, filters: int, count: int, name: str, strides: int = 1):
+    """``count`` 3x3 convolutions: ``name`` (which may stride), then ``name_2``…"""
+    x = _conv(x, filters, strides=strides, name=name)
+    for extra in range(2, count + 1):
+        x = _conv(x, filters, name=f"{name}_{extra}")
+    return x
 
 
 def build(args: ModelArgs, batch_size: int | None = None) -> keras.Model:
@@ -73,29 +84,19 @@ def build(args: ModelArgs, batch_size: int | None = None) -> keras.Model:
     if len(args.block_convs) != 5 or min(args.block_convs) < 1:
         raise ValueError("block_convs needs five counts of at least 1")
     c1, c2, c3, c4, c5 = args.channels
-
-    def block(x, filters: int, index: int):
-        """Block ``index``'s further 3x3 convolutions, after its first."""
-        for extra in range(2, args.block_convs[index - 1] + 1):
-            x = _conv(x, filters, name=f"b{index}_{extra}")
-        return x
-
+    n1, n2, n3, n4, n5 = args.block_convs
     inputs = keras.Input(batch_shape=(batch_size, args.height, args.width, 1), name="pixels")
     x = layers.Rescaling(1.0 / 255.0, name="scale")(inputs)
-    if args.first_stride == 2:
-        x = layers.Conv2D(c1, (3, 3), strides=2, padding="same", use_bias=False, name="b1_conv")(x)
-        x = layers.ReLU(name="b1_relu")(layers.BatchNormalization(name="b1_bn")(x))  # 16 x W/2
-        x = block(x, c1, 1)
-    else:
-        x = block(_conv(x, c1, name="b1"), c1, 1)
-        x = layers.MaxPooling2D((2, 2), name="p1")(x)  # 16 x W/2
-    x = block(_conv(x, c2, name="b2"), c2, 2)
+    x = _block(x, c1, n1, "b1", strides=args.first_stride)
+    if args.first_stride == 1:
+        x = layers.MaxPooling2D((2, 2), name="p1")(x)  # 16 x W/2 either way
+    x = _block(x, c2, n2, "b2")
     x = layers.MaxPooling2D((2, 2), name="p2")(x)  # 8 x W/4
-    x = block(_conv(x, c3, name="b3"), c3, 3)
+    x = _block(x, c3, n3, "b3")
     x = layers.MaxPooling2D((2, 1), name="p3")(x)  # 4 x W/4: keep the columns, drop rows
-    x = block(_conv(x, c4, name="b4"), c4, 4)
+    x = _block(x, c4, n4, "b4")
     x = layers.MaxPooling2D((2, 1), name="p4")(x)  # 2 x W/4
-    x = block(_conv(x, c5, name="b5"), c5, 5)
+    x = _block(x, c5, n5, "b5")
     x = _conv(x, args.head, kernel=(2, 1), padding="valid", name="fold")  # 1 x W/4
     for i, rate in enumerate(args.dilations, start=1):
         conv = layers.SeparableConv2D if args.separable_context else layers.Conv2D
