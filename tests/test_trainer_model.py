@@ -68,3 +68,22 @@ def test_new_runs_keep_the_stem_they_were_trained_with(tmp_path):
 def test_a_folder_without_a_config_is_not_a_run(tmp_path):
     with pytest.raises(DigitcamError, match="not a training run"):
         _run_config(tmp_path)
+
+
+def test_a_four_row_fold_weighs_every_row_the_last_block_sees():
+    two = build(ModelArgs(**SMALL), batch_size=1)
+    four = build(ModelArgs(fold_rows=4, **SMALL), batch_size=1)
+    assert four.output_shape == two.output_shape
+    assert "p4" in {layer.name for layer in two.layers}
+    assert "p4" not in {layer.name for layer in four.layers}
+    assert four.get_layer("fold_conv").kernel.shape[:2] == (4, 1)
+    assert two.get_layer("fold_conv").kernel.shape[:2] == (2, 1)
+    with pytest.raises(ValueError, match="fold_rows"):
+        build(ModelArgs(fold_rows=3, **SMALL))
+
+
+def test_runs_written_before_the_four_row_fold_keep_two_rows(tmp_path):
+    old = TrainConfig().to_dict()
+    del old["model"]["fold_rows"]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    assert _run_config(tmp_path).model.fold_rows == 2

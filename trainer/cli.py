@@ -30,6 +30,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-only", action="store_true", help="stop after training")
     p.set_defaults(handler=cmd_train)
 
+    p = tsub.add_parser("speed", help="time training steps here and project a run's training time")
+    p.add_argument("--config", type=Path, help="JSON training config (keys of TrainConfig)")
+    p.add_argument("--samples", dest="train_samples", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--tiny", action="store_true", help="time the --tiny run's network")
+    p.add_argument("--steps", type=int, default=30, help="steps to time (after 5 of warm-up)")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of a sentence")
+    p.set_defaults(handler=cmd_speed)
+
     p = tsub.add_parser("detector", help="train the strip detector on synthetic scenes, int8, bundle")
     p.add_argument("--out", dest="out_dir", default="runs/detector", help="run directory")
     p.add_argument("--mnist", dest="mnist_path", metavar="NPZ",
@@ -157,6 +167,25 @@ def cmd_train(args: argparse.Namespace, env: Any) -> int:
                       "int8": {k: v["exact"] for k, v in metrics["int8"].items()},
                       "float": {k: v["exact"] for k, v in metrics["float"].items()}}, indent=2),
           file=env.stdout)
+    return 0
+
+
+def cmd_speed(args: argparse.Namespace, env: Any) -> int:
+    if args.steps < 1:
+        raise DigitcamError("--steps must be at least 1")
+    config = _resolve_config(args)
+    from .speed import time_steps
+
+    timing = time_steps(config, steps=args.steps)
+    if args.json:
+        print(json.dumps(timing.to_dict()), file=env.stdout)
+        return 0
+    print(f"{timing.parameters:,} parameters, batch {timing.batch_size}: "
+          f"{timing.seconds_per_step:.3f} s a step (median of {args.steps}; "
+          f"{timing.fastest:.3f}-{timing.slowest:.3f}), so {timing.steps_per_run:,} steps "
+          f"({config.train_samples:,} strips x {config.epochs} epochs) take "
+          f"{timing.training_minutes:.0f} min of training here, before synthesis, export and "
+          "evaluation", file=env.stdout)
     return 0
 
 

@@ -36,6 +36,11 @@ class ModelArgs:
     # do. Run H (with stride 2 and separable context, 3 epochs) read whole frames
     # 0.935 against C's 0.926 but the seed protocol no better (BENCHMARKS.md).
     block_convs: tuple[int, ...] = (1, 1, 1, 1, 1)
+    # Rows left when the fold convolution turns the map into columns. 2: max-pool
+    # 4 -> 2 rows first (the shipped network). 4: the last block works on 4 rows and
+    # the fold weighs all of them, so where a stroke sits vertically (the closed top
+    # of a 9, the bar of a 7) survives to the columns instead of being max-pooled away.
+    fold_rows: int = 2
     head: int = 96
     context: int = 3  # taps of the column convolutions in the head
     # One column convolution per entry, dilated by it: the head sees ~3 digits
@@ -82,6 +87,8 @@ def build(args: ModelArgs, batch_size: int | None = None) -> keras.Model:
     """
     if args.height != 32 or args.width % 4 or args.first_stride not in (1, 2):
         raise ValueError("this architecture needs height 32, a width divisible by 4 and first_stride 1 or 2")
+    if args.fold_rows not in (2, 4):
+        raise ValueError("fold_rows must be 2 or 4")
     if len(args.block_convs) != 5 or min(args.block_convs) < 1:
         raise ValueError("block_convs needs five counts of at least 1")
     c1, c2, c3, c4, c5 = args.channels
@@ -96,9 +103,10 @@ def build(args: ModelArgs, batch_size: int | None = None) -> keras.Model:
     x = _block(x, c3, n3, "b3")
     x = layers.MaxPooling2D((2, 1), name="p3")(x)  # 4 x W/4: keep the columns, drop rows
     x = _block(x, c4, n4, "b4")
-    x = layers.MaxPooling2D((2, 1), name="p4")(x)  # 2 x W/4
+    if args.fold_rows == 2:
+        x = layers.MaxPooling2D((2, 1), name="p4")(x)  # 2 x W/4
     x = _block(x, c5, n5, "b5")
-    x = _conv(x, args.head, kernel=(2, 1), padding="valid", name="fold")  # 1 x W/4
+    x = _conv(x, args.head, kernel=(args.fold_rows, 1), padding="valid", name="fold")  # 1 x W/4
     for i, rate in enumerate(args.dilations, start=1):
         conv = layers.SeparableConv2D if args.separable_context else layers.Conv2D
         x = conv(args.head, (1, args.context), padding="same", dilation_rate=(1, rate),

@@ -93,6 +93,21 @@ def plot_curves(history: dict[str, list[float]], path: Path) -> None:
     plt.close(fig)
 
 
+def steps_per_epoch(config: TrainConfig) -> int:
+    return int(np.ceil(config.train_samples / config.batch_size))
+
+
+def compile_for_training(model: keras.Model, config: TrainConfig) -> keras.Model:
+    """Adam on a cosine schedule over the whole run, CTC loss with the explicit blank."""
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=steps_per_epoch(config) * config.epochs, alpha=0.02,
+        warmup_target=None)
+    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=5.0),
+                  loss=ctc_loss_fn(config.model.blank_index),
+                  jit_compile=False)  # XLA on CPU is ~2x slower for this model
+    return model
+
+
 def train(config: TrainConfig) -> Path:
     """Train and return the path of the best Keras model."""
     out = Path(config.out_dir)
@@ -106,14 +121,7 @@ def train(config: TrainConfig) -> Path:
                                               config.seed + data.VAL_SEED_OFFSET, digits)
     x_train, y_train, _ = data.make_split(config, config.train_samples, config.seed, digits)
 
-    model = build(args)
-    steps_per_epoch = int(np.ceil(len(x_train) / config.batch_size))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=steps_per_epoch * config.epochs, alpha=0.02,
-        warmup_target=None)
-    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=5.0),
-                  loss=ctc_loss_fn(args.blank_index),
-                  jit_compile=False)  # XLA on CPU is ~2x slower for this model
+    model = compile_for_training(build(args), config)
     logger.info("model: %d parameters, input %dx%d, %d time steps", model.count_params(),
                 args.height, args.width, args.time_steps)
     best = out / "checkpoints" / "best.keras"
