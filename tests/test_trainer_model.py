@@ -1,4 +1,4 @@
-"""The recogniser's two stems, and which one an existing training run gets."""
+"""The recogniser's options (stems, block depths, fold), and which network an existing run gets."""
 
 import json
 
@@ -51,11 +51,12 @@ def test_other_strides_are_refused():
         build(ModelArgs(first_stride=4, **SMALL))
 
 
-def test_runs_written_before_the_strided_stem_keep_theirs(tmp_path):
+@pytest.mark.parametrize("key, shipped", [("first_stride", 1), ("fold_rows", 2)])
+def test_runs_written_before_an_option_keep_the_network_they_trained(tmp_path, key, shipped):
     old = TrainConfig().to_dict()
-    del old["model"]["first_stride"]
+    del old["model"][key]
     (tmp_path / "config.json").write_text(json.dumps(old))
-    assert _run_config(tmp_path).model.first_stride == 1
+    assert getattr(_run_config(tmp_path).model, key) == shipped
 
 
 def test_new_runs_keep_the_stem_they_were_trained_with(tmp_path):
@@ -80,10 +81,3 @@ def test_a_four_row_fold_weighs_every_row_the_last_block_sees():
     assert two.get_layer("fold_conv").kernel.shape[:2] == (2, 1)
     with pytest.raises(ValueError, match="fold_rows"):
         build(ModelArgs(fold_rows=3, **SMALL))
-
-
-def test_runs_written_before_the_four_row_fold_keep_two_rows(tmp_path):
-    old = TrainConfig().to_dict()
-    del old["model"]["fold_rows"]
-    (tmp_path / "config.json").write_text(json.dumps(old))
-    assert _run_config(tmp_path).model.fold_rows == 2
