@@ -3,7 +3,7 @@
 Training steps on random strips cost what steps on real strips cost (the
 network does not care what the pixels show), so a minute of timing predicts
 the hour. The same machine has trained the shipped network at 0.17 s and at
-0.5 s a step on different days (BENCHMARKS.md, Training): measure, don't assume.
+0.4-0.5 s a step on different days (BENCHMARKS.md, Training): measure, don't assume.
 """
 
 from __future__ import annotations
