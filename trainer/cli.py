@@ -31,10 +31,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_train)
 
     p = tsub.add_parser("speed", help="time training steps here and project a run's training time")
-    p.add_argument("--config", type=Path, help="JSON training config (keys of TrainConfig)")
-    p.add_argument("--samples", dest="train_samples", type=int)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
+    _schedule_args(p)
     p.add_argument("--tiny", action="store_true", help="time the --tiny run's network")
     p.add_argument("--steps", type=int, default=30, help="steps to time (after 5 of warm-up)")
     p.add_argument("--json", action="store_true", help="one JSON object instead of a sentence")
@@ -113,14 +110,19 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return int(ExitStatus.USAGE)
 
 
-def _config_args(p: argparse.ArgumentParser) -> None:
+def _schedule_args(p: argparse.ArgumentParser) -> None:
+    """What fixes a run's network and its number of steps (train and speed)."""
     p.add_argument("--config", type=Path, help="JSON training config (keys of TrainConfig)")
-    p.add_argument("--out", dest="out_dir", help="run directory")
-    p.add_argument("--mnist", dest="mnist_path", metavar="NPZ",
-                   help="MNIST in Keras' layout (default: Keras' own download)")
     p.add_argument("--samples", dest="train_samples", type=int)
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    _schedule_args(p)
+    p.add_argument("--out", dest="out_dir", help="run directory")
+    p.add_argument("--mnist", dest="mnist_path", metavar="NPZ",
+                   help="MNIST in Keras' layout (default: Keras' own download)")
     p.add_argument("--seed", type=int)
     p.add_argument("--workers", type=int)
 

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from .config import TrainConfig
-from .data import MAX_LENGTH
+from .data import encode_labels
 from .model import build
 from .train import compile_for_training, steps_per_epoch
 
@@ -44,9 +44,8 @@ def time_steps(config: TrainConfig, steps: int = 30, warmup: int = 5, seed: int 
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 256, (count, args.height, args.width, 1), dtype=np.uint8)
     # Five-digit labels: CTC's cost grows with the label, and five is the seed protocol's.
-    y = np.full((count, 1 + MAX_LENGTH), args.blank_index, np.int32)
-    y[:, 0] = 5
-    y[:, 1:6] = rng.integers(0, len(args.alphabet), (count, 5))
+    texts = ["".join(rng.choice(list(args.alphabet), 5)) for _ in range(count)]
+    y = encode_labels(texts, args.alphabet, args.blank_index)
     keras.utils.set_random_seed(seed)
     model = compile_for_training(build(args), config)
     clock = _StepClock()
