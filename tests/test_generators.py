@@ -6,6 +6,7 @@ import pytest
 pytest.importorskip("PIL")
 
 from digitcam.trainer.synth import fonts
+from digitcam.trainer.synth.camera import close_rows
 from digitcam.trainer.synth.common import random_digits
 from digitcam.trainer.synth.counter import roller_counter
 from digitcam.trainer.synth.handwriting import MnistPool, seed_protocol_strip
@@ -114,6 +115,26 @@ def test_stretch_changes_only_the_width_and_keeps_the_digits_apart():
         assert (out[:4] == 0).all() and (out[26:] == 0).all()
     low, high = STRETCH_RANGE
     assert low - 0.02 <= min(factors) < 0.8 and 1.25 < max(factors) <= high + 0.02
+
+
+def test_close_rows_cuts_margin_above_and_below_but_never_ink():
+    # A seed-protocol-like strip: ink on rows 4-23 of 28, in two polarities.
+    rng = np.random.default_rng(11)
+    for bg, fg in ((0.0, 255.0), (230.0, 20.0)):
+        strip = np.full((28, 140), bg, np.float32)
+        strip[4:24, 10:130:20] = fg
+        heights = []
+        for _ in range(100):
+            out = close_rows(rng, strip)
+            assert out.shape[1] == 140
+            ink = np.flatnonzero((np.abs(out - bg) > 100).any(axis=1))
+            assert ink.size == 20  # every ink row kept
+            top, bottom = int(ink[0]), out.shape[0] - 1 - int(ink[-1])
+            assert 0 <= top <= 4 and 0 <= bottom <= 4
+            heights.append(out.shape[0])
+        # Ink from ~71 % of the height up to ~90 %, not one framing.
+        assert min(heights) <= 22 and max(heights) >= 27
+    assert close_rows(rng, np.full((20, 50), 7.0, np.float32)).shape == (20, 50)  # no ink
 
 
 def test_every_kind_produces_a_labelled_uint8_strip(mnist_path):

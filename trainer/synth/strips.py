@@ -13,7 +13,7 @@ from digitcam.device.preprocess import fit_strip
 
 from ..parallel import map_chunks
 from . import fonts
-from .camera import photograph, shapes
+from .camera import close_rows, photograph, shapes
 from .common import FloatImage, Rng, palette, random_digits
 from .counter import roller_counter
 from .handwriting import DISTORT_SHARE, MnistPool, handwritten
@@ -29,6 +29,8 @@ KINDS = ("printed", "sevenseg", "counter", "handwriting")
 # to learn, and a scanned form or a clean crop is as real a case as a bad camera.
 PRISTINE_SHARE = {"printed": 0.15, "sevenseg": 0.15, "counter": 0.15, "handwriting": 0.40}
 LIGHT_SHARE = 0.30  # after the pristine ones: loose crop, strength 0-0.3; the rest 0.5-1
+# Of the pristine and light strips, those first cut close above and below (camera.close_rows).
+CLOSE_ROWS_SHARE = 0.4
 # Training strips stretched or squeezed sideways (log-uniform factor in STRETCH_RANGE):
 # digits come narrow and wide, and fit_strip squeezes long strings, so without it the
 # model learnt one width per layout — run C read the seed protocol 0.953 as drawn and
@@ -82,6 +84,8 @@ class Synthesizer:
         text = random_digits(rng)
         strip = self.clean(rng, kind, text)
         draw, pristine = rng.random(), PRISTINE_SHARE[kind]
+        if draw < pristine + LIGHT_SHARE and rng.random() < CLOSE_ROWS_SHARE:
+            strip = close_rows(rng, strip)
         if draw < pristine:  # a scan, or a crop as tight and clean as the seed protocol's
             return photograph(rng, strip, [], 0.0), text
         strength = rng.uniform(0.0, 0.3) if draw < pristine + LIGHT_SHARE else rng.uniform(0.5, 1.0)
