@@ -141,6 +141,10 @@ def _resolve_config(args: argparse.Namespace) -> Any:
         value = getattr(args, key, None)
         if value is not None:
             setattr(config, key, value)
+    try:
+        config.check()  # again: a flag can break what the file allowed (--epochs 1 and final_epochs 1)
+    except ValueError as exc:
+        raise DigitcamError(f"training config: {exc}") from None
     return config
 
 

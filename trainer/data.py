@@ -36,11 +36,16 @@ def mnist_train(config: TrainConfig) -> tuple[npt.NDArray[np.uint8], npt.NDArray
     return x_train, y_train
 
 
+FINAL_SEED_OFFSET = 2_000_003  # the final epochs' strips are new, not a reweighting of the first
+
+
 def make_split(config: TrainConfig, count: int, seed: int,
-               digits: tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]
+               digits: tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]],
+               mix: dict[str, float] | None = None
                ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32], list[str]]:
+    """``count`` strips of ``mix`` (default: the config's kinds), labels encoded for CTC."""
     started = time.monotonic()
-    images, labels, kinds = strips.build(count, seed, config.kinds, config.model.height,
+    images, labels, kinds = strips.build(count, seed, mix or config.kinds, config.model.height,
                                          config.model.width, digits, workers=config.workers)
     logger.info("synthesised %d strips in %.0f s", count, time.monotonic() - started)
     y = encode_labels(labels, config.model.alphabet, config.model.blank_index)

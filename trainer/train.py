@@ -119,32 +119,50 @@ def train(config: TrainConfig) -> Path:
     digits = data.mnist_train(config)
     x_val, y_val, val_kinds = data.make_split(config, config.val_samples,
                                               config.seed + data.VAL_SEED_OFFSET, digits)
-    x_train, y_train, _ = data.make_split(config, config.train_samples, config.seed, digits)
 
     model = compile_for_training(build(args), config)
     logger.info("model: %d parameters, input %dx%d, %d time steps", model.count_params(),
                 args.height, args.width, args.time_steps)
     best = out / "checkpoints" / "best.keras"
-    callbacks = [
-        ExactMatch(x_val, y_val, val_kinds, args.alphabet, args.blank_index),
-        keras.callbacks.ModelCheckpoint(best, monitor="val_exact", mode="max",
-                                        save_best_only=True),
-        keras.callbacks.ModelCheckpoint(out / "checkpoints" / "last.keras"),
-        keras.callbacks.EarlyStopping(monitor="val_exact", mode="max", patience=config.patience,
-                                      restore_best_weights=True),
-        keras.callbacks.CSVLogger(str(out / "history.csv")),
-    ]
-    started = time.monotonic()
-    history = model.fit(x_train, y_train, validation_data=(x_val, y_val),
-                        batch_size=config.batch_size, epochs=config.epochs, shuffle=True,
-                        callbacks=callbacks, verbose=2)
-    minutes = (time.monotonic() - started) / 60
-    logger.info("trained %d epochs in %.1f min", len(history.history["loss"]), minutes)
-    plot_curves(history.history, out / "curves.png")
+    # One instance across both phases: the checkpoint keeps the best epoch of the run.
+    exact = ExactMatch(x_val, y_val, val_kinds, args.alphabet, args.blank_index)
+    keep_best = keras.callbacks.ModelCheckpoint(best, monitor="val_exact", mode="max",
+                                                save_best_only=True)
+    keep_last = keras.callbacks.ModelCheckpoint(out / "checkpoints" / "last.keras")
+    stop = keras.callbacks.EarlyStopping(monitor="val_exact", mode="max",
+                                         patience=config.patience, restore_best_weights=True)
+    # (mix, seed, last epoch): the final phase draws new strips from its own mix. The
+    # optimizer and its cosine schedule carry on across the two fits.
+    phases = [(config.kinds, config.seed, config.epochs - config.final_epochs)]
+    if config.final_epochs:
+        phases.append((config.final_kinds, config.seed + data.FINAL_SEED_OFFSET, config.epochs))
+    history: dict[str, list[float]] = {}
+    done, minutes = 0, 0.0  # minutes in fit: synthesis is logged on its own
+    for number, (mix, seed, until) in enumerate(phases):
+        x_train, y_train, _ = data.make_split(config, config.train_samples, seed, digits, mix)
+        if len(phases) > 1:
+            logger.info("phase %d: epochs %d-%d on %s", number + 1, done + 1, until, mix)
+        started = time.monotonic()
+        fit = model.fit(x_train, y_train, validation_data=(x_val, y_val),
+                        batch_size=config.batch_size, initial_epoch=done, epochs=until,
+                        shuffle=True, verbose=2,
+                        callbacks=[exact, keep_best, keep_last, stop,
+                                   keras.callbacks.CSVLogger(str(out / "history.csv"),
+                                                             append=number > 0)])
+        minutes += (time.monotonic() - started) / 60
+        del x_train, y_train  # the next phase's strips take their place
+        for key, values in fit.history.items():
+            history.setdefault(key, []).extend(values)
+        done = done + len(fit.history.get("loss", []))
+        if stop.stopped_epoch:
+            logger.info("early stopping after epoch %d", done)
+            break
+    logger.info("trained %d epochs in %.1f min", len(history.get("loss", [])), minutes)
+    plot_curves(history, out / "curves.png")
     (out / "train_summary.json").write_text(json.dumps({
-        "epochs_run": len(history.history["loss"]),
+        "epochs_run": len(history["loss"]),
         "train_minutes": round(minutes, 2),
-        "best_val_exact": max(history.history.get("val_exact", [0.0])),
+        "best_val_exact": max(history.get("val_exact", [0.0])),
         "parameters": int(model.count_params()),
     }, indent=2) + "\n")
     return best
