@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 MAX_LENGTH = 10
 VAL_SEED_OFFSET = 1_000_003  # validation never shares a generator with training
+FINAL_SEED_OFFSET = 2_000_003  # a run's final epochs draw new strips, not the first ones reweighted
 
 
 def encode_labels(labels: list[str], alphabet: str, blank: int) -> npt.NDArray[np.int32]:
@@ -34,9 +35,6 @@ def mnist_train(config: TrainConfig) -> tuple[npt.NDArray[np.uint8], npt.NDArray
     """Only MNIST's training split ever reaches the training data."""
     (x_train, y_train), _ = mnist.load(config.mnist_path)
     return x_train, y_train
-
-
-FINAL_SEED_OFFSET = 2_000_003  # the final epochs' strips are new, not a reweighting of the first
 
 
 def make_split(config: TrainConfig, count: int, seed: int,
