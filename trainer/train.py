@@ -153,7 +153,7 @@ def train(config: TrainConfig) -> Path:
         del x_train, y_train  # the next phase's strips take their place
         for key, values in fit.history.items():
             history.setdefault(key, []).extend(values)
-        done = done + len(fit.history.get("loss", []))
+        done += len(fit.history.get("loss", []))
         if stop.stopped_epoch:
             logger.info("early stopping after epoch %d", done)
             break

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .common import FloatImage, Rng
+from .common import FloatImage, Rng, trim_rows
 
 MIN_ROWS = 20  # the coarsest a simulated sensor renders a crop, in rows
 
@@ -31,13 +31,12 @@ def close_rows(rng: Rng, strip: FloatImage) -> FloatImage:
     but the seed as drawn no better (0.951): coverage, not the seed's answer.
     """
     dev = np.abs(strip - border_level(strip))
-    rows = np.flatnonzero(dev.max(axis=1) > 0.5 * float(dev.max()))
-    if rows.size == 0:
+    peak = float(dev.max())
+    if peak == 0:  # nothing drawn
         return strip
-    ink = int(rows[-1]) + 1 - int(rows[0])
-    top, bottom = (round(v) for v in rng.uniform(0.02, 0.25, size=2) * ink)
-    y0, y1 = max(0, int(rows[0]) - top), min(strip.shape[0], int(rows[-1]) + 1 + bottom)
-    return strip[y0:y1]
+    first, end = trim_rows(dev, 0.5 * peak)
+    top, bottom = (round(v) for v in rng.uniform(0.02, 0.25, size=2) * (end - first))
+    return strip[max(0, first - top):min(strip.shape[0], end + bottom)]
 
 
 def loose_crop(rng: Rng, strip: FloatImage, clutter: list[FloatImage]) -> FloatImage:
