@@ -6,7 +6,7 @@ import pytest
 pytest.importorskip("PIL")
 
 from digitcam.trainer.synth import fonts
-from digitcam.trainer.synth.camera import close_rows
+from digitcam.trainer.synth.camera import close_rows, rescale
 from digitcam.trainer.synth.common import random_digits
 from digitcam.trainer.synth.counter import roller_counter
 from digitcam.trainer.synth.handwriting import MnistPool, seed_protocol_strip
@@ -115,6 +115,34 @@ def test_stretch_changes_only_the_width_and_keeps_the_digits_apart():
         assert (out[:4] == 0).all() and (out[26:] == 0).all()
     low, high = STRETCH_RANGE
     assert low - 0.02 <= min(factors) < 0.8 and 1.25 < max(factors) <= high + 0.02
+
+
+def test_rescale_brings_strips_to_the_model_height_with_harder_edges_too():
+    """A seed-protocol strip (28 rows) through rescale: always 32 rows with its aspect
+    and its five digits, its edges from fit_strip's own bilinear to much harder."""
+    import cv2
+
+    from digitcam.device.preprocess import fit_strip
+
+    cells = []
+    for i in range(5):  # five filled discs, anti-aliased like MNIST ink
+        cell = np.zeros((28, 28), np.uint8)
+        cv2.circle(cell, (14, 14), 7 + i % 2, 255, -1, lineType=cv2.LINE_AA)
+        cells.append(cell)
+    strip = seed_protocol_strip(cells)
+
+    def edge_energy(image: np.ndarray) -> float:
+        return float(np.abs(cv2.Laplacian(image.astype(np.float32), cv2.CV_32F)).mean())
+
+    plain = edge_energy(fit_strip(strip, 32, 192))
+    rng = np.random.default_rng(5)
+    energies = []
+    for _ in range(300):
+        out = rescale(rng, strip, 32)
+        assert out.shape == (32, 160) and out.dtype == np.uint8
+        assert ink_runs(out.max(axis=0) > 127) == 5
+        energies.append(edge_energy(fit_strip(out, 32, 192)))
+    assert min(energies) <= 1.01 * plain and max(energies) > 1.25 * plain
 
 
 def test_close_rows_cuts_margin_above_and_below_but_never_ink():

@@ -233,3 +233,29 @@ def photograph(rng: Rng, strip: FloatImage, clutter: list[FloatImage],
         if ok:
             out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
     return out
+
+
+# How a strip reaches the model's height: the device's own fit_strip upscales with
+# bilinear, but a camera's ISP, a crop of a sharp sensor or a scan can hand it edges
+# as hard as nearest-neighbour or as crisp as bicubic with sharpening. Training strips
+# had nearly all been smoothed on the way (digit warps, stretches, area shrinks), and
+# the model read the seed protocol 0.953 as drawn, 0.9675 after a 0.8-pixel blur,
+# 0.9395 upscaled bicubic and 0.8865 nearest (run K, float). 1,500 fine-tuning steps
+# with rescale: nearest 0.901 against 0.8795 without, as drawn and the other kinds
+# unchanged (BENCHMARKS.md, session 12): coverage for hard edges, not a seed fix.
+RESAMPLERS = (cv2.INTER_NEAREST, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_AREA)
+RESAMPLER_ODDS = (0.2, 0.3, 0.3, 0.2)
+
+
+def rescale(rng: Rng, strip: npt.NDArray[np.uint8], height: int) -> npt.NDArray[np.uint8]:
+    """``strip`` resized to ``height`` rows (aspect kept) by a random resampler, a
+    third of them sharpened after: fit_strip then only squeezes long strips."""
+    h, w = strip.shape
+    width = max(1, round(w * height / h))
+    how = RESAMPLERS[int(rng.choice(len(RESAMPLERS), p=RESAMPLER_ODDS))]
+    out = cv2.resize(strip, (width, height), interpolation=how)
+    if rng.random() < 1 / 3:  # unsharp mask, as camera pipelines apply
+        soft = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.7, 1.5))
+        amount = rng.uniform(0.3, 1.0)
+        out = cv2.addWeighted(out, 1 + amount, soft, -amount, 0)
+    return out

@@ -13,7 +13,7 @@ from digitcam.device.preprocess import fit_strip
 
 from ..parallel import map_chunks
 from . import fonts
-from .camera import close_rows, photograph, shapes
+from .camera import close_rows, photograph, rescale, shapes
 from .common import FloatImage, Rng, palette, random_digits
 from .counter import roller_counter
 from .handwriting import DISTORT_SHARE, MnistPool, handwritten
@@ -37,6 +37,9 @@ CLOSE_ROWS_SHARE = 0.4
 # 0.9635 with the strips narrowed to 0.87, handwriting strips best at 1.1.
 STRETCH_SHARE = 0.75
 STRETCH_RANGE = (0.7, 1.4)
+# Training strips brought to the model's height by a random resampler, some sharpened
+# (camera.rescale); the rest by fit_strip's own, as on the device.
+RESCALE_SHARE = 0.5
 # Letters a meter shows beside its number; no O, I, l, S, B, Z, g, q that pass for digits.
 UNIT_WORDS = ("kWh", "kW", "Wh", "m", "V", "Hz", "kPa", "rev", "NET", "CH", "ft", "x", "W", "h")
 
@@ -148,6 +151,8 @@ def _make_chunk(args: tuple[int, int, int, Sequence[str], Sequence[float], int, 
         strip, text = _worker.sample(rng, kind)
         if rng.random() < STRETCH_SHARE:
             strip = stretch(rng, strip)
+        if rng.random() < RESCALE_SHARE:
+            strip = rescale(rng, strip, height)
         fit_strip(strip, height, width, out=images[i])
         labels.append(text)
         drawn.append(kind)
