@@ -41,7 +41,9 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
         "rotation, perspective, uneven light, low contrast, blur, motion, low resolution "
         f"(never below {MIN_ROWS} rows), noise, JPEG. Part of every kind's strips are tight "
         "and undamaged (the most for handwriting), part lightly damaged, the rest hard; "
-        "some of the first two cut close above and below, digits up to the full height "
+        "some of the first two cut close above and below, digits up to the full height; "
+        "half of all strips scaled to the model's height by a random resampler (nearest "
+        "to bicubic, some sharpened) "
         "(shares in trainer/synth/strips.py at the revision below).",
         f"- Git revision {meta['git_revision']}; the full config is in the bundle's JSON.",
         "",
