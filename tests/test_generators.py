@@ -1,10 +1,12 @@
 """The generators draw what their labels say."""
 
+import cv2
 import numpy as np
 import pytest
 
 pytest.importorskip("PIL")
 
+from digitcam.device.preprocess import fit_strip
 from digitcam.trainer.synth import fonts
 from digitcam.trainer.synth.camera import close_rows, rescale
 from digitcam.trainer.synth.common import random_digits
@@ -120,10 +122,6 @@ def test_stretch_changes_only_the_width_and_keeps_the_digits_apart():
 def test_rescale_brings_strips_to_the_model_height_with_harder_edges_too():
     """A seed-protocol strip (28 rows) through rescale: always 32 rows with its aspect
     and its five digits, its edges from fit_strip's own bilinear to much harder."""
-    import cv2
-
-    from digitcam.device.preprocess import fit_strip
-
     cells = []
     for i in range(5):  # five filled discs, anti-aliased like MNIST ink
         cell = np.zeros((28, 28), np.uint8)
