@@ -11,7 +11,7 @@ from digitcam.trainer.synth import fonts
 from digitcam.trainer.synth.camera import close_rows, rescale
 from digitcam.trainer.synth.common import random_digits
 from digitcam.trainer.synth.counter import roller_counter
-from digitcam.trainer.synth.handwriting import MnistPool, seed_protocol_strip
+from digitcam.trainer.synth.handwriting import SPACED_GAPS, MnistPool, handwritten, seed_protocol_strip
 from digitcam.trainer.synth.printed import truetype_mask
 from digitcam.trainer.synth.sevenseg import SEGMENTS, _segment_polygons, drawn_masks
 from digitcam.trainer.synth.strips import KINDS, STRETCH_RANGE, Synthesizer, build, stretch
@@ -83,11 +83,45 @@ def test_mnist_pool_draws_the_asked_digit(mnist_path):
         assert index[pool.sample(rng, digit).tobytes()] == int(digit)
 
 
+def test_spaced_handwriting_keeps_every_digit_apart_by_the_wide_gap():
+    """Blocks for digits, so each one is exactly one run of ink columns."""
+    cells = np.zeros((10, 28, 28), np.uint8)
+    cells[:, 6:22, 10:18] = 255
+    pool = MnistPool(cells, np.arange(10))
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        text = random_digits(rng)
+        strip = handwritten(rng, text, pool, spaced_share=1.0)
+        bg = np.median(strip[:, 0])
+        contrast = np.abs(strip - bg).max()
+        columns = np.abs(strip - bg).max(axis=0) > 0.5 * contrast
+        assert ink_runs(columns) == len(text)
+        edges = np.flatnonzero(np.diff(columns.astype(np.int8)))
+        gaps = edges[2::2] - edges[1:-1:2]  # from each run's end to the next one's start
+        assert gaps.size == len(text) - 1
+        assert (gaps >= SPACED_GAPS[0] - 1).all() and (gaps <= SPACED_GAPS[1] + 1).all()
+
+
 def test_seed_protocol_layout():
     cells = [np.full((28, 28), v, np.uint8) for v in (0, 50, 100, 150, 200)]
     strip = seed_protocol_strip(cells)
     assert strip.shape == (28, 140) and strip[0, 28 * 3] == 150
     assert seed_protocol_strip(cells, invert=True)[0, 0] == 255
+
+
+def test_spaced_and_lone_evaluation_sets_keep_mnist_cells_whole():
+    from digitcam.trainer.evaluate import lone_digits, spaced_protocol
+
+    cells = np.stack([np.full((28, 28), 10 * (d + 1), np.uint8) for d in range(10)])
+    labels = np.arange(10)
+    spaced = spaced_protocol(cells, labels, gap=10)
+    assert spaced.labels == ["01234", "56789"]
+    strip = spaced.images[1]
+    assert strip.shape == (28, 5 * 28 + 4 * 10)
+    assert (strip[:, 28:38] == 0).all() and (strip[:, 38:66] == 70).all()  # gap, then the '6'
+    lone = lone_digits(cells, labels)
+    assert lone.labels == list("0123456789") and lone.images[3].shape == (28, 36)
+    assert (lone.images[3][:, 4:32] == 40).all() and not lone.images[3][:, :4].any()
 
 
 def test_build_is_deterministic_by_seed(mnist_path):

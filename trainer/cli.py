@@ -413,7 +413,7 @@ def cmd_samples(args: argparse.Namespace, env: Any) -> int:
 
     _check_mnist(args.mnist)
     _, (x_test, y_test) = mnist.load(args.mnist)
-    synth = Synthesizer(MnistPool(x_test, y_test), empty_rate=0.0)
+    synth = Synthesizer(MnistPool(x_test, y_test), empty_rate=0.0, spaced_share=0.0)
     synth.printed_fonts = fonts.font_files(fonts.HELD_OUT_PRINTED)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for k, kind in enumerate(KINDS):

@@ -44,10 +44,28 @@ def seed_protocol(x_test: npt.NDArray[np.uint8], y_test: npt.NDArray[np.uint8],
     return EvalSet("seed-inverted" if invert else "seed", images, labels)
 
 
+def lone_digits(x_test: npt.NDArray[np.uint8], y_test: npt.NDArray[np.uint8]) -> EvalSet:
+    """Each MNIST test digit on its own, 28x36: a one-digit answer on a form. A reader
+    taught that a stroke set apart is a scratch drops the lone '1's here."""
+    images = [np.pad(cell, ((0, 0), (4, 4))) for cell in x_test]
+    return EvalSet("lone", images, [str(int(d)) for d in y_test])
+
+
+def spaced_protocol(x_test: npt.NDArray[np.uint8], y_test: npt.NDArray[np.uint8],
+                    gap: int = 10) -> EvalSet:
+    """The seed protocol's strips with ``gap`` black columns between the cells."""
+    n = len(x_test) // 5
+    spacer = np.zeros((x_test.shape[1], gap), np.uint8)
+    images = [np.concatenate([part for d in x_test[5 * i:5 * i + 5] for part in (d, spacer)][:-1],
+                             axis=1) for i in range(n)]
+    labels = ["".join(str(int(d)) for d in y_test[5 * i:5 * i + 5]) for i in range(n)]
+    return EvalSet("seed-spaced", images, labels)
+
+
 def synthetic_sets(count: int, mnist_test: tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]],
                    seed: int = EVAL_SEED) -> list[EvalSet]:
     """One set per kind; handwriting draws only from MNIST's test split."""
-    synth = Synthesizer(MnistPool(*mnist_test), empty_rate=0.0)
+    synth = Synthesizer(MnistPool(*mnist_test), empty_rate=0.0, spaced_share=0.0)
     sets = []
     for k, kind in enumerate(KINDS):
         rng = np.random.default_rng([seed, k])
@@ -94,7 +112,8 @@ def evaluate(bundles: dict[str, Path], sets: list[EvalSet], threads: int = 1) ->
 def standard_sets(mnist_path: str | None, count: int) -> list[EvalSet]:
     _, (x_test, y_test) = mnist.load(mnist_path)
     return [*synthetic_sets(count, (x_test, y_test)),
-            seed_protocol(x_test, y_test), seed_protocol(x_test, y_test, invert=True)]
+            seed_protocol(x_test, y_test), seed_protocol(x_test, y_test, invert=True),
+            spaced_protocol(x_test, y_test), lone_digits(x_test, y_test)]
 
 
 def report(results: dict[str, Any], extra: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:

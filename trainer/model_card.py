@@ -62,7 +62,8 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
         f"({t.get('eval_samples', 1000):,} strips each, drawn with the training mix of "
         "camera damage; handwriting from MNIST's test split). `seed` is the 2017 protocol: MNIST's test "
         "split in order, five digits a strip, 28×140, white on black, no gaps "
-        "(2017 CNN+GRU: 0.88); `seed-inverted` is the same, black on white.",
+        "(2017 CNN+GRU: 0.88); `seed-inverted` is the same, black on white; `seed-spaced` puts 10 "
+        "black columns between its cells, and `lone` reads each test digit on its own.",
         "",
         "## Limits",
         "",
@@ -70,6 +71,11 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
            f"{m['int8']['seed']['exact']:.2f}, below the 2017 CNN+GRU's 0.88. Its errors there are "
            "a dropped or a misread digit about equally, an extra digit less often."]
           if m.get("int8", {}).get("seed", {}).get("exact", 1.0) < 0.88 else []),
+        *([f"- Handwritten digits set apart read worse than touching ones: MNIST's test digits "
+           f"one at a time {m['int8']['lone']['exact']:.4f}, the seed strips with 10 pixels "
+           f"between cells {m['int8']['seed-spaced']['exact']:.4f}."]
+          if min(m.get("int8", {}).get(name, {}).get("exact", 1.0)
+                 for name in ("lone", "seed-spaced")) < 0.97 else []),
         "- Digits only, 1 to 10 of them; no decimal point, sign or letters.",
         "- Trained on synthetic strips only: real photographs of real meters may differ in ways "
         "the synthesis misses (glare, dirt, reflections on glass, unusual fonts).",

@@ -29,7 +29,7 @@ def test_run_leaves_every_artefact(tiny_run):
                  "bundle/digits.json", "bundle/digits-float.tflite"):
         assert (out / name).is_file(), name
     assert set(summary["int8"]) == {"printed", "sevenseg", "counter", "handwriting", "seed",
-                                    "seed-inverted"}
+                                    "seed-inverted", "seed-spaced", "lone"}
 
 
 def test_bundle_is_full_int8_and_honours_the_contract(tiny_run):
@@ -65,6 +65,7 @@ def test_evaluation_report_covers_float_and_int8(tiny_run):
     report = json.loads((out / "evaluation.json").read_text())
     for model in ("float", "int8"):
         assert report["results"][model]["seed"]["n"] == 2000
+        assert report["results"][model]["lone"]["n"] == 10000
         assert 0.0 <= report["results"][model]["printed"]["exact"] <= 1.0
     assert "| seed-inverted |" in (out / "evaluation.md").read_text()
 
