@@ -110,11 +110,11 @@ def test_seed_protocol_layout():
 
 
 def test_spaced_and_lone_evaluation_sets_keep_mnist_cells_whole():
-    from digitcam.trainer.evaluate import lone_digits, spaced_protocol
+    from digitcam.trainer.evaluate import lone_digits, seed_protocol
 
     cells = np.stack([np.full((28, 28), 10 * (d + 1), np.uint8) for d in range(10)])
     labels = np.arange(10)
-    spaced = spaced_protocol(cells, labels, gap=10)
+    spaced = seed_protocol(cells, labels, gap=10)
     assert spaced.labels == ["01234", "56789"]
     strip = spaced.images[1]
     assert strip.shape == (28, 5 * 28 + 4 * 10)

@@ -36,12 +36,20 @@ class EvalSet:
 
 
 def seed_protocol(x_test: npt.NDArray[np.uint8], y_test: npt.NDArray[np.uint8],
-                  invert: bool = False) -> EvalSet:
-    """MNIST's test split in order, five digits a strip: 2,000 strips of 28x140."""
+                  invert: bool = False, gap: int = 0) -> EvalSet:
+    """MNIST's test split in order, five digits a strip: 2,000 strips of 28x140, or
+    with ``gap`` black columns between the cells ('seed-spaced')."""
     n = len(x_test) // 5
-    images = [seed_protocol_strip(list(x_test[5 * i:5 * i + 5]), invert) for i in range(n)]
+    spacer = np.zeros((x_test.shape[1], gap), np.uint8)
+
+    def cells(i: int) -> list[npt.NDArray[np.uint8]]:
+        digits = list(x_test[5 * i:5 * i + 5])
+        return [part for d in digits for part in (d, spacer)][:-1] if gap else digits
+
+    images = [seed_protocol_strip(cells(i), invert) for i in range(n)]
     labels = ["".join(str(int(d)) for d in y_test[5 * i:5 * i + 5]) for i in range(n)]
-    return EvalSet("seed-inverted" if invert else "seed", images, labels)
+    name = "seed-spaced" if gap else "seed-inverted" if invert else "seed"
+    return EvalSet(name, images, labels)
 
 
 def lone_digits(x_test: npt.NDArray[np.uint8], y_test: npt.NDArray[np.uint8]) -> EvalSet:
@@ -49,17 +57,6 @@ def lone_digits(x_test: npt.NDArray[np.uint8], y_test: npt.NDArray[np.uint8]) ->
     taught that a stroke set apart is a scratch drops the lone '1's here."""
     images = [np.pad(cell, ((0, 0), (4, 4))) for cell in x_test]
     return EvalSet("lone", images, [str(int(d)) for d in y_test])
-
-
-def spaced_protocol(x_test: npt.NDArray[np.uint8], y_test: npt.NDArray[np.uint8],
-                    gap: int = 10) -> EvalSet:
-    """The seed protocol's strips with ``gap`` black columns between the cells."""
-    n = len(x_test) // 5
-    spacer = np.zeros((x_test.shape[1], gap), np.uint8)
-    images = [np.concatenate([part for d in x_test[5 * i:5 * i + 5] for part in (d, spacer)][:-1],
-                             axis=1) for i in range(n)]
-    labels = ["".join(str(int(d)) for d in y_test[5 * i:5 * i + 5]) for i in range(n)]
-    return EvalSet("seed-spaced", images, labels)
 
 
 def synthetic_sets(count: int, mnist_test: tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]],
@@ -113,7 +110,7 @@ def standard_sets(mnist_path: str | None, count: int) -> list[EvalSet]:
     _, (x_test, y_test) = mnist.load(mnist_path)
     return [*synthetic_sets(count, (x_test, y_test)),
             seed_protocol(x_test, y_test), seed_protocol(x_test, y_test, invert=True),
-            spaced_protocol(x_test, y_test), lone_digits(x_test, y_test)]
+            seed_protocol(x_test, y_test, gap=10), lone_digits(x_test, y_test)]
 
 
 def report(results: dict[str, Any], extra: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
