@@ -14,8 +14,8 @@ from digitcam.trainer.model import build
 from digitcam.trainer.speed import time_steps
 
 
-def test_the_projection_is_the_run_s_steps_at_the_median_step():
-    config = tiny(TrainConfig())
+def test_the_projection_is_the_run_s_steps_at_the_median_step(mnist_path):
+    config = tiny(TrainConfig(mnist_path=str(mnist_path)))
     config.train_samples, config.epochs, config.batch_size = 1_000, 3, 16
     timing = time_steps(config, steps=3, warmup=1)
     assert timing.steps_per_run == math.ceil(1_000 / 16) * 3
@@ -26,8 +26,8 @@ def test_the_projection_is_the_run_s_steps_at_the_median_step():
     assert timing.batch_size == 16
 
 
-def test_cli_prints_one_json_object_for_the_config_given(tmp_path):
-    config = tiny(TrainConfig())
+def test_cli_prints_one_json_object_for_the_config_given(tmp_path, mnist_path):
+    config = tiny(TrainConfig(mnist_path=str(mnist_path)))
     config.epochs = 4
     config.save(tmp_path / "config.json")
     result = run_cli("trainer", "speed", "--config", str(tmp_path / "config.json"),

@@ -1,8 +1,9 @@
 """How fast this machine trains a config, measured before an hour is spent on it.
 
-Training steps on random strips cost what steps on real strips cost (the
-network does not care what the pixels show), so a minute of timing predicts
-the hour. The same machine has trained the shipped network at 0.17 s and at
+The steps are timed on strips synthesised as the run draws them: what the
+pixels show does not change a step's cost, but with width-fitted batches
+(batches.py) how much of the input the strips fill does. A minute of timing
+predicts the hour. The same machine has trained the shipped network at 0.17 s and at
 0.4-0.5 s a step on different days (BENCHMARKS.md, Training): measure, don't assume.
 """
 
@@ -14,10 +15,9 @@ from dataclasses import asdict, dataclass
 import keras
 import numpy as np
 
+from . import data
 from .config import TrainConfig
-from .data import encode_labels
-from .model import build
-from .train import compile_for_training, steps_per_epoch
+from .train import fit_feed, steps_per_epoch, training_model
 
 
 @dataclass(frozen=True)
@@ -39,17 +39,14 @@ def time_steps(config: TrainConfig, steps: int = 30, warmup: int = 5, seed: int 
     as a real run takes them, after ``warmup`` (the first traces the graph)."""
     if steps < 1 or warmup < 1:
         raise ValueError("need at least one timed step and one warm-up step")
-    args, batch = config.model, config.batch_size
+    batch = config.batch_size
     count = (warmup + steps) * batch
-    rng = np.random.default_rng(seed)
-    x = rng.integers(0, 256, (count, args.height, args.width, 1), dtype=np.uint8)
-    # Five-digit labels: CTC's cost grows with the label, and five is the seed protocol's.
-    texts = ["".join(rng.choice(list(args.alphabet), 5)) for _ in range(count)]
-    y = encode_labels(texts, args.alphabet, args.blank_index)
+    digits = data.mnist_train(config) if config.kinds.get("handwriting") else None
+    x, y, _ = data.make_split(config, count, seed, digits)
     keras.utils.set_random_seed(seed)
-    model = compile_for_training(build(args), config)
+    model = training_model(config)
     clock = _StepClock()
-    model.fit(x, y, batch_size=batch, epochs=1, shuffle=True, verbose=0, callbacks=[clock])
+    model.fit(**fit_feed(config, x, y, seed), epochs=1, verbose=0, callbacks=[clock])
     # The median: one step slowed by another process or a page-fault storm does not move it.
     per_step = np.diff(clock.ends)[warmup - 1:]
     median = float(np.median(per_step))
