@@ -24,46 +24,56 @@ from .train import fit_feed, steps_per_epoch, training_model
 class StepTiming:
     parameters: int
     batch_size: int
-    seconds_per_step: float  # median over the timed steps
+    # Full-width batches: the median step. Width-fitted batches: the timed steps' wall
+    # time over their strips, times the batch size (narrow steps are quick, wide ones
+    # slow: only the mean predicts the run, and a median would flatter it).
+    seconds_per_step: float
     fastest: float
     slowest: float
     steps_per_run: int
-    training_minutes: float  # steps_per_run at the median; synthesis and evaluation not included
+    training_minutes: float  # steps_per_run at seconds_per_step; synthesis and evaluation not included
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def time_steps(config: TrainConfig, steps: int = 30, warmup: int = 5, seed: int = 0) -> StepTiming:
-    """Time ``steps`` training steps of ``config``'s network through ``model.fit``,
-    as a real run takes them, after ``warmup`` (the first traces the graph)."""
+    """Time ``steps`` batches of ``config``'s network through ``model.fit``, as a real
+    run takes them, after ``warmup`` batches in a fit of their own (the first traces the graph)."""
     if steps < 1 or warmup < 1:
         raise ValueError("need at least one timed step and one warm-up step")
     batch = config.batch_size
-    count = (warmup + steps) * batch
     digits = data.mnist_train(config) if config.kinds.get("handwriting") else None
-    x, y, _ = data.make_split(config, count, seed, digits)
+    x, y, _ = data.make_split(config, (warmup + steps) * batch, seed, digits)
+    split = warmup * batch
     keras.utils.set_random_seed(seed)
     model = training_model(config)
+    model.fit(**fit_feed(config, x[:split], y[:split], seed), epochs=1, verbose=0)
     clock = _StepClock()
-    model.fit(**fit_feed(config, x, y, seed), epochs=1, verbose=0, callbacks=[clock])
-    # The median: one step slowed by another process or a page-fault storm does not move it.
-    per_step = np.diff(clock.ends)[warmup - 1:]
-    median = float(np.median(per_step))
+    model.fit(**fit_feed(config, x[split:], y[split:], seed), epochs=1, verbose=0, callbacks=[clock])
+    per_step = np.diff([clock.began, *clock.ends])
+    if config.fitted_batches:
+        typical = (clock.ends[-1] - clock.began) / (steps * batch) * batch
+    else:  # the median: one step slowed by another process or a page-fault storm does not move it
+        typical = float(np.median(per_step))
     total = steps_per_epoch(config) * config.epochs
     return StepTiming(
         parameters=int(model.count_params()), batch_size=batch,
-        seconds_per_step=round(median, 4), fastest=round(float(per_step.min()), 4),
+        seconds_per_step=round(typical, 4), fastest=round(float(per_step.min()), 4),
         slowest=round(float(per_step.max()), 4), steps_per_run=total,
-        training_minutes=round(total * median / 60, 1))
+        training_minutes=round(total * typical / 60, 1))
 
 
 class _StepClock(keras.callbacks.Callback):
-    """Records when each training step ends."""
+    """Records when training starts and when each step ends."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.began = 0.0
         self.ends: list[float] = []
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.began = time.perf_counter()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self.ends.append(time.perf_counter())
