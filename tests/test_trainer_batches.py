@@ -66,15 +66,19 @@ def test_an_epoch_feeds_every_strip_once_cut_to_its_width_and_a_new_order_each_t
     assert len(first) == len(feed) and len(set(feed.widths.tolist())) > 3
     rows = []
     for images, labels in first:
-        assert 1 <= len(labels) <= 32
-        for image, label in zip(images, labels, strict=True):
-            row = int(np.flatnonzero((y == label).all(axis=1))[0])
-            rows.append(row)
+        batch_rows = [int(np.flatnonzero((y == label).all(axis=1))[0]) for label in labels]
+        rows += batch_rows
+        asked = feed.widths[batch_rows]
+        assert images.shape[2] == asked.max()  # cut to the widest strip in it
+        # Sorted before cutting: no strip of another batch asks a width strictly inside.
+        others = np.delete(feed.widths, batch_rows)
+        assert not ((others > asked.min()) & (others < asked.max())).any()
+        for image, row in zip(images, batch_rows, strict=True):
             width = image.shape[1]
-            assert width == feed.widths[row]  # every strip in the batch asked this width
             assert (image == x[row, :, :width]).all()
             assert (x[row, :, width:] == x[row, :, -1:]).all(), "a cut dropped more than fill"
     assert sorted(rows) == list(range(300))
+    assert [len(labels) for _, labels in first].count(32) == 300 // 32  # one partial batch
     assert feed.mean_width() < WIDTH
     second = _epoch(dataset)
     assert [lab.tolist() for _, lab in first] != [lab.tolist() for _, lab in second]
