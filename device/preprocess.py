@@ -57,11 +57,6 @@ def _as_uint8(image: npt.NDArray[np.generic]) -> GreyImage:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def strip_margin(height: int) -> int:
-    """Columns of background ``fit_strip`` leaves on each side of a strip."""
-    return height // 5
-
-
 def fit_strip(grey: GreyImage, height: int, width: int, out: GreyImage | None = None) -> GreyImage:
     """Scale ``grey`` to ``height`` keeping its aspect, squeeze it if wider than
     the room left by the margins, and fill the rest with the strip's background.
@@ -78,7 +73,7 @@ def fit_strip(grey: GreyImage, height: int, width: int, out: GreyImage | None = 
     if src_h < 1 or src_w < 1:
         out.fill(0)
         return out
-    margin = strip_margin(height)
+    margin = height // 5
     room = width - 2 * margin
     new_w = max(1, min(room, round(src_w * height / src_h)))
     shrinking = src_h > height or src_w > new_w

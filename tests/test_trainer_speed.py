@@ -14,22 +14,20 @@ from digitcam.trainer.model import build
 from digitcam.trainer.speed import time_steps
 
 
-@pytest.mark.parametrize("fitted", [False, True])
-def test_the_projection_is_the_run_s_steps_at_the_typical_step(mnist_path, fitted):
-    config = tiny(TrainConfig(mnist_path=str(mnist_path), fitted_batches=fitted))
+def test_the_projection_is_the_run_s_steps_at_the_median_step():
+    config = tiny(TrainConfig())
     config.train_samples, config.epochs, config.batch_size = 1_000, 3, 16
     timing = time_steps(config, steps=3, warmup=1)
     assert timing.steps_per_run == math.ceil(1_000 / 16) * 3
-    if not fitted:  # the median step; fitted batches are timed by the strip (below)
-        assert timing.fastest <= timing.seconds_per_step <= timing.slowest
+    assert timing.fastest <= timing.seconds_per_step <= timing.slowest
     assert timing.seconds_per_step > 0
     assert timing.training_minutes == round(timing.steps_per_run * timing.seconds_per_step / 60, 1)
     assert timing.parameters == build(config.model).count_params()
     assert timing.batch_size == 16
 
 
-def test_cli_prints_one_json_object_for_the_config_given(tmp_path, mnist_path):
-    config = tiny(TrainConfig(mnist_path=str(mnist_path)))
+def test_cli_prints_one_json_object_for_the_config_given(tmp_path):
+    config = tiny(TrainConfig())
     config.epochs = 4
     config.save(tmp_path / "config.json")
     result = run_cli("trainer", "speed", "--config", str(tmp_path / "config.json"),

@@ -186,10 +186,8 @@ def cmd_speed(args: argparse.Namespace, env: Any) -> int:
     if args.json:
         print(json.dumps(timing.to_dict()), file=env.stdout)
         return 0
-    how = (f"batches cut to their strips: mean over {args.steps * timing.batch_size:,} strips"
-           if config.fitted_batches else f"median of {args.steps}")
     print(f"{timing.parameters:,} parameters, batch {timing.batch_size}: "
-          f"{timing.seconds_per_step:.3f} s a step ({how}; "
+          f"{timing.seconds_per_step:.3f} s a step (median of {args.steps}; "
           f"{timing.fastest:.3f}-{timing.slowest:.3f}), so {timing.steps_per_run:,} steps "
           f"({config.train_samples:,} strips x {config.epochs} epochs) take "
           f"{timing.training_minutes:.0f} min of training here, before synthesis, export and "

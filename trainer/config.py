@@ -22,10 +22,6 @@ class TrainConfig:
     val_samples: int = 4_000
     epochs: int = 5
     batch_size: int = 64
-    # Batch strips of similar width and cut each batch to the widest (batches.py): the
-    # same strips and steps for about two thirds of the convolution work. False feeds
-    # every strip at the full width, as runs before session 14 trained.
-    fitted_batches: bool = True
     learning_rate: float = 2e-3
     patience: int = 4  # epochs without a better validation exact-match before stopping
     # Share of each kind in the training mix; handwriting is the hardest to read.

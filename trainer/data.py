@@ -38,7 +38,7 @@ def mnist_train(config: TrainConfig) -> tuple[npt.NDArray[np.uint8], npt.NDArray
 
 
 def make_split(config: TrainConfig, count: int, seed: int,
-               digits: tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]] | None,
+               digits: tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]],
                mix: dict[str, float] | None = None
                ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32], list[str]]:
     """``count`` strips of ``mix`` (default: the config's kinds), labels encoded for CTC."""

@@ -82,12 +82,10 @@ def _block(x, filters: int, count: int, name: str, strides: int = 1):
     return x
 
 
-def build(args: ModelArgs, batch_size: int | None = None, any_width: bool = False) -> keras.Model:
+def build(args: ModelArgs, batch_size: int | None = None) -> keras.Model:
     """Pixels 0..255 in (the scaling is part of the model), logits out.
 
     ``batch_size=1`` gives the static-shape graph that is exported to TFLite.
-    ``any_width`` leaves the input width open, for training on batches cut to
-    the width their strips fill (batches.py); the weights are the same.
     """
     if args.height != 32 or args.width % 4 or args.first_stride not in (1, 2):
         raise ValueError("this architecture needs height 32, a width divisible by 4 and first_stride 1 or 2")
@@ -97,8 +95,7 @@ def build(args: ModelArgs, batch_size: int | None = None, any_width: bool = Fals
         raise ValueError("block_convs needs five counts of at least 1")
     c1, c2, c3, c4, c5 = args.channels
     n1, n2, n3, n4, n5 = args.block_convs
-    width = None if any_width else args.width
-    inputs = keras.Input(batch_shape=(batch_size, args.height, width, 1), name="pixels")
+    inputs = keras.Input(batch_shape=(batch_size, args.height, args.width, 1), name="pixels")
     x = layers.Rescaling(1.0 / 255.0, name="scale")(inputs)
     x = _block(x, c1, n1, "b1", strides=args.first_stride)
     if args.first_stride == 1:
@@ -120,7 +117,6 @@ def build(args: ModelArgs, batch_size: int | None = None, any_width: bool = Fals
         x = layers.ReLU(name=f"ctx{i}_relu")(x)
     x = layers.Dropout(0.15, name="drop")(x)
     x = layers.Conv2D(args.num_classes, (1, 1), name="logits_conv")(x)
-    # -1: one row of scores a column, however wide the input (static once the width is).
-    logits = layers.Reshape((-1, args.num_classes), name="logits")(x)
+    logits = layers.Reshape((args.time_steps, args.num_classes), name="logits")(x)
     return keras.Model(inputs, logits, name="digitcam_ctc")
 

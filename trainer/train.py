@@ -16,10 +16,7 @@ import keras
 import numpy as np
 import numpy.typing as npt
 
-from digitcam.device.preprocess import strip_margin
-
 from . import data
-from .batches import FittedBatches
 from .config import TrainConfig
 from .model import build
 
@@ -100,24 +97,6 @@ def steps_per_epoch(config: TrainConfig) -> int:
     return int(np.ceil(config.train_samples / config.batch_size))
 
 
-def training_model(config: TrainConfig) -> keras.Model:
-    """The network as it trains: any input width when batches are cut to their strips."""
-    return compile_for_training(build(config.model, any_width=config.fitted_batches), config)
-
-
-def fit_feed(config: TrainConfig, x: npt.NDArray[np.uint8], y: npt.NDArray[np.int32],
-             seed: int) -> dict:
-    """``model.fit`` arguments that feed ``x``, ``y`` for one phase: width-fitted
-    batches in a new order each epoch, or the full-width arrays shuffled by Keras."""
-    if not config.fitted_batches:
-        return {"x": x, "y": y, "batch_size": config.batch_size, "shuffle": True}
-    feed = FittedBatches(x, y, config.batch_size, seed, strip_margin(config.model.height))
-    logger.info("fitted batches: %.0f of %d columns on average", feed.mean_width(),
-                config.model.width)
-    # The feed draws its own order each epoch; Keras cannot shuffle a dataset.
-    return {"x": feed.dataset(), "shuffle": False, "validation_batch_size": config.batch_size}
-
-
 def compile_for_training(model: keras.Model, config: TrainConfig) -> keras.Model:
     """Adam on a cosine schedule over the whole run, CTC loss with the explicit blank."""
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -141,7 +120,7 @@ def train(config: TrainConfig) -> Path:
     x_val, y_val, val_kinds = data.make_split(config, config.val_samples,
                                               config.seed + data.VAL_SEED_OFFSET, digits)
 
-    model = training_model(config)
+    model = compile_for_training(build(args), config)
     logger.info("model: %d parameters, input %dx%d, %d time steps", model.count_params(),
                 args.height, args.width, args.time_steps)
     best = out / "checkpoints" / "best.keras"
@@ -164,9 +143,9 @@ def train(config: TrainConfig) -> Path:
         if len(phases) > 1:
             logger.info("phase %d: epochs %d-%d on %s", number + 1, done + 1, until, mix)
         started = time.monotonic()
-        fit = model.fit(**fit_feed(config, x_train, y_train, seed),
-                        validation_data=(x_val, y_val), initial_epoch=done, epochs=until,
-                        verbose=2,
+        fit = model.fit(x_train, y_train, validation_data=(x_val, y_val),
+                        batch_size=config.batch_size, initial_epoch=done, epochs=until,
+                        shuffle=True, verbose=2,
                         callbacks=[exact, keep_best, keep_last, stop,
                                    keras.callbacks.CSVLogger(str(out / "history.csv"),
                                                              append=number > 0)])
