@@ -12,6 +12,14 @@ import numpy.typing as npt
 
 GreyImage = npt.NDArray[np.uint8]
 
+# A strip smaller than the model's input is enlarged by one bilinear pass, which
+# keeps every hard pixel edge of a small crop. The recogniser reads softened
+# edges best (nearly all its training strips were smoothed on their way: warps,
+# stretches, area shrinks, camera blur), so an enlarged strip is softened as much
+# as a shrunk one would be. Sigma chosen on seed-layout strips of MNIST's
+# training digits, not on any evaluation set (BENCHMARKS.md, sessions 13 and 16).
+UPSCALE_BLUR_SIGMA = 0.7
+
 
 def silence_opencv() -> None:
     """Keep libpng/libjpeg complaints off stderr: a bad file gets our one line, not three.
@@ -66,6 +74,7 @@ def fit_strip(grey: GreyImage, height: int, width: int, out: GreyImage | None = 
     (measured: 0.32 → 0.70 exact on the seed protocol from padding alone).
     The fill value is the median of the resized strip's border, which matches
     the background in either polarity where a constant would add a false edge.
+    A strip that had to be enlarged is blurred by ``UPSCALE_BLUR_SIGMA`` after.
     """
     if out is None:
         out = np.empty((height, width), dtype=np.uint8)
@@ -83,6 +92,10 @@ def fit_strip(grey: GreyImage, height: int, width: int, out: GreyImage | None = 
     resized = cv2.resize(grey, (new_w, height), dst=target, interpolation=interpolation)
     if resized is not target:  # OpenCV reallocated (a strided view)
         target[...] = resized
+    if src_h < height and UPSCALE_BLUR_SIGMA > 0:
+        blurred = cv2.GaussianBlur(target, (0, 0), UPSCALE_BLUR_SIGMA,
+                                   borderType=cv2.BORDER_REPLICATE)
+        target[...] = blurred
     border = np.concatenate((target[0], target[-1], target[:, 0], target[:, -1]))
     fill = np.uint8(np.median(border))
     out[:, :margin] = fill

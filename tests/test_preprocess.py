@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -26,6 +27,22 @@ def test_wide_strip_is_squeezed_not_cropped():
     out = fit_strip(strip, 32, 192)
     assert out[:, 192 - 32 // 5 - 1].mean() > 100
     assert (out[:, -1] == 0).all()  # then the margin
+
+
+def edge_energy(image):
+    return float(np.abs(cv2.Laplacian(image.astype(np.float32), cv2.CV_32F)).mean())
+
+
+def test_only_an_enlarged_strip_is_softened():
+    rng = np.random.default_rng(3)
+    cells = (rng.random((4, 10)) > 0.5).astype(np.uint8) * 255
+    small = cv2.resize(cells, (80, 32), interpolation=cv2.INTER_NEAREST)  # hard edges
+    at_height = fit_strip(small, 32, 192)
+    assert (at_height[:, 6:86] == small).all()  # 32 rows already: copied untouched
+    enlarged = fit_strip(small[::2, ::2], 32, 192)  # 16 rows: bilinear, then the blur
+    plain = cv2.resize(small[::2, ::2], (80, 32), interpolation=cv2.INTER_LINEAR)
+    assert edge_energy(enlarged[:, 6:86]) < 0.8 * edge_energy(plain)
+    assert abs(float(enlarged[:, 6:86].mean()) - float(plain.mean())) < 2  # softened, not dimmed
 
 
 def test_writes_into_given_buffer():
