@@ -93,9 +93,9 @@ def fit_strip(grey: GreyImage, height: int, width: int, out: GreyImage | None = 
     if resized is not target:  # OpenCV reallocated (a strided view)
         target[...] = resized
     if src_h < height and UPSCALE_BLUR_SIGMA > 0:
-        blurred = cv2.GaussianBlur(target, (0, 0), UPSCALE_BLUR_SIGMA,
-                                   borderType=cv2.BORDER_REPLICATE)
-        target[...] = blurred
+        # A new array, copied back: OpenCV will not filter into a strided view.
+        target[...] = cv2.GaussianBlur(target, (0, 0), UPSCALE_BLUR_SIGMA,
+                                       borderType=cv2.BORDER_REPLICATE)
     border = np.concatenate((target[0], target[-1], target[:, 0], target[:, -1]))
     fill = np.uint8(np.median(border))
     out[:, :margin] = fill

@@ -56,3 +56,10 @@ def run_cli(*args: str, check: bool = False, timeout: float = 600) -> subprocess
     """The real CLI in a child process, as a user runs it."""
     return subprocess.run([*DIGITCAM, *args], capture_output=True, text=True, check=check,
                           timeout=timeout, cwd=ROOT)
+
+
+def edge_energy(image) -> float:
+    """Mean absolute Laplacian: how hard a strip's edges are (blur lowers it)."""
+    import cv2
+    import numpy as np
+    return float(np.abs(cv2.Laplacian(image.astype(np.float32), cv2.CV_32F)).mean())

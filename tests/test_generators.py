@@ -6,6 +6,8 @@ import pytest
 
 pytest.importorskip("PIL")
 
+from conftest import edge_energy
+
 from digitcam.device.preprocess import fit_strip
 from digitcam.trainer.synth import fonts
 from digitcam.trainer.synth.camera import close_rows, rescale
@@ -162,9 +164,6 @@ def test_rescale_brings_strips_to_the_model_height_with_harder_edges_too():
         cv2.circle(cell, (14, 14), 7 + i % 2, 255, -1, lineType=cv2.LINE_AA)
         cells.append(cell)
     strip = seed_protocol_strip(cells)
-
-    def edge_energy(image: np.ndarray) -> float:
-        return float(np.abs(cv2.Laplacian(image.astype(np.float32), cv2.CV_32F)).mean())
 
     # Not fit_strip's own upscale: that one is softened after (UPSCALE_BLUR_SIGMA).
     plain = edge_energy(fit_strip(cv2.resize(strip, (160, 32), interpolation=cv2.INTER_LINEAR),

@@ -1,6 +1,7 @@
 import cv2
 import numpy as np
 import pytest
+from conftest import edge_energy
 
 from digitcam.device.preprocess import fit_strip, to_grey
 
@@ -27,10 +28,6 @@ def test_wide_strip_is_squeezed_not_cropped():
     out = fit_strip(strip, 32, 192)
     assert out[:, 192 - 32 // 5 - 1].mean() > 100
     assert (out[:, -1] == 0).all()  # then the margin
-
-
-def edge_energy(image):
-    return float(np.abs(cv2.Laplacian(image.astype(np.float32), cv2.CV_32F)).mean())
 
 
 def test_only_an_enlarged_strip_is_softened():
