@@ -9,6 +9,16 @@ from .synth import fonts
 from .synth.camera import MIN_ROWS
 
 
+def network_summary(model: dict[str, Any]) -> str:
+    """The architecture keys of a bundle's ModelArgs in words (trainer/model.py)."""
+    stem = "strided stem" if model.get("first_stride", 1) == 2 else "pooled stem"
+    convs = model.get("block_convs") or [1] * len(model["channels"])
+    context = "separable" if model.get("separable_context") else "full"
+    return (f"{stem}, blocks of {', '.join(map(str, model['channels']))} channels with "
+            f"{', '.join(map(str, convs))} 3×3 convolutions, head {model['head']} with "
+            f"{context} column convolutions dilated {', '.join(map(str, model['dilations']))}")
+
+
 def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) -> Path:
     t = meta["training"]
     m = meta.get("metrics", {})
@@ -31,6 +41,12 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
         f"{meta['blank_index']}; best epoch chosen by validation exact-match.",
         "- Mix: " + ", ".join(f"{k} {v:.0%}" for k, v in t["kinds"].items()) + ", plus 5 % "
         "strips with no digits (words, rules, blank panels).",
+        *([f"- The last {'epoch' if t['final_epochs'] == 1 else str(t['final_epochs']) + ' epochs'} "
+           f"train{'s' if t['final_epochs'] == 1 else ''} on {t['train_samples']:,} fresh "
+           "strips mixed " + ", ".join(f"{k} {v:.0%}" for k, v in t["final_kinds"].items())
+           + ", the learning rate at the tail of its decay."]
+          if t.get("final_epochs") and t.get("final_kinds") else []),
+        f"- Network: {network_summary(t['model'])}.",
         "- Printed: " + ", ".join(p.rstrip("-") for p in fonts.TRAIN_PRINTED) + " faces (Debian "
         "font packages) and OpenCV Hershey faces; regular, bold, condensed, either polarity. "
         "Seven-segment: DSEG7 faces and drawn segments with ghost segments, LCD and LED. "
@@ -76,6 +92,10 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
            f"between cells {m['int8']['seed-spaced']['exact']:.4f}."]
           if min(m.get("int8", {}).get(name, {}).get("exact", 1.0)
                  for name in ("lone", "seed-spaced")) < 0.97 else []),
+        *([f"- Handwriting is the weakest kind: {m['int8']['handwriting']['exact']:.3f} exact on "
+           "synthetic strips of MNIST test digits with camera damage, below the clean seed "
+           "protocol; whole frames of handwriting read worst too (BENCHMARKS.md)."]
+          if "handwriting" in m.get("int8", {}) else []),
         "- Digits only, 1 to 10 of them; no decimal point, sign or letters.",
         "- Trained on synthetic strips only: real photographs of real meters may differ in ways "
         "the synthesis misses (glare, dirt, reflections on glass, unusual fonts).",

@@ -1,0 +1,36 @@
+"""The model card is written from the bundle's own metadata: what it says follows the config."""
+
+import copy
+import json
+from pathlib import Path
+
+from digitcam.trainer.model_card import write_card
+
+SHIPPED = Path(__file__).resolve().parent.parent / "device" / "models" / "digits.json"
+
+
+def card_for(tmp_path: Path, meta: dict) -> str:
+    return write_card(tmp_path / "card.md", meta).read_text()
+
+
+def test_card_names_the_network_and_a_final_phase_only_when_there_is_one(tmp_path):
+    meta = json.loads(SHIPPED.read_text())
+    meta["training"]["final_epochs"] = 0
+    plain = card_for(tmp_path, meta)
+    assert "- Network: pooled stem" in plain or "- Network: strided stem" in plain
+    assert "fresh strips" not in plain
+
+    phased = copy.deepcopy(meta)
+    phased["training"].update(final_epochs=1, final_kinds={"printed": 0.1, "handwriting": 0.9})
+    phased["training"]["model"].update(first_stride=2, block_convs=[1, 2, 2, 1, 1],
+                                       separable_context=True)
+    text = card_for(tmp_path, phased)
+    assert "- The last epoch trains on" in text and "handwriting 90%" in text
+    assert "strided stem" in text and "1, 2, 2, 1, 1 3×3 convolutions" in text
+    assert "separable column convolutions" in text
+
+
+def test_card_states_the_handwriting_accuracy_it_was_measured_at(tmp_path):
+    meta = json.loads(SHIPPED.read_text())
+    meta["metrics"]["int8"]["handwriting"]["exact"] = 0.8134
+    assert "Handwriting is the weakest kind: 0.813 exact" in card_for(tmp_path, meta)
