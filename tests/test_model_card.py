@@ -4,6 +4,10 @@ import copy
 import json
 from pathlib import Path
 
+import pytest
+
+pytest.importorskip("PIL")  # the card names the training faces (trainer extra)
+
 from digitcam.trainer.model_card import write_card
 
 SHIPPED = Path(__file__).resolve().parent.parent / "device" / "models" / "digits.json"
