@@ -38,3 +38,9 @@ def test_card_states_the_handwriting_accuracy_it_was_measured_at(tmp_path):
     meta = json.loads(SHIPPED.read_text())
     meta["metrics"]["int8"]["handwriting"]["exact"] = 0.8134
     assert "Handwriting is the weakest kind: 0.813 exact" in card_for(tmp_path, meta)
+
+
+def test_card_claims_handwriting_weakest_only_when_it_is(tmp_path):
+    meta = json.loads(SHIPPED.read_text())
+    meta["metrics"]["int8"]["handwriting"]["exact"] = 0.99
+    assert "Handwriting is the weakest kind" not in card_for(tmp_path, meta)

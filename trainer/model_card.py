@@ -7,6 +7,7 @@ from typing import Any
 
 from .synth import fonts
 from .synth.camera import MIN_ROWS
+from .synth.strips import KINDS
 
 
 def network_summary(model: dict[str, Any]) -> str:
@@ -17,6 +18,12 @@ def network_summary(model: dict[str, Any]) -> str:
     return (f"{stem}, blocks of {', '.join(map(str, model['channels']))} channels with "
             f"{', '.join(map(str, convs))} 3×3 convolutions, head {model['head']} with "
             f"{context} column convolutions dilated {', '.join(map(str, model['dilations']))}")
+
+
+def weakest_kind(int8: dict[str, Any]) -> str | None:
+    """The synthetic kind (printed, seven-segment, counter, handwriting) read worst."""
+    kinds = [k for k in KINDS if k in int8]
+    return min(kinds, key=lambda k: int8[k]["exact"]) if kinds else None
 
 
 def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) -> Path:
@@ -95,7 +102,7 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
         *([f"- Handwriting is the weakest kind: {m['int8']['handwriting']['exact']:.3f} exact on "
            "synthetic strips of MNIST test digits with camera damage, below the clean seed "
            "protocol; whole frames of handwriting read worst too (BENCHMARKS.md)."]
-          if "handwriting" in m.get("int8", {}) else []),
+          if weakest_kind(m.get("int8", {})) == "handwriting" else []),
         "- Digits only, 1 to 10 of them; no decimal point, sign or letters.",
         "- Trained on synthetic strips only: real photographs of real meters may differ in ways "
         "the synthesis misses (glare, dirt, reflections on glass, unusual fonts).",
