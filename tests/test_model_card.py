@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("PIL")  # the card names the training faces (trainer extra)
+pytest.importorskip("keras")  # and reads the network through TrainConfig
 
 from digitcam.trainer.model_card import write_card
 

@@ -50,7 +50,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training config key(s): {', '.join(unknown)}")
         raw = dict(raw)
-        model = raw.pop("model", {}) or {}
+        model = dict(raw.pop("model", {}) or {})  # the caller's dict stays as it was
         for key in ("channels", "dilations", "block_convs"):
             if key in model:
                 model[key] = tuple(model[key])

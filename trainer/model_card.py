@@ -5,19 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .config import TrainConfig
 from .synth import fonts
 from .synth.camera import MIN_ROWS
 from .synth.strips import KINDS
 
 
-def network_summary(model: dict[str, Any]) -> str:
-    """The architecture keys of a bundle's ModelArgs in words (trainer/model.py)."""
-    stem = "strided stem" if model.get("first_stride", 1) == 2 else "pooled stem"
-    convs = model.get("block_convs") or [1] * len(model["channels"])
-    context = "separable" if model.get("separable_context") else "full"
-    return (f"{stem}, blocks of {', '.join(map(str, model['channels']))} channels with "
-            f"{', '.join(map(str, convs))} 3×3 convolutions, head {model['head']} with "
-            f"{context} column convolutions dilated {', '.join(map(str, model['dilations']))}")
+def network_summary(training: dict[str, Any]) -> str:
+    """The bundle's network in words; keys older bundles lack take ModelArgs' defaults."""
+    model = TrainConfig.from_dict(training).model
+    stem = "strided stem" if model.first_stride == 2 else "pooled stem"
+    context = "separable" if model.separable_context else "full"
+    return (f"{stem}, blocks of {', '.join(map(str, model.channels))} channels with "
+            f"{', '.join(map(str, model.block_convs))} 3×3 convolutions, head {model.head} with "
+            f"{context} column convolutions dilated {', '.join(map(str, model.dilations))}")
 
 
 def weakest_kind(int8: dict[str, Any]) -> str | None:
@@ -30,6 +31,8 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
     t = meta["training"]
     m = meta.get("metrics", {})
     inp = meta["input"]
+    final = t.get("final_epochs") or 0  # the last epochs on their own mix (TrainConfig)
+    last_epochs = "The last epoch trains" if final == 1 else f"The last {final} epochs train"
     lines = [
         f"# Model card: {meta['name']}",
         "",
@@ -48,12 +51,10 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
         f"{meta['blank_index']}; best epoch chosen by validation exact-match.",
         "- Mix: " + ", ".join(f"{k} {v:.0%}" for k, v in t["kinds"].items()) + ", plus 5 % "
         "strips with no digits (words, rules, blank panels).",
-        *([f"- The last {'epoch' if t['final_epochs'] == 1 else str(t['final_epochs']) + ' epochs'} "
-           f"train{'s' if t['final_epochs'] == 1 else ''} on {t['train_samples']:,} fresh "
-           "strips mixed " + ", ".join(f"{k} {v:.0%}" for k, v in t["final_kinds"].items())
-           + ", the learning rate at the tail of its decay."]
-          if t.get("final_epochs") and t.get("final_kinds") else []),
-        f"- Network: {network_summary(t['model'])}.",
+        *([f"- {last_epochs} on {t['train_samples']:,} fresh strips mixed "
+           + ", ".join(f"{k} {v:.0%}" for k, v in t["final_kinds"].items())
+           + ", the learning rate at the tail of its decay."] if final else []),
+        f"- Network: {network_summary(t)}.",
         "- Printed: " + ", ".join(p.rstrip("-") for p in fonts.TRAIN_PRINTED) + " faces (Debian "
         "font packages) and OpenCV Hershey faces; regular, bold, condensed, either polarity. "
         "Seven-segment: DSEG7 faces and drawn segments with ghost segments, LCD and LED. "
