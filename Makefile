@@ -109,9 +109,10 @@ seed-check: $(VENV)/.dev
 	done
 
 # Issue 3's acceptance check: whole 640x480 frames unlike the training strips
-# (held-out faces, clutter, rotation), read with the automatic strip finder.
+# (held-out faces, clutter, rotation) and frames with a lone word and no digits,
+# read with the automatic strip finder.
 pipeline-check: $(VENV)/.dev
-	$(VENV)/bin/digitcam trainer scenes runs/scenes --per-kind 100 --empty 50 --mnist '$(MNIST)' >/dev/null
+	$(VENV)/bin/digitcam trainer scenes runs/scenes --per-kind 100 --empty 50 --words 50 --mnist '$(MNIST)' >/dev/null
 	$(VENV)/bin/digitcam read --json runs/scenes > runs/scenes.jsonl
 	$(VENV)/bin/digitcam trainer score runs/scenes/labels.csv runs/scenes.jsonl
 

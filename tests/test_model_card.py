@@ -45,3 +45,21 @@ def test_card_claims_handwriting_weakest_only_when_it_is(tmp_path):
     meta = json.loads(SHIPPED.read_text())
     meta["metrics"]["int8"]["handwriting"]["exact"] = 0.99
     assert "Handwriting is the weakest kind" not in card_for(tmp_path, meta)
+
+
+def test_card_states_how_many_lone_words_read_as_nothing_when_it_is_short(tmp_path):
+    meta = json.loads(SHIPPED.read_text())
+    meta["metrics"]["int8"]["words"] = {"n": 2000, "exact": 0.6125, "cer": 1.2}
+    meta["metrics"]["float"]["words"] = {"n": 2000, "exact": 0.615, "cer": 1.2}
+    assert "A word alone can read as digits: 0.61 of the `words` strips" in card_for(tmp_path, meta)
+    meta["metrics"]["int8"]["words"]["exact"] = 0.99
+    assert "A word alone can read as digits" not in card_for(tmp_path, meta)
+
+
+def test_card_gives_the_run_s_share_of_strips_without_digits(tmp_path):
+    meta = json.loads(SHIPPED.read_text())
+    meta["training"].pop("empty_share", None)
+    assert "plus 5% strips with no digits (words, rules, blank panels)." in card_for(tmp_path, meta)
+    meta["training"]["empty_share"] = 0.08
+    assert "plus 8% strips with no digits" in card_for(tmp_path, meta)
+    assert "one word cropped close" in card_for(tmp_path, meta)

@@ -20,6 +20,7 @@ from digitcam.trainer.config import TrainConfig, tiny
     ({"final_epochs": -1}, "at least 0"),
     ({"final_epochs": 1, "final_kinds": {"cursive": 1.0}}, "final_kinds: unknown kind(s) cursive"),
     ({"kinds": {"printed": -0.5, "counter": 1.0}}, "kinds: shares must be >= 0"),
+    ({"empty_share": 1.0}, "empty_share must be at least 0 and below 1"),
 ])
 def test_a_schedule_that_cannot_run_is_refused_when_read(change, message):
     raw = {**TrainConfig().to_dict(), **change}

@@ -85,6 +85,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out_dir", type=Path)
     p.add_argument("--per-kind", type=int, default=100)
     p.add_argument("--empty", type=int, default=50, help="frames with no digits")
+    p.add_argument("--words", type=int, default=0,
+                   help="frames with a lone word on a panel and no digits (kind 'word')")
     p.add_argument("--repeat", type=int, default=1,
                    help="frames per scene, each with fresh sensor noise and a small shake")
     p.add_argument("--mnist", metavar="NPZ")
@@ -315,11 +317,13 @@ def cmd_seedset(args: argparse.Namespace, env: Any) -> int:
 
 
 def cmd_score(args: argparse.Namespace, env: Any) -> int:
-    """Exact match overall and, when labels.csv has a kind column, per kind.
-    Frames labelled '' (no digits) count as right only when nothing is read."""
+    """Exact match over the frames with digits and, when labels.csv has a kind
+    column, per kind. Frames labelled '' (no digits) count as right only when
+    nothing is read; their kinds ('none', 'word') report that share."""
     with args.labels.open(newline="") as fh:
         rows = {row["file"]: row for row in csv.DictReader(fh)}
     per_kind: dict[str, list[bool]] = {}
+    digits: list[bool] = []  # frames whose truth has digits
     seen = 0
     for line in args.reads.read_text().splitlines():
         if not line.strip():
@@ -329,11 +333,13 @@ def cmd_score(args: argparse.Namespace, env: Any) -> int:
         if row is None:
             continue
         seen += 1
-        per_kind.setdefault(row.get("kind") or "all", []).append(record["text"] == row["text"])
+        hit = record["text"] == row["text"]
+        per_kind.setdefault(row.get("kind") or "all", []).append(hit)
+        if row["text"]:
+            digits.append(hit)
     if seen == 0:
         raise DigitcamError(f"{args.reads}: no reads match the files in {args.labels}")
     hits = [h for v in per_kind.values() for h in v]
-    digits = [h for k, v in per_kind.items() if k != "none" for h in v]
     result: dict[str, Any] = {"n": seen, "missing": len(rows) - seen,
                               "exact": round(sum(digits or hits) / max(1, len(digits or hits)), 4)}
     if len(per_kind) > 1:
@@ -356,7 +362,7 @@ def cmd_scenes(args: argparse.Namespace, env: Any) -> int:
     _, (x_test, y_test) = mnist.load(args.mnist)
     maker = SceneMaker(MnistPool(x_test, y_test))
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    plan = [(k, args.per_kind) for k in KINDS] + [("none", args.empty)]
+    plan = [(k, args.per_kind) for k in KINDS] + [("none", args.empty), ("word", args.words)]
     with (args.out_dir / "labels.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["file", "text", "kind", "quad"])

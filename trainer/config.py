@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .model import ModelArgs
-from .synth.strips import KINDS
+from .synth.strips import EMPTY_SHARE, KINDS
 
 
 @dataclass
@@ -33,6 +33,8 @@ class TrainConfig:
     # 0.6 points, where the same steps on the default mix bought 0.956 (BENCHMARKS.md).
     final_epochs: int = 0
     final_kinds: dict[str, float] | None = None
+    # Strips with no digits (label ''), in every phase; half are a lone word cropped close.
+    empty_share: float = EMPTY_SHARE
     mnist_path: str | None = None  # None: Keras' own download and cache
     workers: int = 0  # data synthesis processes; 0 = one per core
     representative_samples: int = 400
@@ -67,6 +69,8 @@ class TrainConfig:
                                  f"(known: {', '.join(KINDS)})")
             if mix and (min(mix.values()) < 0 or sum(mix.values()) <= 0):
                 raise ValueError(f"{name}: shares must be >= 0 with a positive sum")
+        if not 0 <= self.empty_share < 1:
+            raise ValueError("empty_share must be at least 0 and below 1")
         if not 0 <= self.final_epochs < self.epochs:
             raise ValueError(f"final_epochs must be at least 0 and fewer than epochs ({self.epochs})")
         if self.final_epochs and not self.final_kinds:

@@ -44,7 +44,8 @@ def make_split(config: TrainConfig, count: int, seed: int,
     """``count`` strips of ``mix`` (default: the config's kinds), labels encoded for CTC."""
     started = time.monotonic()
     images, labels, kinds = strips.build(count, seed, mix or config.kinds, config.model.height,
-                                         config.model.width, digits, workers=config.workers)
+                                         config.model.width, digits, workers=config.workers,
+                                         empty_rate=config.empty_share)
     logger.info("synthesised %d strips in %.0f s", count, time.monotonic() - started)
     y = encode_labels(labels, config.model.alphabet, config.model.blank_index)
     return images[..., None], y, kinds

@@ -20,8 +20,10 @@ import numpy.typing as npt
 from digitcam.device.recognizer import Recognizer
 
 from . import mnist
+from .synth import fonts
 from .synth.handwriting import MnistPool, seed_protocol_strip
-from .synth.strips import KINDS, Synthesizer
+from .synth.strips import KINDS, Synthesizer, word_strip
+from .synth.words import EVAL_WORDS
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +73,14 @@ def synthetic_sets(count: int, mnist_test: tuple[npt.NDArray[np.uint8], npt.NDAr
     return sets
 
 
+def word_set(count: int, seed: int = EVAL_SEED) -> EvalSet:
+    """``count`` lone words cropped close, in faces held out from training (italics
+    among them): the share read as nothing is the set's exact match."""
+    faces = fonts.font_files(fonts.HELD_OUT_PRINTED)
+    rng = np.random.default_rng([seed, len(KINDS)])
+    return EvalSet("words", [word_strip(rng, EVAL_WORDS, faces) for _ in range(count)], [""] * count)
+
+
 def edit_distance(a: str, b: str) -> int:
     row = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
@@ -110,7 +120,8 @@ def standard_sets(mnist_path: str | None, count: int) -> list[EvalSet]:
     _, (x_test, y_test) = mnist.load(mnist_path)
     return [*synthetic_sets(count, (x_test, y_test)),
             seed_protocol(x_test, y_test), seed_protocol(x_test, y_test, invert=True),
-            seed_protocol(x_test, y_test, gap=10), lone_digits(x_test, y_test)]
+            seed_protocol(x_test, y_test, gap=10), lone_digits(x_test, y_test),
+            word_set(count)]
 
 
 def report(results: dict[str, Any], extra: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:

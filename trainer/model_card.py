@@ -33,6 +33,7 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
     inp = meta["input"]
     final = t.get("final_epochs") or 0  # the last epochs on their own mix (TrainConfig)
     last_epochs = "The last epoch trains" if final == 1 else f"The last {final} epochs train"
+    empty = TrainConfig.from_dict(t).empty_share  # older bundles: the default they had
     lines = [
         f"# Model card: {meta['name']}",
         "",
@@ -49,8 +50,10 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
         f"{t['epochs']} epochs, batch {t['batch_size']}, Adam with cosine decay from "
         f"{t['learning_rate']}, CTC loss with the blank pinned at index "
         f"{meta['blank_index']}; best epoch chosen by validation exact-match.",
-        "- Mix: " + ", ".join(f"{k} {v:.0%}" for k, v in t["kinds"].items()) + ", plus 5 % "
-        "strips with no digits (words, rules, blank panels).",
+        "- Mix: " + ", ".join(f"{k} {v:.0%}" for k, v in t["kinds"].items())
+        + f", plus {empty:.0%} strips with no digits (words, rules, blank panels"
+        + ("; half of them one word cropped close, italics among them)." if "empty_share" in t
+           else ")."),
         *([f"- {last_epochs} on {t['train_samples']:,} fresh strips mixed "
            + ", ".join(f"{k} {v:.0%}" for k, v in t["final_kinds"].items())
            + ", the learning rate at the tail of its decay."] if final else []),
@@ -87,7 +90,9 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
         "camera damage; handwriting from MNIST's test split). `seed` is the 2017 protocol: MNIST's test "
         "split in order, five digits a strip, 28×140, white on black, no gaps "
         "(2017 CNN+GRU: 0.88); `seed-inverted` is the same, black on white; `seed-spaced` puts 10 "
-        "black columns between its cells, and `lone` reads each test digit on its own.",
+        "black columns between its cells, and `lone` reads each test digit on its own. "
+        "`words` is a lone word (METER, Total, Model, Soil, Tool, …; none a training word) in "
+        "held-out faces, cropped as the strip detector crops one: the share read as nothing.",
         "",
         "## Limits",
         "",
@@ -104,6 +109,11 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
            "synthetic strips of MNIST test digits with camera damage, below the clean seed "
            "protocol; whole frames of handwriting read worst too (BENCHMARKS.md)."]
           if weakest_kind(m.get("int8", {})) == "handwriting" else []),
+        *([f"- A word alone can read as digits: {m['int8']['words']['exact']:.2f} of the "
+           "`words` strips read as nothing, the rest as the digits their letters resemble "
+           "(l as 1, o as 0, S as 5). In whole frames the device's frame reader drops part of "
+           "them (too few digits for the box's width); `trainer scenes --words` measures that."]
+          if m.get("int8", {}).get("words", {}).get("exact", 1.0) < 0.97 else []),
         "- Digits only, 1 to 10 of them; no decimal point, sign or letters.",
         "- Trained on synthetic strips only: real photographs of real meters may differ in ways "
         "the synthesis misses (glare, dirt, reflections on glass, unusual fonts).",

@@ -29,7 +29,7 @@ def test_run_leaves_every_artefact(tiny_run):
                  "bundle/digits.json", "bundle/digits-float.tflite"):
         assert (out / name).is_file(), name
     assert set(summary["int8"]) == {"printed", "sevenseg", "counter", "handwriting", "seed",
-                                    "seed-inverted", "seed-spaced", "lone"}
+                                    "seed-inverted", "seed-spaced", "lone", "words"}
 
 
 def test_bundle_is_full_int8_and_honours_the_contract(tiny_run):

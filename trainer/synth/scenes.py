@@ -22,11 +22,7 @@ from .counter import roller_counter
 from .handwriting import DISTORT_SHARE, MnistPool, handwritten
 from .printed import truetype_mask
 from .sevenseg import seven_segment
-
-WORDS = ("METER", "Total", "kWh", "Water", "Serial", "Type", "Model", "Hz", "Volt", "GAS", "Flow", "m3/h")
-# Clutter for the detector's training scenes: never the words of the test scenes.
-TRAIN_WORDS = ("Power", "Reading", "Unit", "Class", "Made in", "litres", "Pressure", "kVAh", "CE",
-               "Phase", "Impulse", "Energy", "Nr.", "Cubic", "ELECTRIC", "bar", "Amp", "Heat")
+from .words import EVAL_WORDS, LABEL_WORDS, TRAIN_WORDS, WORDS
 
 
 @dataclass
@@ -108,6 +104,8 @@ class SceneMaker:
         self.clutter_fonts = fonts.font_files(
             fonts.HELD_OUT_PRINTED + fonts.TRAIN_PRINTED if split == "test" else faces)
         self.words = WORDS if split == "test" else TRAIN_WORDS
+        # A word alone on a plain panel (kind "word"), which must read as nothing.
+        self.panel_words = EVAL_WORDS if split == "test" else LABEL_WORDS
 
     def strip(self, rng: Rng, kind: str, text: str) -> FloatImage:
         if kind == "printed":
@@ -126,6 +124,8 @@ class SceneMaker:
             strip = handwritten(rng, text, self.mnist,
                                 DISTORT_SHARE if self.split == "train" else 0.0)
             return np.pad(strip, 6, mode="edge")
+        if kind == "word":  # drawn as a printed number is, so only the letters differ
+            return self.strip(rng, "printed", str(rng.choice(self.panel_words)))
         raise ValueError(kind)
 
     def make(self, rng: Rng, kind: str) -> Scene:
@@ -135,7 +135,7 @@ class SceneMaker:
         if kind == "none":
             clutter(rng, frame, None, self.clutter_fonts, self.words)
             return Scene(_camera(rng, frame), "", kind, np.zeros((4, 2), np.float32))
-        text = random_digits(rng, 1, 10)
+        text = "" if kind == "word" else random_digits(rng, 1, 10)
         if kind == "handwriting":
             text = text[:8] or "0"  # a handwritten line wider than 8 digits rarely fits 90 %
         strip = self.strip(rng, kind, text)
@@ -160,6 +160,8 @@ class SceneMaker:
         warped = cv2.warpPerspective(strip, matrix, (self.w, self.h), flags=cv2.INTER_AREA)
         coverage = cv2.warpPerspective(np.ones_like(strip), matrix, (self.w, self.h), flags=cv2.INTER_LINEAR)
         frame = frame * (1 - coverage) + warped * coverage
+        if kind == "word":  # no digit strip to find
+            quad = np.zeros((4, 2), np.float32)
         return Scene(_camera(rng, frame), text, kind, quad)
 
 

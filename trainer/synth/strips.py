@@ -14,12 +14,12 @@ from digitcam.device.preprocess import fit_strip
 from ..parallel import map_chunks
 from . import fonts
 from .camera import close_rows, photograph, rescale, shapes
-from .common import FloatImage, Rng, palette, random_digits
+from .common import FloatImage, Rng, compose, palette, random_digits
 from .counter import roller_counter
 from .handwriting import DISTORT_SHARE, SPACED_SHARE, MnistPool, handwritten
 from .printed import hershey_mask, truetype_mask
-from .scenes import TRAIN_WORDS
 from .sevenseg import seven_segment
+from .words import TRAIN_WORDS, TRAINING_WORDS, UNIT_WORDS
 
 KINDS = ("printed", "sevenseg", "counter", "handwriting")
 # How hard the camera is on a strip. Camera damage on every strip drowned the digit
@@ -40,8 +40,10 @@ STRETCH_RANGE = (0.7, 1.4)
 # Training strips brought to the model's height by a random resampler, some sharpened
 # (camera.rescale); the rest by fit_strip's own, as on the device.
 RESCALE_SHARE = 0.5
-# Letters a meter shows beside its number; no O, I, l, S, B, Z, g, q that pass for digits.
-UNIT_WORDS = ("kWh", "kW", "Wh", "m", "V", "Hz", "kPa", "rev", "NET", "CH", "ft", "x", "W", "h")
+# Share of strips with no digits (TrainConfig.empty_share sets it for a run), and the
+# share of those that are one word cropped close.
+EMPTY_SHARE = 0.05
+WORD_CROP_SHARE = 0.5
 
 
 @dataclass
@@ -53,7 +55,7 @@ class Synthesizer:
     segment_fonts: list = field(default_factory=lambda: fonts.seven_segment_files())
     # Strips with no digits, most of them a word: a detector proposes words too,
     # and a recogniser that never saw one read "Model" as 17626.
-    empty_rate: float = 0.05
+    empty_rate: float = EMPTY_SHARE
     # Handwriting written far apart; evaluation sets and demo samples keep 0 so
     # they stay the strips every earlier model was measured on.
     spaced_share: float = SPACED_SHARE
@@ -98,7 +100,10 @@ class Synthesizer:
         return photograph(rng, strip, self.clutter(rng, kind), strength), text
 
     def empty(self, rng: Rng) -> npt.NDArray[np.uint8]:
-        """Background, rules and unit words, but no digits."""
+        """Background, rules and unit words, but no digits; half of them a word
+        cropped as tightly as the strip detector crops one."""
+        if rng.random() < WORD_CROP_SHARE:
+            return word_strip(rng, TRAINING_WORDS, self.printed_fonts)
         bg, _ = palette(rng)
         h = int(rng.integers(30, 80))
         blank = np.full((h, int(h * rng.uniform(1.0, 7.0))), bg, np.float32)
@@ -112,6 +117,19 @@ class Synthesizer:
         if rng.random() < 0.5:  # edges, rims and scratches read as '111' on empty frames
             shapes(rng, blank)
         return photograph(rng, blank, self.clutter(rng, "printed"), rng.uniform(0.3, 1.0))
+
+
+def word_strip(rng: Rng, words: Sequence[str], font_files: list) -> npt.NDArray[np.uint8]:
+    """A word alone, cropped close as the device's detector crops one, in either
+    polarity and any face (italics included), mostly lightly photographed."""
+    size = int(rng.integers(24, 64))
+    mask = truetype_mask(rng, str(rng.choice(words)), font_files[int(rng.integers(len(font_files)))],
+                         size)
+    pad_y, pad_x = (int(size * rng.uniform(0.05, 0.4)) for _ in range(2))
+    bg, fg = palette(rng)
+    strip = compose(np.pad(mask, ((pad_y, pad_y), (pad_x, pad_x))), bg, fg)
+    strength = 0.0 if rng.random() < 0.3 else rng.uniform(0.0, 0.6)
+    return photograph(rng, strip, [], strength)
 
 
 def _ink(rng: Rng, text: str, font_files: list) -> FloatImage:
@@ -136,10 +154,10 @@ _worker: Synthesizer | None = None
 
 
 def _init_worker(mnist_images: npt.NDArray[np.uint8] | None,
-                 mnist_labels: npt.NDArray[np.integer] | None) -> None:
+                 mnist_labels: npt.NDArray[np.integer] | None, empty_rate: float) -> None:
     global _worker
     pool = MnistPool(mnist_images, mnist_labels) if mnist_images is not None else None
-    _worker = Synthesizer(pool)
+    _worker = Synthesizer(pool, empty_rate=empty_rate)
 
 
 def _make_chunk(args: tuple[int, int, int, Sequence[str], Sequence[float], int, int]
@@ -173,8 +191,10 @@ def stretch(rng: Rng, strip: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
 
 def build(count: int, seed: int, kinds: dict[str, float], height: int, width: int,
           mnist: tuple[npt.NDArray[np.uint8], npt.NDArray[np.integer]] | None,
-          workers: int = 0, chunk: int = 500) -> tuple[npt.NDArray[np.uint8], list[str], list[str]]:
-    """``count`` model-ready strips (count, height, width), their labels and kinds.
+          workers: int = 0, chunk: int = 500, empty_rate: float = EMPTY_SHARE
+          ) -> tuple[npt.NDArray[np.uint8], list[str], list[str]]:
+    """``count`` model-ready strips (count, height, width), their labels and kinds;
+    ``empty_rate`` of them hold no digits (label '').
 
     Deterministic by ``seed`` whatever the number of workers: each chunk has
     its own generator seeded by (seed, chunk index).
@@ -184,7 +204,7 @@ def build(count: int, seed: int, kinds: dict[str, float], height: int, width: in
     weights = [kinds[k] / total for k in names]
     jobs = [(seed, i, min(chunk, count - start), names, weights, height, width)
             for i, start in enumerate(range(0, count, chunk))]
-    init_args = (mnist[0], mnist[1]) if mnist is not None else (None, None)
+    init_args = (*(mnist if mnist is not None else (None, None)), empty_rate)
     results = map_chunks(_make_chunk, jobs, _init_worker, init_args, workers)
     images = np.concatenate([r[0] for r in results]) if results else np.empty((0, height, width), np.uint8)
     labels = [t for r in results for t in r[1]]
