@@ -1,5 +1,6 @@
 """The words the synthesiser draws: beside a number, as clutter, and as strips that
-must read as nothing. Training and test vocabularies never share a word (tested)."""
+must read as nothing. No word read in evaluation (EVAL_WORDS) is a training word
+(tested); clutter shares only unit names (kWh, Hz) between the two sides."""
 
 # The test scenes' clutter (`trainer scenes`).
 WORDS = ("METER", "Total", "kWh", "Water", "Serial", "Type", "Model", "Hz", "Volt", "GAS", "Flow", "m3/h")
