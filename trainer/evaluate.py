@@ -77,7 +77,7 @@ def word_set(count: int, seed: int = EVAL_SEED) -> EvalSet:
     """``count`` lone words cropped close, in faces held out from training (italics
     among them): the share read as nothing is the set's exact match."""
     faces = fonts.font_files(fonts.HELD_OUT_PRINTED)
-    rng = np.random.default_rng([seed, len(KINDS)])
+    rng = np.random.default_rng([seed, len(KINDS)])  # the stream after the kinds' own
     return EvalSet("words", [word_strip(rng, EVAL_WORDS, faces) for _ in range(count)], [""] * count)
 
 
