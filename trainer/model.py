@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 import keras
 from keras import layers
 
+from .fused_norm import FusedBatchNorm
+
 ALPHABET = "0123456789"
 BLANK = len(ALPHABET)  # written into the bundle; never left to a library default
 
@@ -70,7 +72,7 @@ class ModelArgs:
 def _conv(x, filters: int, kernel=(3, 3), padding: str = "same", strides: int = 1, name: str = ""):
     x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False,
                       name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = FusedBatchNorm(name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -113,7 +115,7 @@ def build(args: ModelArgs, batch_size: int | None = None) -> keras.Model:
         conv = layers.SeparableConv2D if args.separable_context else layers.Conv2D
         x = conv(args.head, (1, args.context), padding="same", dilation_rate=(1, rate),
                  use_bias=False, name=f"ctx{i}_conv")(x)
-        x = layers.BatchNormalization(name=f"ctx{i}_bn")(x)
+        x = FusedBatchNorm(name=f"ctx{i}_bn")(x)
         x = layers.ReLU(name=f"ctx{i}_relu")(x)
     x = layers.Dropout(0.15, name="drop")(x)
     x = layers.Conv2D(args.num_classes, (1, 1), name="logits_conv")(x)

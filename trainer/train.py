@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import numpy.typing as npt
+import tensorflow as tf
 
 from . import data
 from .config import TrainConfig
@@ -25,14 +26,28 @@ logger = logging.getLogger(__name__)
 
 def ctc_loss_fn(blank: int):
     """Keras loss over y_true = [length, labels…]; the blank index is explicit
-    because keras.losses.CTC assumes 0."""
+    because keras.losses.CTC assumes 0.
+
+    The labels go to TensorFlow as a SparseTensor: that runs the fused CTC
+    kernel, where the padded labels keras.ops.ctc_loss passes run a loop of
+    small ops (same loss to 1e-5; 13 ms of a 0.227 s step here, session 19).
+    """
 
     def ctc_loss(y_true, y_pred):
-        lengths = keras.ops.cast(y_true[:, 0], "int32")
-        labels = keras.ops.cast(y_true[:, 1:], "int32")
-        batch = keras.ops.shape(y_pred)[0]
-        steps = keras.ops.full((batch,), keras.ops.shape(y_pred)[1], dtype="int32")
-        return keras.ops.ctc_loss(labels, y_pred, lengths, steps, mask_index=blank)
+        lengths = tf.cast(y_true[:, 0], tf.int32)
+        padded = tf.cast(y_true[:, 1:], tf.int32)
+        # The kernel refuses an empty label (a strip with no digits), so such rows
+        # pass it a one-digit stand-in and take their exact loss instead: every
+        # column scored blank.
+        where = tf.where(tf.sequence_mask(tf.maximum(lengths, 1), tf.shape(padded)[1]))
+        values = tf.gather_nd(padded, where)
+        values = tf.where(values == blank, tf.zeros_like(values), values)  # stand-ins only
+        labels = tf.SparseTensor(where, values, tf.shape(padded, out_type=tf.int64))
+        steps = tf.fill(tf.shape(y_pred)[:1], tf.shape(y_pred)[1])
+        kernel = tf.nn.ctc_loss(labels, y_pred, None, steps, logits_time_major=False,
+                                blank_index=blank)
+        all_blank = -tf.reduce_sum(tf.nn.log_softmax(y_pred)[:, :, blank], axis=1)
+        return tf.where(lengths == 0, all_blank, kernel)
 
     return ctc_loss
 
