@@ -52,6 +52,7 @@ def test_the_final_epochs_train_on_new_strips_of_their_own_mix(tmp_path, mnist_p
     config.train_samples, config.val_samples, config.batch_size, config.workers = 192, 64, 32, 1
     config.epochs, config.patience = 3, 5
     config.final_epochs, config.final_kinds = 1, {"handwriting": 1.0}
+    config.average_horizon = 8
     drawn = []
     make_split = data.make_split
 
@@ -61,6 +62,18 @@ def test_the_final_epochs_train_on_new_strips_of_their_own_mix(tmp_path, mnist_p
         return split
 
     monkeypatch.setattr(data, "make_split", recording)
+
+    class RecordingPending(data.PendingSplit):  # the final phase's strips, drawn in the background
+        def __init__(self, config, count, seed, digits, mix=None):
+            super().__init__(config, count, seed, digits, mix)
+            self.seed = seed
+
+        def wait(self):
+            split = super().wait()
+            drawn.append((self.count, self.seed, split[2]))
+            return split
+
+    monkeypatch.setattr(data, "PendingSplit", RecordingPending)
     optimizers = []
     compile_for_training = train.compile_for_training
 
@@ -83,3 +96,6 @@ def test_the_final_epochs_train_on_new_strips_of_their_own_mix(tmp_path, mnist_p
     assert int(optimizers[0].iterations.numpy()) == 3 * (192 // 32)
     summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
     assert summary["epochs_run"] == 3 and best.is_file()
+    # The weight average was scored and kept only if it read the validation set better.
+    assert (tmp_path / "run" / "checkpoints" / "averaged.keras").is_file()
+    assert summary["chosen"].startswith(("averaged (", "best epoch ("))

@@ -33,6 +33,9 @@ class TrainConfig:
     # 0.6 points, where the same steps on the default mix bought 0.956 (BENCHMARKS.md).
     final_epochs: int = 0
     final_kinds: dict[str, float] | None = None
+    # Keep an exponential moving average of the weights over about this many steps
+    # (0: none) and ship it if it validates better than the best epoch (weight_average.py).
+    average_horizon: int = 0
     # Strips with no digits (label ''), in every phase; half are a lone word cropped close.
     empty_share: float = EMPTY_SHARE
     mnist_path: str | None = None  # None: Keras' own download and cache
@@ -73,6 +76,8 @@ class TrainConfig:
             raise ValueError("empty_share must be at least 0 and below 1")
         if not 0 <= self.final_epochs < self.epochs:
             raise ValueError(f"final_epochs must be at least 0 and fewer than epochs ({self.epochs})")
+        if self.average_horizon < 0:
+            raise ValueError("average_horizon must be at least 0 (0: no weight average)")
         if self.final_epochs and not self.final_kinds:
             raise ValueError("final_epochs needs final_kinds, the mix those epochs train on")
 

@@ -20,6 +20,7 @@ import tensorflow as tf
 from . import data
 from .config import TrainConfig
 from .model import build
+from .weight_average import WeightAverage
 
 logger = logging.getLogger(__name__)
 
@@ -80,13 +81,18 @@ class ExactMatch(keras.callbacks.Callback):
         self.alphabet, self.blank = alphabet, blank
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        exact = self.score(f"epoch {epoch + 1}")
+        if logs is not None:
+            logs["val_exact"] = exact
+
+    def score(self, what: str) -> float:
+        """The model's validation exact-match as it stands now, logged per kind."""
         logits = self.model.predict(self.x, batch_size=256, verbose=0)
         hits = np.array(greedy_texts(logits, self.alphabet, self.blank)) == self.truth
-        if logs is not None:
-            logs["val_exact"] = float(hits.mean())
         per_kind = {k: float(hits[self.kinds == k].mean()) for k in sorted(set(self.kinds))}
-        logger.info("epoch %d: val exact %.4f %s", epoch + 1, hits.mean(),
+        logger.info("%s: val exact %.4f %s", what, hits.mean(),
                     " ".join(f"{k}={v:.3f}" for k, v in per_kind.items()))
+        return float(hits.mean())
 
 
 def plot_curves(history: dict[str, list[float]], path: Path) -> None:
@@ -148,6 +154,10 @@ def train(config: TrainConfig) -> Path:
     keep_last = keras.callbacks.ModelCheckpoint(out / "checkpoints" / "last.keras")
     stop = keras.callbacks.EarlyStopping(monitor="val_exact", mode="max",
                                          patience=config.patience, restore_best_weights=True)
+    callbacks: list[keras.callbacks.Callback] = [exact, keep_best, keep_last, stop]
+    average = WeightAverage(config.average_horizon) if config.average_horizon else None
+    if average is not None:
+        callbacks.append(average)
     # (mix, seed, last epoch): the final phase draws new strips from its own mix. The
     # optimizer and its cosine schedule carry on across the two fits.
     phases = [(config.kinds, config.seed, config.epochs - config.final_epochs)]
@@ -155,31 +165,68 @@ def train(config: TrainConfig) -> Path:
         phases.append((config.final_kinds, config.seed + data.FINAL_SEED_OFFSET, config.epochs))
     history: dict[str, list[float]] = {}
     done, minutes = 0, 0.0  # minutes in fit: synthesis is logged on its own
-    for number, (mix, seed, until) in enumerate(phases):
-        x_train, y_train, _ = data.make_split(config, config.train_samples, seed, digits, mix)
-        if len(phases) > 1:
-            logger.info("phase %d: epochs %d-%d on %s", number + 1, done + 1, until, mix)
-        started = time.monotonic()
-        fit = model.fit(x_train, y_train, validation_data=(x_val, y_val),
-                        batch_size=config.batch_size, initial_epoch=done, epochs=until,
-                        shuffle=True, verbose=2,
-                        callbacks=[exact, keep_best, keep_last, stop,
-                                   keras.callbacks.CSVLogger(str(out / "history.csv"),
-                                                             append=number > 0)])
-        minutes += (time.monotonic() - started) / 60
-        del x_train, y_train  # the next phase's strips take their place
-        for key, values in fit.history.items():
-            history.setdefault(key, []).extend(values)
-        done += len(fit.history.get("loss", []))
-        if stop.stopped_epoch:
-            logger.info("early stopping after epoch %d", done)
-            break
+    upcoming: data.PendingSplit | None = None
+    try:
+        for number, (mix, seed, until) in enumerate(phases):
+            if upcoming is None:
+                x_train, y_train, _ = data.make_split(config, config.train_samples, seed, digits, mix)
+            else:
+                x_train, y_train, _ = upcoming.wait()
+                upcoming = None
+            if number + 1 < len(phases):
+                # The next phase's strips are drawn while this one trains, on the
+                # CPU time training leaves idle: minutes off the run (BENCHMARKS.md).
+                next_mix, next_seed, _ = phases[number + 1]
+                upcoming = data.PendingSplit(config, config.train_samples, next_seed, digits,
+                                             next_mix)
+            if len(phases) > 1:
+                logger.info("phase %d: epochs %d-%d on %s", number + 1, done + 1, until, mix)
+            started = time.monotonic()
+            fit = model.fit(x_train, y_train, validation_data=(x_val, y_val),
+                            batch_size=config.batch_size, initial_epoch=done, epochs=until,
+                            shuffle=True, verbose=2,
+                            callbacks=[*callbacks,
+                                       keras.callbacks.CSVLogger(str(out / "history.csv"),
+                                                                 append=number > 0)])
+            minutes += (time.monotonic() - started) / 60
+            del x_train, y_train  # the next phase's strips take their place
+            for key, values in fit.history.items():
+                history.setdefault(key, []).extend(values)
+            done += len(fit.history.get("loss", []))
+            if stop.stopped_epoch:
+                logger.info("early stopping after epoch %d", done)
+                break
+    finally:
+        if upcoming is not None:
+            upcoming.cancel()
+    chosen = "best epoch"
+    if average is not None:
+        chosen = _keep_average_if_better(model, average, exact, keep_best, best, out)
     logger.info("trained %d epochs in %.1f min", len(history.get("loss", [])), minutes)
     plot_curves(history, out / "curves.png")
     (out / "train_summary.json").write_text(json.dumps({
         "epochs_run": len(history["loss"]),
         "train_minutes": round(minutes, 2),
         "best_val_exact": max(history.get("val_exact", [0.0])),
+        "chosen": chosen,
         "parameters": int(model.count_params()),
     }, indent=2) + "\n")
     return best
+
+
+def _keep_average_if_better(model: keras.Model, average: WeightAverage, exact: ExactMatch,
+                            keep_best: keras.callbacks.ModelCheckpoint, best: Path,
+                            out: Path) -> str:
+    """Score the averaged weights on the validation set; they replace the best
+    checkpoint only if they read it better. Returns which weights were kept."""
+    average.swap()
+    averaged = out / "checkpoints" / "averaged.keras"
+    model.save(averaged)
+    score = exact.score(f"weights averaged over ~{average.horizon} steps")
+    best_epoch = float(keep_best.best)
+    if score > best_epoch:
+        model.save(best)
+        logger.info("kept the averaged weights (%.4f > best epoch %.4f)", score, best_epoch)
+        return f"averaged ({score:.4f} > best epoch {best_epoch:.4f})"
+    logger.info("kept the best epoch (%.4f >= averaged %.4f)", best_epoch, score)
+    return f"best epoch ({best_epoch:.4f} >= averaged {score:.4f})"
