@@ -63,3 +63,14 @@ def test_card_gives_the_run_s_share_of_strips_without_digits(tmp_path):
     meta["training"]["empty_share"] = 0.08
     assert "plus 8% strips with no digits" in card_for(tmp_path, meta)
     assert "one word cropped close" in card_for(tmp_path, meta)
+
+
+def test_card_says_which_weights_were_kept_when_the_run_averaged_them(tmp_path):
+    meta = json.loads(SHIPPED.read_text())
+    meta["training"].pop("average_horizon", None)
+    assert "best epoch chosen by validation exact-match." in card_for(tmp_path, meta)
+    meta["training"]["average_horizon"] = 2000
+    meta["metrics"]["weights"] = "averaged (0.9140 > best epoch 0.9103)"
+    text = card_for(tmp_path, meta)
+    assert "weights averaged over about the last 2,000 steps" in text
+    assert "kept: averaged (0.9140 > best epoch 0.9103)." in text

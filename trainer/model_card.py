@@ -27,6 +27,15 @@ def weakest_kind(int8: dict[str, Any]) -> str | None:
     return min(kinds, key=lambda k: int8[k]["exact"]) if kinds else None
 
 
+def _selection(training: dict[str, Any], metrics: dict[str, Any]) -> str:
+    horizon = training.get("average_horizon") or 0
+    if not horizon:
+        return "best epoch chosen by validation exact-match."
+    kept = metrics.get("weights")
+    return (f"the best epoch and the weights averaged over about the last {horizon:,} steps "
+            "compared on validation exact-match" + (f", kept: {kept}." if kept else "."))
+
+
 def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) -> Path:
     t = meta["training"]
     m = meta.get("metrics", {})
@@ -49,7 +58,7 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
         f"- {t['train_samples']:,} synthesised strips (seed {t['seed']}), up to "
         f"{t['epochs']} epochs, batch {t['batch_size']}, Adam with cosine decay from "
         f"{t['learning_rate']}, CTC loss with the blank pinned at index "
-        f"{meta['blank_index']}; best epoch chosen by validation exact-match.",
+        f"{meta['blank_index']}; {_selection(t, m)}",
         "- Mix: " + ", ".join(f"{k} {v:.0%}" for k, v in t["kinds"].items())
         + f", plus {empty:.0%} strips with no digits (words, rules, blank panels"
         + ("; half of them one word cropped close, italics among them)." if "empty_share" in t

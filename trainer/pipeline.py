@@ -60,6 +60,7 @@ def evaluate_run(config: TrainConfig, int8_path: Path, float_path: Path,
         "size_kb": round(int8_path.stat().st_size / 1024, 1),
         "parameters": int(parameters),
         "input": f"uint8 1x{config.model.height}x{config.model.width}x1",
+        **_weights_kept(Path(config.out_dir)),
         "int8_minus_float_points": {
             name: round(100 * (results["int8"][name]["exact"] - results["float"][name]["exact"]), 2)
             for name in results["int8"]},
@@ -74,6 +75,13 @@ def evaluate_run(config: TrainConfig, int8_path: Path, float_path: Path,
         meta["metrics"] = metrics
         bundle_writer.write_meta(path, meta)
     return metrics
+
+
+def _weights_kept(run_dir: Path) -> dict[str, str]:
+    """Which weights the run exported (best epoch or averaged), when it recorded it."""
+    summary = run_dir / "train_summary.json"
+    chosen = json.loads(summary.read_text()).get("chosen") if summary.is_file() else None
+    return {"weights": chosen} if chosen else {}
 
 
 def run(config: TrainConfig) -> dict[str, Any]:
