@@ -32,6 +32,8 @@ def test_card_names_the_network_and_a_final_phase_only_when_there_is_one(tmp_pat
     text = card_for(tmp_path, phased)
     assert "- The last epoch trains on" in text and "handwriting 90%" in text
     assert "strided stem" in text and "1, 2, 2, 1, 1 3×3 convolutions" in text
+    phased["training"]["model"]["fold_rows"] = 4
+    assert "4 rows folded into columns" in card_for(tmp_path, phased)
     assert "separable column convolutions" in text
 
 

@@ -74,6 +74,8 @@ class PendingSplit:
         self._future = self._pool.submit(
             strips.build, count, seed, mix or config.kinds, config.model.height,
             config.model.width, digits, workers=config.workers, empty_rate=config.empty_share)
+        self._finished: float | None = None  # when the strips arrived (the pool's own thread)
+        self._future.add_done_callback(lambda _: setattr(self, "_finished", time.monotonic()))
 
     def wait(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32], list[str]]:
         waiting = time.monotonic()
@@ -81,8 +83,10 @@ class PendingSplit:
             images, labels, kinds = self._future.result()
         finally:
             self._pool.shutdown()
-        logger.info("synthesised %d strips in the background in %.0f s (waited %.0f s for them)",
-                    self.count, time.monotonic() - self._started, time.monotonic() - waiting)
+        finished = self._finished or time.monotonic()
+        logger.info("synthesised %d strips in the background in %.0f s, %.0f s before they "
+                    "were needed (waited %.0f s)", self.count, finished - self._started,
+                    max(0.0, waiting - finished), time.monotonic() - waiting)
         y = encode_labels(labels, self.config.model.alphabet, self.config.model.blank_index)
         return images[..., None], y, kinds
 

@@ -17,7 +17,8 @@ def network_summary(training: dict[str, Any]) -> str:
     stem = "strided stem" if model.first_stride == 2 else "pooled stem"
     context = "separable" if model.separable_context else "full"
     return (f"{stem}, blocks of {', '.join(map(str, model.channels))} channels with "
-            f"{', '.join(map(str, model.block_convs))} 3×3 convolutions, head {model.head} with "
+            f"{', '.join(map(str, model.block_convs))} 3×3 convolutions, "
+            f"{model.fold_rows} rows folded into columns, head {model.head} with "
             f"{context} column convolutions dilated {', '.join(map(str, model.dilations))}")
 
 
