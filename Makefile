@@ -92,7 +92,7 @@ e2e-arm64: $(VENV)/.dev
 test: lint typecheck pytest test-tflite-runtime e2e
 
 train: $(VENV)/.dev
-	$(VENV)/bin/digitcam trainer train --mnist '$(MNIST)' --out runs/digits
+	$(VENV)/bin/digitcam trainer train --config device/models/digits.json --mnist '$(MNIST)' --out runs/digits
 
 # The strip detector the device's auto region uses (~25 min); --ship copies it into device/models.
 detector: $(VENV)/.dev

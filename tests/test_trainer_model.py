@@ -1,6 +1,7 @@
 """The recogniser's options (stems, block depths, fold), and which network an existing run gets."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -44,6 +45,14 @@ def test_a_saved_config_round_trips_the_block_counts(tmp_path):
     config = TrainConfig(model=ModelArgs(block_convs=(1, 2, 2, 1, 1)))
     config.save(tmp_path / "config.json")
     assert TrainConfig.load(tmp_path / "config.json") == config
+
+
+def test_a_bundle_s_json_loads_as_the_recipe_that_made_it():
+    shipped = Path(__file__).resolve().parent.parent / "device" / "models" / "digits.json"
+    recipe = json.loads(shipped.read_text())["training"]
+    config = TrainConfig.load(shipped)
+    assert config == TrainConfig.from_dict(recipe)
+    assert config.model.fold_rows == recipe["model"]["fold_rows"] and config != TrainConfig()
 
 
 def test_other_strides_are_refused():

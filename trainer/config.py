@@ -83,7 +83,12 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
-        return cls.from_dict(json.loads(path.read_text()))
+        """A config file, or a model bundle's JSON: its ``training`` object is the
+        recipe that made it (``make train`` retrains the shipped model this way)."""
+        raw = json.loads(path.read_text())
+        if isinstance(raw, dict) and "format" in raw and isinstance(raw.get("training"), dict):
+            raw = raw["training"]
+        return cls.from_dict(raw)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")

@@ -42,8 +42,8 @@ class ModelArgs:
     # 4 -> 2 rows first (the shipped network). 4: the last block works on 4 rows and
     # the fold weighs all of them, so where a stroke sits vertically (the closed top
     # of a 9, the bar of a 7) survives to the columns instead of being max-pooled away.
-    # A handwriting proxy read the seed protocol 0.932 / 0.923 with 4 against 0.923 /
-    # 0.9185 with 2: inside one proxy's noise; untried at full length (BENCHMARKS.md).
+    # Run H10 (shipped, session 20) with 4: seed protocol 0.970 / 0.970 against H7's
+    # 0.968 / 0.9685 with 2, same recipe and strips (BENCHMARKS.md).
     fold_rows: int = 2
     head: int = 96
     context: int = 3  # taps of the column convolutions in the head
