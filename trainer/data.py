@@ -34,24 +34,39 @@ def encode_labels(labels: list[str], alphabet: str, blank: int) -> npt.NDArray[n
     return out
 
 
-def mnist_train(config: TrainConfig) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+Digits = tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]
+Split = tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32], list[str]]
+
+
+def mnist_train(config: TrainConfig) -> Digits:
     """Only MNIST's training split ever reaches the training data."""
     (x_train, y_train), _ = mnist.load(config.mnist_path)
     return x_train, y_train
 
 
-def make_split(config: TrainConfig, count: int, seed: int,
-               digits: tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]],
-               mix: dict[str, float] | None = None
-               ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32], list[str]]:
+def _build_args(config: TrainConfig, count: int, seed: int, digits: Digits,
+                mix: dict[str, float] | None) -> tuple[tuple, dict]:
+    """``strips.build``'s arguments for ``count`` strips of ``mix`` (default: the config's)."""
+    return ((count, seed, mix or config.kinds, config.model.height, config.model.width, digits),
+            {"workers": config.workers, "empty_rate": config.empty_share})
+
+
+def _for_training(config: TrainConfig, built: tuple[npt.NDArray[np.uint8], list[str], list[str]]
+                  ) -> Split:
+    """Strips with a channel axis, labels encoded for CTC, kinds."""
+    images, labels, kinds = built
+    return (images[..., None],
+            encode_labels(labels, config.model.alphabet, config.model.blank_index), kinds)
+
+
+def make_split(config: TrainConfig, count: int, seed: int, digits: Digits,
+               mix: dict[str, float] | None = None) -> Split:
     """``count`` strips of ``mix`` (default: the config's kinds), labels encoded for CTC."""
     started = time.monotonic()
-    images, labels, kinds = strips.build(count, seed, mix or config.kinds, config.model.height,
-                                         config.model.width, digits, workers=config.workers,
-                                         empty_rate=config.empty_share)
+    args, kwargs = _build_args(config, count, seed, digits, mix)
+    built = strips.build(*args, **kwargs)
     logger.info("synthesised %d strips in %.0f s", count, time.monotonic() - started)
-    y = encode_labels(labels, config.model.alphabet, config.model.blank_index)
-    return images[..., None], y, kinds
+    return _for_training(config, built)
 
 
 class PendingSplit:
@@ -64,31 +79,28 @@ class PendingSplit:
     imports TensorFlow, so the child starts in about a second.
     """
 
-    def __init__(self, config: TrainConfig, count: int, seed: int,
-                 digits: tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]],
+    def __init__(self, config: TrainConfig, count: int, seed: int, digits: Digits,
                  mix: dict[str, float] | None = None) -> None:
         self.config, self.count = config, count
         self._started = time.monotonic()
         self._pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"),
                                          initializer=os.nice, initargs=(19,))
-        self._future = self._pool.submit(
-            strips.build, count, seed, mix or config.kinds, config.model.height,
-            config.model.width, digits, workers=config.workers, empty_rate=config.empty_share)
+        args, kwargs = _build_args(config, count, seed, digits, mix)
+        self._future = self._pool.submit(strips.build, *args, **kwargs)
         self._finished: float | None = None  # when the strips arrived (the pool's own thread)
         self._future.add_done_callback(lambda _: setattr(self, "_finished", time.monotonic()))
 
-    def wait(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32], list[str]]:
+    def wait(self) -> Split:
         waiting = time.monotonic()
         try:
-            images, labels, kinds = self._future.result()
+            built = self._future.result()
         finally:
             self._pool.shutdown()
         finished = self._finished or time.monotonic()
         logger.info("synthesised %d strips in the background in %.0f s, %.0f s before they "
                     "were needed (waited %.0f s)", self.count, finished - self._started,
                     max(0.0, waiting - finished), time.monotonic() - waiting)
-        y = encode_labels(labels, self.config.model.alphabet, self.config.model.blank_index)
-        return images[..., None], y, kinds
+        return _for_training(self.config, built)
 
     def cancel(self) -> None:
         """Stop the synthesis (a run that stopped early needs no more strips)."""
