@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 class Env:
     """The world a command sees; tests swap the streams."""
 
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
 
@@ -32,12 +33,13 @@ Handler = Callable[[argparse.Namespace, Env], int]
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """The device's commands: ``read`` and ``log`` at the top level, and ``device …``."""
-    from . import device_command, log_command, read_command
+    """The device's commands: ``read``, ``log`` and ``label`` at the top level, and ``device …``."""
+    from . import device_command, label_command, log_command, read_command
 
     read_command.add_parser(sub)
     device_command.add_parser(sub)
     log_command.add_parser(sub)
+    label_command.add_parser(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,6 +36,7 @@ SOURCE_FORMS = ("replay:DIR_OR_VIDEO", "opencv:INDEX_OR_URL", "picamera2")
 REGION_MODES = ("auto", "rect", "quad")
 FINDERS = ("learned", "classical")
 RUNTIMES = ("", "ai-edge-litert", "tflite-runtime")
+ARCHIVE_MODES = ("off", "all", "low-confidence", "sample")  # sinks/archive.py
 
 
 class ConfigError(DigitcamError):
@@ -146,6 +147,18 @@ class SnapshotConfig:
 
 
 @dataclass(frozen=True)
+class ArchiveConfig:
+    mode: str = _field("off", "keep the strips read, to label and fine-tune on: off, all, "
+                       "low-confidence (below below_confidence, or rejected) or sample (one in sample_every)",
+                       choices=ARCHIVE_MODES)
+    dir: str = _field("archive", "where kept strips go; relative paths are under state_dir")
+    below_confidence: float = _field(0.8, "mode low-confidence: keep readings below this confidence",
+                                     min=0.0, max=1.0)
+    sample_every: int = _field(100, "mode sample: keep one reading in this many", min=1, max=1_000_000)
+    max_mb: int = _field(200, "delete the oldest kept strips beyond this size", min=1, max=1_000_000)
+
+
+@dataclass(frozen=True)
 class ConsoleConfig:
     enabled: bool = _field(True, "print readings on standard output")
 
@@ -175,6 +188,8 @@ class Config:
                                      metadata={"help": "the SQLite log of readings"})
     snapshot: SnapshotConfig = field(default_factory=SnapshotConfig,
                                      metadata={"help": "the latest frame as a JPEG"})
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig,
+                                   metadata={"help": "strips kept for labelling and fine-tuning"})
     console: ConsoleConfig = field(default_factory=ConsoleConfig, metadata={"help": "standard output"})
     journal: JournalConfig = field(default_factory=JournalConfig, metadata={"help": "the systemd journal"})
     profiling: ProfilingConfig = field(default_factory=ProfilingConfig,

@@ -28,6 +28,7 @@ from .preprocess import silence_opencv
 from .profiling import LatencyProfile
 from .reading import Reading, utc_now
 from .recognizer import Recognizer
+from .sinks.archive import ArchiveSink
 from .sinks.base import Sink
 from .sinks.console import ConsoleSink
 from .sinks.fanout import Fanout
@@ -54,6 +55,10 @@ def build_sinks(config: Config) -> list[Sink]:
         sinks.append(SnapshotSink(config.state_path(snap.path), min_interval_s=snap.interval_s,
                                   keep_dir=keep, keep_rejected=snap.keep_rejected,
                                   keep_max_mb=snap.keep_max_mb))
+    if config.archive.mode != "off":
+        arc = config.archive
+        sinks.append(ArchiveSink(config.state_path(arc.dir), arc.mode, arc.below_confidence,
+                                 arc.sample_every, arc.max_mb))
     if config.console.enabled:
         sinks.append(ConsoleSink())
     if config.journal.enabled:

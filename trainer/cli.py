@@ -69,6 +69,51 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mnist", metavar="NPZ", help="MNIST in Keras' layout (default: Keras)")
     p.set_defaults(handler=cmd_seedset)
 
+    p = tsub.add_parser("import-real", help="turn a local snapshot of labelled real digit crops "
+                        "into a cached, versioned training set (held out by meter)")
+    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR",
+                   help="folders of crops, one per meter; names start with the label (3_x.jpg, 3.7_x.jpg)")
+    p.add_argument("--out", type=Path, default=Path("runs/real"), help="where the set is written")
+    p.add_argument("--repo", help="where the snapshot came from (recorded in the set and the model card)")
+    p.add_argument("--commit", help="the snapshot's commit")
+    p.add_argument("--licence", help="the snapshot's licence")
+    p.add_argument("--held-out", action="append", metavar="METER",
+                   help="hold out this meter (repeatable; default: a fixed choice by meter name)")
+    p.set_defaults(handler=cmd_import_real)
+
+    p = tsub.add_parser("real-strips", help="write strips composed from the held-out meters of a "
+                        "real set, with labels.csv, for digitcam read --roi full + trainer score")
+    p.add_argument("real_set", type=Path, help="a set written by import-real (.npz)")
+    p.add_argument("out_dir", type=Path)
+    p.add_argument("--count", type=int, default=1000, help="strips per set")
+    p.set_defaults(handler=cmd_real_strips)
+
+    p = tsub.add_parser("import-photos", help="labelled whole photos (a CSV of image and value) "
+                        "into a folder with labels.csv, for digitcam read + trainer score")
+    p.add_argument("table", type=Path, help="CSV naming each image and its value")
+    p.add_argument("images", type=Path, help="the folder the images are in")
+    p.add_argument("out_dir", type=Path)
+    p.add_argument("--image-column", default="image")
+    p.add_argument("--value-column", default="value")
+    p.add_argument("--delimiter", default=",")
+    p.add_argument("--decimals", type=int, default=0,
+                   help="the display shows this many decimals the value leaves out")
+    p.add_argument("--kind", default="photo", help="the kind these photos are scored as")
+    p.set_defaults(handler=cmd_import_photos)
+
+    p = tsub.add_parser("finetune", help="fine-tune a bundle on labelled field strips and/or a real "
+                        "set, write a new bundle with before/after numbers")
+    p.add_argument("--from", dest="source", type=Path, required=True, metavar="BUNDLE",
+                   help="the bundle to start from (its float weights sit beside it)")
+    p.add_argument("--real", type=Path, action="append", required=True, metavar="DIR_OR_SET",
+                   help="a folder labelled with `digitcam label`, or a set from import-real (repeatable)")
+    p.add_argument("--out", type=Path, default=Path("runs/finetune"), help="run directory")
+    p.add_argument("--steps", type=int, default=600, help="training steps (batch 64)")
+    p.add_argument("--learning-rate", type=float, default=3e-4)
+    p.add_argument("--eval-count", type=int, default=500, help="strips per evaluation set")
+    p.add_argument("--mnist", metavar="NPZ", help="MNIST in Keras' layout (default: the bundle's)")
+    p.set_defaults(handler=cmd_finetune)
+
     p = tsub.add_parser("score", help="exact-match accuracy of `digitcam read --json` output")
     p.add_argument("labels", type=Path, help="labels.csv (file,text) as seedset writes")
     p.add_argument("reads", type=Path, help="JSON lines from digitcam read --json")
@@ -287,7 +332,8 @@ def cmd_ship(args: argparse.Namespace, env: Any) -> int:
     src = args.run_dir / "bundle" / f"{config.name}.json"
     meta = bundle.read_meta(src)  # refuses a bundle that disagrees with itself
     args.to.mkdir(parents=True, exist_ok=True)
-    for path in (meta.tflite_path, meta.json_path):
+    weights = meta.json_path.with_name(f"{config.name}.weights.h5")
+    for path in (meta.tflite_path, meta.json_path, *([weights] if weights.is_file() else [])):
         shutil.copy2(path, args.to / path.name)
     card = write_card(args.to / f"{config.name}.md", meta.raw, args.run_dir)
     print(f"shipped {meta.tflite_path.name} ({meta.sha256[:12]}) and {card.name} to {args.to}",
@@ -316,37 +362,59 @@ def cmd_seedset(args: argparse.Namespace, env: Any) -> int:
     return 0
 
 
+def cmd_import_real(args: argparse.Namespace, env: Any) -> int:
+    from .real import import_real
+
+    source = {k: v for k, v in (("repo", args.repo), ("commit", args.commit),
+                                ("licence", args.licence)) if v}
+    path = import_real(args.dirs, args.out, source, args.held_out)
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    print(json.dumps({"set": str(path), "version": manifest["version"], "crops": manifest["crops"],
+                      "split": manifest["split"], "held_out_meters": manifest["held_out_meters"],
+                      "skipped": manifest["skipped"]}, indent=2), file=env.stdout)
+    return 0
+
+
+def cmd_real_strips(args: argparse.Namespace, env: Any) -> int:
+    from .evaluate import real_sets, write_sets
+    from .real import RealSet
+
+    written = write_sets(real_sets(RealSet.load(args.real_set), args.count), args.out_dir)
+    print(f"wrote {written} strips to {args.out_dir}", file=env.stdout)
+    return 0
+
+
+def cmd_import_photos(args: argparse.Namespace, env: Any) -> int:
+    from .real import import_photos
+
+    written = import_photos(args.table, args.images, args.out_dir, image_column=args.image_column,
+                            value_column=args.value_column, decimals=args.decimals, kind=args.kind,
+                            delimiter=args.delimiter)
+    print(f"wrote {written} labelled photos to {args.out_dir}", file=env.stdout)
+    return 0 if written else int(ExitStatus.BAD_INPUT)
+
+
+def cmd_finetune(args: argparse.Namespace, env: Any) -> int:
+    from .finetune import finetune
+
+    if args.steps < 1:
+        raise DigitcamError("--steps must be at least 1")
+    _check_mnist(args.mnist)
+    _log_to_run_dir(str(args.out))
+    with contextlib.redirect_stdout(sys.stderr):
+        summary = finetune(args.source, args.real, args.out, steps=args.steps,
+                           learning_rate=args.learning_rate, eval_count=args.eval_count,
+                           mnist_path=args.mnist)
+    print(json.dumps(summary, indent=2), file=env.stdout)
+    return 0
+
+
 def cmd_score(args: argparse.Namespace, env: Any) -> int:
-    """Exact match over the frames with digits and, when labels.csv has a kind
-    column, per kind. Frames labelled '' (no digits) count as right only when
-    nothing is read; their kinds ('none', 'word') report that share."""
-    with args.labels.open(newline="") as fh:
-        rows = {row["file"]: row for row in csv.DictReader(fh)}
-    per_kind: dict[str, list[bool]] = {}
-    digits: list[bool] = []  # frames whose truth has digits
-    seen = 0
-    for line in args.reads.read_text().splitlines():
-        if not line.strip():
-            continue
-        record = json.loads(line)
-        row = rows.get(Path(record["path"]).name)
-        if row is None:
-            continue
-        seen += 1
-        hit = record["text"] == row["text"]
-        per_kind.setdefault(row.get("kind") or "all", []).append(hit)
-        if row["text"]:
-            digits.append(hit)
-    if seen == 0:
-        raise DigitcamError(f"{args.reads}: no reads match the files in {args.labels}")
-    hits = [h for v in per_kind.values() for h in v]
-    result: dict[str, Any] = {"n": seen, "missing": len(rows) - seen,
-                              "exact": round(sum(digits or hits) / max(1, len(digits or hits)), 4)}
-    if len(per_kind) > 1:
-        result["kinds"] = {k: {"n": len(v), "exact": round(sum(v) / len(v), 4)}
-                           for k, v in sorted(per_kind.items())}
+    from .scoring import score
+
+    result = score(args.labels, args.reads)
     print(json.dumps(result), file=env.stdout)
-    return 0 if seen == len(rows) else int(ExitStatus.BAD_INPUT)
+    return 0 if result["missing"] == 0 else int(ExitStatus.BAD_INPUT)
 
 
 def cmd_scenes(args: argparse.Namespace, env: Any) -> int:

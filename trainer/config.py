@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .model import ModelArgs
-from .synth.strips import EMPTY_SHARE, KINDS
+from .synth.strips import EMPTY_SHARE, REAL, TRAIN_KINDS
 
 
 @dataclass
@@ -39,6 +39,9 @@ class TrainConfig:
     # Strips with no digits (label ''), in every phase; half are a lone word cropped close.
     empty_share: float = EMPTY_SHARE
     mnist_path: str | None = None  # None: Keras' own download and cache
+    # Real camera crops (`digitcam trainer import-real`): the 'real' kind of the mixes draws
+    # strips from its training meters, and the evaluation adds its held-out meters.
+    real_path: str | None = None
     workers: int = 0  # data synthesis processes; 0 = one per core
     representative_samples: int = 400
     # Per kind: int8 must stay within 0.5 points of float, and at 1,000 one strip is 0.1.
@@ -66,10 +69,13 @@ class TrainConfig:
     def check(self) -> None:
         """Refuse a schedule or mix that cannot run, before any strips are drawn."""
         for name, mix in (("kinds", self.kinds), ("final_kinds", self.final_kinds or {})):
-            unknown = sorted(set(mix) - set(KINDS))
+            unknown = sorted(set(mix) - set(TRAIN_KINDS))
             if unknown:
                 raise ValueError(f"{name}: unknown kind(s) {', '.join(unknown)} "
-                                 f"(known: {', '.join(KINDS)})")
+                                 f"(known: {', '.join(TRAIN_KINDS)})")
+            if mix.get(REAL, 0) > 0 and not self.real_path:
+                raise ValueError(f"{name}: the '{REAL}' kind needs real_path, a set written by "
+                                 "`digitcam trainer import-real`")
             if mix and (min(mix.values()) < 0 or sum(mix.values()) <= 0):
                 raise ValueError(f"{name}: shares must be >= 0 with a positive sum")
         if not 0 <= self.empty_share < 1:

@@ -24,7 +24,8 @@ def load_model(path: Path) -> keras.Model:
 
 def export(config: TrainConfig, keras_path: Path, revision: str | None = None
            ) -> tuple[Path, Path, int]:
-    """Write NAME.tflite (int8) and NAME-float.tflite with their metadata.
+    """Write NAME.tflite (int8) and NAME-float.tflite with their metadata, and the
+    float weights as NAME.weights.h5.
 
     ``revision`` is the git revision the model was trained at (taken when the
     run started, since the tree may move during an hour of training).
@@ -40,6 +41,8 @@ def export(config: TrainConfig, keras_path: Path, revision: str | None = None
                                 quantize.to_float(model, args.height, args.width))
     for path in (int8_path, float_path):
         quantize.check_static(path.read_bytes())
+    # The float weights travel with the bundle: `trainer finetune --from` starts from them.
+    model.save_weights(out / f"{config.name}.weights.h5")
     bundle_writer.write_meta(int8_path, bundle_writer.metadata(
         int8_path, config, input_dtype="uint8", quantization="full-int8 (per-channel weights)",
         revision=revision))
@@ -51,7 +54,7 @@ def export(config: TrainConfig, keras_path: Path, revision: str | None = None
 
 def evaluate_run(config: TrainConfig, int8_path: Path, float_path: Path,
                  parameters: int | None = None) -> dict[str, Any]:
-    sets = evaluate.standard_sets(config.mnist_path, config.eval_samples)
+    sets = evaluate.standard_sets(config.mnist_path, config.eval_samples, config.real_path)
     results = evaluate.evaluate({"float": float_path, "int8": int8_path}, sets)
     if parameters is None:
         parameters = build(config.model).count_params()

@@ -13,7 +13,6 @@ import os
 import re
 import tempfile
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from ..errors import DigitcamError
 from ..fieldlog import canonical_ts
 from ..reading import Reading, utc_now
 from .base import Sink
+from .kept import KeptFolder
 
 logger = logging.getLogger(__name__)
 
@@ -128,33 +128,20 @@ class SnapshotSink(Sink):
         self.min_interval_s = min_interval_s
         self.jpeg_quality = jpeg_quality
         self.keep_dir = Path(keep_dir) if keep_dir is not None else None
+        self._kept = KeptFolder(self.keep_dir, int(keep_max_mb * 1e6), KEPT_NAME) if self.keep_dir else None
         self.keep_below_confidence = keep_below_confidence
         self.keep_rejected = keep_rejected
-        self.keep_max_bytes = int(keep_max_mb * 1e6)
         self.keep_min_interval_s = keep_min_interval_s
         self._clock = clock
         self._last_write: float | None = None
         self._last_keep: float | None = None
-        self._kept: deque[tuple[Path, int]] = deque()  # oldest first
-        self._kept_bytes = 0
         self.written = 0  # snapshots written
         self.kept = 0  # frames kept
-        self.deleted = 0  # kept frames deleted for the budget
 
     def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.keep_dir is None:
-            return
-        self.keep_dir.mkdir(parents=True, exist_ok=True)
-        # Frames kept by earlier runs count against the budget too.
-        self._kept.clear()
-        self._kept_bytes = 0
-        for entry in sorted(os.scandir(self.keep_dir), key=lambda e: e.name):
-            if entry.is_file() and KEPT_NAME.match(entry.name):
-                size = entry.stat().st_size
-                self._kept.append((Path(entry.path), size))
-                self._kept_bytes += size
-        self._enforce_budget()
+        if self._kept is not None:
+            self._kept.scan()
 
     def _due(self, last: float | None, interval: float, now: float) -> bool:
         return last is None or now - last >= interval
@@ -179,23 +166,18 @@ class SnapshotSink(Sink):
             self._keep(reading, frame)
 
     def _keep(self, reading: Reading, frame: npt.NDArray[np.uint8]) -> None:
-        assert self.keep_dir is not None
+        assert self.keep_dir is not None and self._kept is not None
         target = self.keep_dir / kept_name(reading)
         data = encode(frame, ".png")
         write_atomic(target, data)
-        self._kept.append((target, len(data)))
-        self._kept_bytes += len(data)
+        self._kept.add(target, len(data))
         self.kept += 1
-        self._enforce_budget()
-
-    def _enforce_budget(self) -> None:
-        while self._kept and self._kept_bytes > self.keep_max_bytes:
-            path, size = self._kept.popleft()
-            self._kept_bytes -= size
-            with contextlib.suppress(FileNotFoundError):  # the user already took it away
-                path.unlink()
-            self.deleted += 1
 
     @property
     def kept_bytes(self) -> int:
-        return self._kept_bytes
+        return self._kept.bytes if self._kept is not None else 0
+
+    @property
+    def deleted(self) -> int:
+        """Kept frames deleted for the budget."""
+        return self._kept.deleted if self._kept is not None else 0

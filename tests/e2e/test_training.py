@@ -96,3 +96,45 @@ def test_detector_path_end_to_end(tiny_detector, tmp_path):
                      str(tmp_path / "f.png"))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["text"] == ""
+
+
+def test_field_loop_archive_label_finetune_read(tiny_run, tmp_path, mnist_path):
+    """The daemon archives the strips it read, a person labels them in the terminal, the
+    model is fine-tuned on them, and `digitcam read` reads with the new bundle."""
+    import subprocess
+
+    from conftest import DIGITCAM, ROOT
+
+    out, _ = tiny_run
+    state = tmp_path / "state"
+    config = tmp_path / "digitcam.toml"
+    config.write_text(f'state_dir = "{state}"\n[source]\nspec = "replay:{ROOT}/device/samples/frames"\n'
+                      'fps = 30.0\nloop = false\n[archive]\nmode = "all"\n'
+                      '[console]\nenabled = false\n[journal]\nenabled = false\n')
+    run = run_cli("device", "run", "--config", str(config), timeout=120)
+    assert run.returncode == 0, run.stderr
+    archive = state / "archive"
+    strips = sorted(archive.glob("*.png"))
+    assert strips
+    # A person confirms every reading but corrects the first to what its frame really shows.
+    answers = "1234\n" + "\n" * (len(strips) - 1)
+    labelled = subprocess.run([*DIGITCAM, "label", str(archive), "--no-image"], input=answers,
+                              capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert labelled.returncode == 0, labelled.stderr
+    assert f"labelled {len(strips)} " in labelled.stdout
+    tuned = run_cli("trainer", "finetune", "--from", str(out / "bundle" / "digits.json"),
+                    "--real", str(archive), "--out", str(tmp_path / "ft"), "--steps", "8",
+                    "--eval-count", "20", "--mnist", str(mnist_path), timeout=900)
+    assert tuned.returncode == 0, tuned.stderr[-3000:]
+    summary = json.loads(tuned.stdout)
+    source_sha = json.loads((out / "bundle" / "digits.json").read_text())["sha256"]
+    assert summary["from"]["sha256"] == source_sha and summary["steps"] == 8
+    assert {"seed", "printed"} <= set(summary["exact"])
+    assert all({"before", "after"} <= set(v) for v in summary["exact"].values())
+    new_bundle = tmp_path / "ft" / "bundle" / "digits.json"
+    meta = json.loads(new_bundle.read_text())
+    assert meta["sha256"] != source_sha and meta["metrics"]["finetune"]["from"]["sha256"] == source_sha
+    assert (tmp_path / "ft" / "bundle" / "digits.weights.h5").is_file()  # it can be fine-tuned again
+    read = run_cli("read", "--json", "--roi", "full", "--model", str(new_bundle), str(strips[0]))
+    assert read.returncode == 0, read.stderr
+    assert set(json.loads(read.stdout)["text"]) <= set("0123456789")

@@ -38,8 +38,10 @@ def _segment_polygons(w: float, h: float, t: float, gap: float) -> dict[str, np.
             "e": vert(left, mid, bot), "c": vert(right, mid, bot)}
 
 
-def drawn_masks(rng: Rng, text: str, field: int) -> tuple[FloatImage, FloatImage]:
-    """(lit, unlit) masks of segments drawn with OpenCV polygons."""
+def drawn_masks(rng: Rng, text: str, field: int, point: int | None = None
+                ) -> tuple[FloatImage, FloatImage]:
+    """(lit, unlit) masks of segments drawn with OpenCV polygons; ``point``: a lit decimal
+    point after that digit (a meter's "123.45" reads 12345: the point is not a digit)."""
     h = float(rng.uniform(36, 70))
     w = h * rng.uniform(0.45, 0.65)
     t = h * rng.uniform(0.08, 0.16)
@@ -62,6 +64,12 @@ def drawn_masks(rng: Rng, text: str, field: int) -> tuple[FloatImage, FloatImage
             pts[:, 1] += t
             target = lit if name in on else unlit
             cv2.fillPoly(target, [np.round(pts * ss).astype(np.int32)], 255, cv2.LINE_AA)
+        if point is not None:
+            # Every cell has its point segment, lit after one digit: LCDs show them all faintly.
+            centre = (x0 + w + (pitch - w) / 2, t + h - t / 2)
+            target = lit if i == field - len(text) + point else unlit
+            cv2.circle(target, (round(centre[0] * ss), round(centre[1] * ss)), int(t * 0.6 * ss), 255, -1,
+                       cv2.LINE_AA)
     size = (width // ss, height // ss)
     return (cv2.resize(lit, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0,
             cv2.resize(unlit, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0)
@@ -88,15 +96,23 @@ def dseg_masks(rng: Rng, text: str, field: int, font_path: Path) -> tuple[FloatI
     return lit[crop], np.clip(every[crop] - lit[crop], 0, 1)
 
 
-def seven_segment(rng: Rng, text: str, font_files: list[Path]) -> FloatImage:
+def seven_segment(rng: Rng, text: str, font_files: list[Path], backlit: bool = False) -> FloatImage:
+    """A seven-segment strip. ``backlit`` (training) adds what real meter LCDs showed and the
+    clean ones lack: dim, low-contrast panels, decimal points, the bezel inside the crop, glare."""
     field = len(text) + (int(rng.integers(0, 3)) if rng.random() < 0.3 else 0)
-    if font_files and rng.random() < 0.6:
+    point = None
+    if backlit and len(text) > 1 and rng.random() < 0.4:
+        point = int(rng.integers(0, len(text) - 1))
+    if font_files and rng.random() < 0.6 and point is None:
         lit, unlit = dseg_masks(rng, text, field, font_files[int(rng.integers(len(font_files)))])
     else:
-        lit, unlit = drawn_masks(rng, text, field)
+        lit, unlit = drawn_masks(rng, text, field, point)
     if rng.random() < 0.5:  # reflective LCD: dark segments on a grey-green panel
         bg = rng.uniform(110, 230)
         fg = rng.uniform(0, max(1.0, bg - 70))
+        if backlit and rng.random() < 0.5:  # a dim or washed-out panel: little contrast left
+            bg = rng.uniform(60, 200)
+            fg = bg - rng.uniform(25, 70)
     else:  # emissive LED/VFD: bright segments on a dark panel
         bg = rng.uniform(0, 70)
         fg = rng.uniform(min(254.0, bg + 90), 255)
@@ -107,4 +123,32 @@ def seven_segment(rng: Rng, text: str, font_files: list[Path]) -> FloatImage:
         glow = cv2.GaussianBlur(lit, (0, 0), sigmaX=rng.uniform(1.5, 4.0))
         image = np.clip(image + glow * rng.uniform(20, 80), 0, 255).astype(np.float32)
     pad = int(rng.integers(2, 10))
-    return np.pad(image, pad, mode="constant", constant_values=bg)
+    image = np.pad(image, pad, mode="constant", constant_values=bg)
+    if backlit:
+        image = _panel(rng, image, bg)
+    return image
+
+
+def _panel(rng: Rng, image: FloatImage, bg: float) -> FloatImage:
+    """The display's surroundings and light: a bezel edge inside the crop, glare."""
+    h, w = image.shape
+    if rng.random() < 0.5:  # the window's frame: a band of another level along some edges
+        level = float(rng.choice([rng.uniform(0, 60), rng.uniform(180, 255)]))
+        band = max(1, int(h * rng.uniform(0.04, 0.15)))
+        image = image.copy()
+        for edge in rng.permutation(4)[: int(rng.integers(1, 5))]:
+            if edge == 0:
+                image[:band] = level
+            elif edge == 1:
+                image[-band:] = level
+            elif edge == 2:
+                image[:, :band] = level
+            else:
+                image[:, -band:] = level
+    if rng.random() < 0.35:  # glare: a soft bright spot on the glass
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        sx, sy = w * rng.uniform(0.05, 0.3), h * rng.uniform(0.2, 0.8)
+        spot = np.exp(-((xx - cx) ** 2 / (2 * sx**2) + (yy - cy) ** 2 / (2 * sy**2)))
+        image = np.clip(image + spot * rng.uniform(30, 140), 0, 255).astype(np.float32)
+    return image

@@ -12,16 +12,23 @@ import numpy.typing as npt
 from digitcam.device.preprocess import fit_strip
 
 from ..parallel import map_chunks
+from ..real import REAL_KINDS, RealSet, compose_strip
 from . import fonts
 from .camera import close_rows, photograph, rescale, shapes
 from .common import FloatImage, Rng, compose, palette, random_digits
-from .counter import roller_counter
+from .counter import ROLL_RANGE, ROLL_RANGE_TRAIN, roller_counter
 from .handwriting import DISTORT_SHARE, SPACED_SHARE, MnistPool, handwritten
 from .printed import hershey_mask, truetype_mask
 from .sevenseg import seven_segment
 from .words import TRAIN_WORDS, TRAINING_WORDS, UNIT_WORDS
 
 KINDS = ("printed", "sevenseg", "counter", "handwriting")
+# A training mix may add real camera crops of meter digits (trainer/real.py), composed
+# into strips from the meters of the set's training split; the synthetic KINDS stay
+# the per-kind evaluation sets.
+REAL = "real"
+TRAIN_KINDS = (*KINDS, REAL)
+REAL_LCD_SHARE = 0.3  # of real strips, from LCD meters: they are few but fail most
 # How hard the camera is on a strip. Camera damage on every strip drowned the digit
 # shapes: 1,200 steps of handwriting read the seed protocol 0.61 with it, 0.88 with
 # loose crops alone and 0.95 with neither; the hard cases stay in the mix, the easy
@@ -59,14 +66,20 @@ class Synthesizer:
     # Handwriting written far apart; evaluation sets and demo samples keep 0 so
     # they stay the strips every earlier model was measured on.
     spaced_share: float = SPACED_SHARE
+    real: RealSet | None = None
+    roll_range: float = ROLL_RANGE  # training widens it (counter.ROLL_RANGE_TRAIN)
+    # Training draws backlit LCD panels (sevenseg.seven_segment); evaluation sets keep the
+    # strips every earlier model was measured on.
+    backlit: bool = False
+    _real_pools: dict[str, npt.NDArray[np.intp]] = field(default_factory=dict, repr=False)
 
     def clean(self, rng: Rng, kind: str, text: str) -> FloatImage:
         if kind == "printed":
             return _printed(rng, text, self.printed_fonts)
         if kind == "sevenseg":
-            return seven_segment(rng, text, self.segment_fonts)
+            return seven_segment(rng, text, self.segment_fonts, self.backlit)
         if kind == "counter":
-            return roller_counter(rng, text, self.printed_fonts)
+            return roller_counter(rng, text, self.printed_fonts, roll_range=self.roll_range)
         if kind == "handwriting":
             if self.mnist is None:
                 raise ValueError("handwriting needs MNIST digits")
@@ -87,6 +100,8 @@ class Synthesizer:
 
     def sample(self, rng: Rng, kind: str) -> tuple[npt.NDArray[np.uint8], str]:
         """One photographed strip of ``kind`` and its label ('' for no digits)."""
+        if kind == REAL:
+            return self.real_strip(rng)
         if rng.random() < self.empty_rate:
             return self.empty(rng), ""
         text = random_digits(rng)
@@ -98,6 +113,16 @@ class Synthesizer:
             return photograph(rng, strip, [], 0.0), text
         strength = rng.uniform(0.0, 0.3) if draw < pristine + LIGHT_SHARE else rng.uniform(0.5, 1.0)
         return photograph(rng, strip, self.clutter(rng, kind), strength), text
+
+    def real_strip(self, rng: Rng) -> tuple[npt.NDArray[np.uint8], str]:
+        if self.real is None:
+            raise ValueError("the 'real' kind needs a real-crop set (TrainConfig.real_path)")
+        if not self._real_pools:
+            self._real_pools.update({kind: self.real.crops("train", kind) for kind in REAL_KINDS})
+        pools = self._real_pools
+        lcd = rng.random() < REAL_LCD_SHARE and pools["lcd"].size > 0
+        strip, text, _ = compose_strip(rng, self.real, pools["lcd" if lcd else "roller"])
+        return strip, text
 
     def empty(self, rng: Rng) -> npt.NDArray[np.uint8]:
         """Background, rules and unit words, but no digits; half of them a word
@@ -154,10 +179,12 @@ _worker: Synthesizer | None = None
 
 
 def _init_worker(mnist_images: npt.NDArray[np.uint8] | None,
-                 mnist_labels: npt.NDArray[np.integer] | None, empty_rate: float) -> None:
+                 mnist_labels: npt.NDArray[np.integer] | None, empty_rate: float,
+                 real_path: str | None = None) -> None:
     global _worker
     pool = MnistPool(mnist_images, mnist_labels) if mnist_images is not None else None
-    _worker = Synthesizer(pool, empty_rate=empty_rate)
+    _worker = Synthesizer(pool, empty_rate=empty_rate, roll_range=ROLL_RANGE_TRAIN, backlit=True,
+                          real=RealSet.load(real_path) if real_path else None)
 
 
 def _make_chunk(args: tuple[int, int, int, Sequence[str], Sequence[float], int, int]
@@ -191,8 +218,8 @@ def stretch(rng: Rng, strip: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
 
 def build(count: int, seed: int, kinds: dict[str, float], height: int, width: int,
           mnist: tuple[npt.NDArray[np.uint8], npt.NDArray[np.integer]] | None,
-          workers: int = 0, chunk: int = 500, empty_rate: float = EMPTY_SHARE
-          ) -> tuple[npt.NDArray[np.uint8], list[str], list[str]]:
+          workers: int = 0, chunk: int = 500, empty_rate: float = EMPTY_SHARE,
+          real_path: str | None = None) -> tuple[npt.NDArray[np.uint8], list[str], list[str]]:
     """``count`` model-ready strips (count, height, width), their labels and kinds;
     ``empty_rate`` of them hold no digits (label '').
 
@@ -204,7 +231,7 @@ def build(count: int, seed: int, kinds: dict[str, float], height: int, width: in
     weights = [kinds[k] / total for k in names]
     jobs = [(seed, i, min(chunk, count - start), names, weights, height, width)
             for i, start in enumerate(range(0, count, chunk))]
-    init_args = (*(mnist if mnist is not None else (None, None)), empty_rate)
+    init_args = (*(mnist if mnist is not None else (None, None)), empty_rate, real_path)
     results = map_chunks(_make_chunk, jobs, _init_worker, init_args, workers)
     images = np.concatenate([r[0] for r in results]) if results else np.empty((0, height, width), np.uint8)
     labels = [t for r in results for t in r[1]]

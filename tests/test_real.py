@@ -1,0 +1,184 @@
+"""Real-crop import, strip composition and the scoring rules for real photos.
+
+The fixture is a tree of crops drawn here in the layout of a public meter-digit
+snapshot (one folder per meter, the label leading each file name, date folders,
+a duplicate and an unlabelled file): the import path is what is tested, and no
+third-party image is committed to this repository.
+"""
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("PIL")  # the trainer extra
+
+from conftest import run_cli
+
+from digitcam.trainer import real
+from digitcam.trainer.scoring import is_right
+
+METERS = {  # folder -> kind as the importer must see it
+    "powermeter/ISKRA T3F-01S1/20230626": "roller",
+    "powermeter/ISKRA.T3F-01S1_20250630/20250630": "roller",  # the same meter, another day
+    "watermeter/Acme/alice": "roller",
+    "watermeter/Other/bob": "roller",
+    "lcd/lcd_pb": "lcd",
+    "lcd2": "lcd",
+}
+
+
+def crop(digit: int, tenths: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 90, (44, 26, 3)).astype(np.uint8)  # noise: every crop unique
+    cv2.putText(image, str(digit), (3, 34 - 3 * max(tenths, 0)), cv2.FONT_HERSHEY_SIMPLEX, 1.1,
+                (230, 230, 230), 2)
+    return image
+
+
+@pytest.fixture(scope="module")
+def crop_tree(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("crops")
+    seed = 0
+    for folder in METERS:
+        (root / folder).mkdir(parents=True)
+        for digit in range(10):
+            for tenths in (-1, 5) if folder != "lcd2" else (-1,):
+                seed += 1
+                name = f"{digit}_{seed:04x}.jpg" if tenths < 0 else f"{digit}.{tenths}_{seed:04x}.jpg"
+                cv2.imwrite(str(root / folder / name), crop(digit, tenths, seed))
+    duplicate = root / "watermeter/Acme/alice"
+    (duplicate / "7_again.jpg").write_bytes(next(duplicate.glob("7_*.jpg")).read_bytes())
+    cv2.imwrite(str(duplicate / "readme.jpg"), crop(1, -1, 999))  # no label in the name
+    return root
+
+
+@pytest.fixture(scope="module")
+def real_set(crop_tree, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("real")
+    return real.import_real([crop_tree], out, {"repo": "test/fixture", "licence": "MIT"},
+                            held_out_meters=["watermeter/other/bob", "lcd2"])
+
+
+def test_labels_come_from_the_name_or_the_folder():
+    assert real.parse_label(Path("x/3.7_abc.jpg")) == (3, 7)
+    assert real.parse_label(Path("x/0 - 0_1_20211231.jpg")) == (0, -1)
+    assert real.parse_label(Path("x/9-1.jpg")) == (9, -1)
+    assert real.parse_label(Path("5.0/anything.jpg")) == (5, 0)
+    assert real.parse_label(Path("x/10_abc.jpg")) is None  # not a digit
+    assert real.parse_label(Path("x/ISKRA.jpg")) is None
+
+
+def test_a_roller_digit_reads_as_the_one_further_in():
+    assert real.roller_label(3, -1) == 3
+    assert real.roller_label(3, 4) == 3
+    assert real.roller_label(3, 6) == 4
+    assert real.roller_label(9, 7) == 0  # rolls over
+    assert real.roller_label(3, 5) is None  # exactly between: either is right
+
+
+def test_one_meter_photographed_on_two_days_is_one_meter():
+    assert (real.meter_name(Path("powermeter/ISKRA T3F-01S1/20230626"))
+            == real.meter_name(Path("powermeter/ISKRA.T3F-01S1_20250630/20250630"))
+            == "powermeter/iskrat3f01s1")
+    assert real.meter_kind("lcd/lcd_pb") == "lcd" and real.meter_kind("watermeter/acme") == "roller"
+
+
+def test_import_keeps_each_image_once_and_splits_by_meter(real_set, crop_tree, tmp_path):
+    manifest = json.loads(real_set.with_suffix(".json").read_text())
+    assert manifest["skipped"] == {"duplicate image": 1, "no label in the name": 1}
+    assert manifest["crops"] == 5 * 20 + 10  # ISKRA twice, alice, bob, lcd_pb; lcd2 has no halves
+    assert set(manifest["held_out_meters"]) == {"watermeter/other/bob", "lcd2"}
+    assert manifest["sources"][0]["licence"] == "MIT"
+    loaded = real.RealSet.load(real_set)
+    train, held = loaded.crops("train"), loaded.crops("held-out")
+    assert len(train) + len(held) == manifest["crops"]
+    assert not set(loaded.meter_index[train]) & set(loaded.meter_index[held])
+    assert len(loaded.crops("held-out", "lcd")) == 10 and len(loaded.crops("train", "lcd")) == 20
+    # Same snapshot, same version: a training config can name the file.
+    again = real.import_real([crop_tree], tmp_path, held_out_meters=["watermeter/other/bob", "lcd2"])
+    assert again.name == real_set.name
+
+
+def test_an_empty_or_missing_folder_is_a_clear_error(tmp_path):
+    from digitcam.device.errors import DigitcamError
+
+    with pytest.raises(DigitcamError, match="no labelled crops"):
+        real.import_real([tmp_path], tmp_path / "out")
+    with pytest.raises(DigitcamError, match="not a folder"):
+        real.import_real([tmp_path / "nope"], tmp_path / "out")
+
+
+def test_composed_strips_carry_one_label_digit_per_window(real_set):
+    loaded = real.RealSet.load(real_set)
+    rng = np.random.default_rng(0)
+    pool = loaded.crops("train", "roller")
+    for _ in range(20):
+        strip, label, accepted = real.compose_strip(rng, loaded, pool, length=5)
+        assert strip.dtype == np.uint8 and strip.ndim == 2
+        assert len(label) == len(accepted) == 5 and all(len(a) == 1 for a in accepted)
+        assert real.matches(label, accepted)
+    strip, label, accepted = real.compose_strip(rng, loaded, pool, length=4, allow_half=True,
+                                                force_half=True)
+    halves = [a for a in accepted if len(a) == 2]
+    assert len(halves) >= 1
+    d = halves[0]
+    assert int(d[1]) == (int(d[0]) + 1) % 10
+    assert not real.matches(label + "1", accepted)  # an extra digit is wrong
+
+
+def test_real_sets_measure_only_held_out_meters(real_set):
+    from digitcam.trainer.evaluate import real_sets
+
+    loaded = real.RealSet.load(real_set)
+    sets = {s.name: s for s in real_sets(loaded, 12)}
+    assert set(sets) == {"real-roller", "real-lcd", "real-transition"}
+    assert all(len(s.labels) == 12 for s in sets.values())
+    assert sets["real-transition"].accepted is not None
+
+
+def test_scoring_rules_for_rollers_and_displays_with_decimals():
+    assert is_right("1239", {"text": "1229", "accept": "1|2|23|9"})
+    assert not is_right("12399", {"text": "1229", "accept": "1|2|23|9"})
+    pump = {"text": "68", "decimals": "2"}
+    assert is_right("6796", pump) and is_right("6800", pump) and is_right("6849", pump)
+    assert not is_right("6749", pump) and not is_right("68", pump) and not is_right("", pump)
+    assert is_right("13957", {"text": "139", "decimals": "2"})  # some labels cut, not round
+    assert is_right("42", {"text": "42"}) and not is_right("42", {"text": "421"})
+
+
+def test_import_real_and_real_strips_through_the_cli(crop_tree, tmp_path):
+    result = run_cli("trainer", "import-real", str(crop_tree), "--out", str(tmp_path / "set"),
+                     "--repo", "test/fixture", "--held-out", "lcd2", "--held-out", "watermeter/other/bob")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["crops"] == 110 and summary["split"]["held-out"]["lcd"] == 10
+    result = run_cli("trainer", "real-strips", summary["set"], str(tmp_path / "strips"), "--count", "5")
+    assert result.returncode == 0, result.stderr
+    with (tmp_path / "strips" / "labels.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 15 and {r["kind"] for r in rows} == {"real-roller", "real-lcd", "real-transition"}
+    assert all((tmp_path / "strips" / r["file"]).is_file() for r in rows)
+    bad = run_cli("trainer", "import-real", str(tmp_path / "missing"))
+    assert bad.returncode != 0 and "not a folder" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_labelled_photos_are_scored_with_their_decimals(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        cv2.imwrite(str(images / name), np.zeros((20, 40), np.uint8))
+    (tmp_path / "t.csv").write_text("n;used_liter;image\n0;68;a.jpg\n1;33;b.jpg\n2;5;missing.jpg\n")
+    result = run_cli("trainer", "import-photos", str(tmp_path / "t.csv"), str(images),
+                     str(tmp_path / "photos"), "--delimiter", ";", "--value-column", "used_liter",
+                     "--decimals", "2", "--kind", "pump")
+    assert result.returncode == 0, result.stderr
+    reads = tmp_path / "reads.jsonl"
+    reads.write_text(json.dumps({"path": "pump-a.jpg", "text": "6796"}) + "\n"
+                     + json.dumps({"path": "pump-b.jpg", "text": "3"}) + "\n")
+    scored = run_cli("trainer", "score", str(tmp_path / "photos" / "labels.csv"), str(reads))
+    assert scored.returncode == 0, scored.stderr
+    assert json.loads(scored.stdout)["exact"] == 0.5
