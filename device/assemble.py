@@ -64,7 +64,7 @@ def make_reader(recognizer: Recognizer, cfg: RegionConfig, model: ModelConfig | 
         return FrameReader(recognizer, "quad", np.array(cfg.quad, np.float32), aligner=aligner)
     model = model or ModelConfig()
     detector = load_finder(cfg.finder, cfg.detector or None, model.threads, model.runtime or None)
-    return FrameReader(recognizer, cfg.mode, detector=detector)
+    return FrameReader(recognizer, cfg.mode, detector=detector, windows=cfg.windows)
 
 
 def bundled_frames() -> Path:

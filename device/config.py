@@ -103,6 +103,8 @@ class RegionConfig:
                          choices=FINDERS)
     detector: str = _field("", "mode auto, finder learned: detector bundle (.json or .tflite); "
                                "\"\" = the bundled one")
+    windows: bool = _field(True, "mode auto: when the finder reads nothing sure, also read the inside of "
+                                 "display windows (a meter's LCD filling the frame)")
 
 
 @dataclass(frozen=True)

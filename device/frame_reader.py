@@ -24,6 +24,7 @@ from .detector import StripDetector
 from .preprocess import to_grey
 from .recognizer import Recognition, Recognizer
 from .segment import Quad, expand, find_strips, quad_height, quad_width, rect_quad, rectify
+from .windows import find_windows, inside
 
 # How much of its height each detector quad is grown by (vertical, horizontal):
 # the detector's cells already overshoot the strip, so a tight crop reads best,
@@ -34,6 +35,9 @@ DETECTOR_CROPS = ((-0.05, 0.1), (0.12, 0.25))
 # than those digits: a word whose S or l read as 5 or 1 ("Serial" -> 5). Digits and
 # their gaps, crop margins included, measured at most 2.1 heights each on dev scenes.
 MAX_WIDTH_PER_DIGIT = 2.5
+# A display window's inside holds its digits at nearly full height, each narrower than tall:
+# a window wider than this per digit read is a panel with a word on it ("GAS" read as 6).
+WINDOW_WIDTH_PER_DIGIT = 1.6
 
 
 @dataclass(frozen=True)
@@ -85,15 +89,15 @@ def _better(new: Recognition, old: Recognition, floor: float) -> bool:
     return new.confidence > old.confidence
 
 
-def _too_wide(quad: Quad, digits: int) -> bool:
-    return digits > 0 and quad_width(quad) > MAX_WIDTH_PER_DIGIT * digits * max(quad_height(quad), 1.0)
+def _too_wide(quad: Quad, digits: int, per_digit: float = MAX_WIDTH_PER_DIGIT) -> bool:
+    return digits > 0 and quad_width(quad) > per_digit * digits * max(quad_height(quad), 1.0)
 
 
 class FrameReader:
     def __init__(self, recognizer: Recognizer, mode: str = "auto", quad: Quad | None = None,
                  max_candidates: int = 4, min_confidence: float = 0.5,
                  aligner: Aligner | None = None, detector: StripDetector | None = None,
-                 confident: float = 0.6) -> None:
+                 confident: float = 0.6, windows: bool = True) -> None:
         if mode not in ("auto", "full", "rect", "quad"):
             raise ValueError(f"unknown region mode {mode!r}")
         if mode in ("rect", "quad") and quad is None:
@@ -108,6 +112,9 @@ class FrameReader:
         # A detector candidate read this surely ends the search. Tuned on dev scenes:
         # 0.6 reads as well as 0.9 and saves the second crop on most frames.
         self.confident = confident
+        # Auto mode only: when the finder's candidates read nothing sure, the insides of
+        # display windows are read too (windows.py: a meter's LCD filling a photo).
+        self.windows = windows and mode == "auto"
 
     def read(self, image: npt.NDArray[Any]) -> FrameResult:
         t0 = time.monotonic()
@@ -153,6 +160,23 @@ class FrameReader:
                 best, best_quad = result, quad
             if self.detector is not None and best is not None and best.confidence >= self.confident:
                 break
+        if self.windows and (best is None or best.confidence < self.confident):
+            w0 = time.monotonic()
+            window_quads = [q for c in find_windows(grey) for q in inside(c.quad)]
+            segment_ms += (time.monotonic() - w0) * 1000.0
+            for quad in window_quads:
+                r0 = time.monotonic()
+                strip = rectify(grey, quad)
+                segment_ms += (time.monotonic() - r0) * 1000.0
+                result = self.recognizer.read(strip)
+                segment_ms += result.latency_ms["preprocess"]
+                infer_ms += result.latency_ms["infer"]
+                decode_ms += result.latency_ms["decode"]
+                if _too_wide(quad, len(result.text), WINDOW_WIDTH_PER_DIGIT):
+                    continue
+                if result.text and (best is None or _better(result, best, self.min_confidence)):
+                    best, best_quad = result, quad
+            quads = [*quads, *window_quads]
         latency = {"segment": segment_ms, "infer": infer_ms, "decode": decode_ms,
                    "total": (time.monotonic() - t0) * 1000.0}
         # Only a found strip can be a false find; a region the user fixed is always read.

@@ -37,6 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--finder", default="learned", choices=FINDERS,
                    help="--roi auto: the learned strip detector (default) or classical edge blobs")
     p.add_argument("--detector", metavar="PATH", help="strip detector bundle (default: the bundled one)")
+    p.add_argument("--no-windows", dest="windows", action="store_false",
+                   help="--roi auto: do not fall back to reading display windows")
     p.add_argument("--json", action="store_true", help="one JSON object a line")
     p.add_argument("--stats", action="store_true",
                    help="finish with a latency table (p50/p95/max per stage)")
@@ -100,7 +102,8 @@ def run(args: argparse.Namespace, env: Env) -> int:
     roi = parse_roi(args.roi)
     recognizer = Recognizer(args.model, threads=args.threads)
     detector = load_finder(args.finder, args.detector, args.threads) if roi == "auto" else None
-    reader = FrameReader(recognizer, mode="auto" if roi == "auto" else "full", detector=detector)
+    reader = FrameReader(recognizer, mode="auto" if roi == "auto" else "full", detector=detector,
+                         windows=args.windows)
     failed = 0
     timings: dict[str, list[float]] = {}
     for path in expand(args.paths):
