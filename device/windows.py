@@ -50,7 +50,7 @@ def find_windows(grey: npt.NDArray[np.uint8], max_candidates: int = 2) -> list[C
             box_area = rect[1][0] * rect[1][1]
             if box_area <= 0 or region / box_area < MIN_FILL:
                 continue
-            quad = order_quad(cv2.boxPoints(rect)) / scale
+            quad = order_quad(np.asarray(cv2.boxPoints(rect), np.float32)) / scale
             width, height = quad_width(quad), quad_height(quad)
             if height <= 0 or not ASPECT[0] < width / height < ASPECT[1] or width > 0.98 * w:
                 continue
