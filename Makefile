@@ -22,7 +22,7 @@ APT_TRAIN := fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-liberat
 APT_E2E := debootstrap systemd-container openssh-client rsync
 APT_E2E_ARM64 := qemu-user-static binfmt-support
 
-.PHONY: demo test lint typecheck pytest test-tflite-runtime e2e e2e-arm64 train detector seed-check pipeline-check clean
+.PHONY: demo test lint typecheck pytest test-tflite-runtime e2e e2e-arm64 train detector seed-check pipeline-check real-data real-check photo-check clean
 
 define apt_install
 	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -97,6 +97,39 @@ train: $(VENV)/.dev
 # The strip detector the device's auto region uses (~25 min); --ship copies it into device/models.
 detector: $(VENV)/.dev
 	$(VENV)/bin/digitcam trainer detector --mnist '$(MNIST)' --out runs/detector
+
+# Real camera crops for training (issue 25): a local snapshot of
+# github.com/haverland/Tenth-of-step-of-a-meter-digit (Apache-2.0), never downloaded here:
+#   git clone https://github.com/haverland/Tenth-of-step-of-a-meter-digit ../meter-digits
+#   make real-data REAL=../meter-digits
+# writes runs/real/real-VERSION.npz, the set the shipped recipe names (real_path).
+REAL ?= ../meter-digits
+real-data: $(VENV)/.dev
+	$(VENV)/bin/digitcam trainer import-real '$(REAL)/images/collected' --out runs/real \
+		--repo haverland/Tenth-of-step-of-a-meter-digit --licence Apache-2.0 \
+		--commit "$$(git -C '$(REAL)' rev-parse HEAD 2>/dev/null || echo unknown)"
+
+# The real held-out meters through the real CLI: strips composed from meters training never
+# saw (roller, LCD, and rollers caught half-way), read with --roi full.
+REAL_SET ?= $(lastword $(sort $(wildcard runs/real/real-*.npz)))
+real-check: $(VENV)/.dev
+	$(VENV)/bin/digitcam trainer real-strips '$(REAL_SET)' runs/realstrips --count 1000 >/dev/null
+	$(VENV)/bin/digitcam read --roi full --json runs/realstrips > runs/realstrips.jsonl
+	$(VENV)/bin/digitcam trainer score runs/realstrips/labels.csv runs/realstrips.jsonl
+
+# Whole phone photos of fuel-pump LCDs (github.com/SachaIZADI/Seven-Segment-OCR, no licence
+# given: used to measure only, never trained on), read with the automatic region. The label
+# is the whole litres; the display shows two decimals (trainer/scoring.py).
+PHOTOS ?= ../Seven-Segment-OCR
+photo-check: $(VENV)/.dev
+	rm -rf runs/photos
+	@for q in HQ MQ LQ; do \
+	  $(VENV)/bin/digitcam trainer import-photos '$(PHOTOS)/Datasets/'$${q}_digital.csv \
+	    '$(PHOTOS)/Datasets/'$${q}_digital runs/photos --delimiter ';' --value-column used_liter \
+	    --decimals 2 --kind pump-$$(echo $$q | tr A-Z a-z) >/dev/null || exit 1; \
+	done
+	$(VENV)/bin/digitcam read --json runs/photos > runs/photos.jsonl
+	$(VENV)/bin/digitcam trainer score runs/photos/labels.csv runs/photos.jsonl
 
 # The acceptance check for the shipped model: the 2017 seed protocol, both
 # polarities, read through the real CLI.

@@ -114,6 +114,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mnist", metavar="NPZ", help="MNIST in Keras' layout (default: the bundle's)")
     p.set_defaults(handler=cmd_finetune)
 
+    p = tsub.add_parser("finder-report", help="per kind, how many labelled frames the finder loses "
+                        "(no candidate region reads right) and how many the choice loses")
+    p.add_argument("labels", type=Path, help="labels.csv beside the frames")
+    p.add_argument("--model", help="recogniser bundle (default: the bundled one)")
+    p.set_defaults(handler=cmd_finder_report)
+
     p = tsub.add_parser("score", help="exact-match accuracy of `digitcam read --json` output")
     p.add_argument("labels", type=Path, help="labels.csv (file,text) as seedset writes")
     p.add_argument("reads", type=Path, help="JSON lines from digitcam read --json")
@@ -203,6 +209,9 @@ def _check_mnist(path: str | None) -> None:
 def cmd_train(args: argparse.Namespace, env: Any) -> int:
     config = _resolve_config(args)
     _check_mnist(config.mnist_path)
+    if config.real_path and not Path(config.real_path).is_file():
+        raise DigitcamError(f"{config.real_path}: real-crop set not found; make it from a local "
+                            "snapshot with `digitcam trainer import-real DIR` (make real-data)")
     _log_to_run_dir(config.out_dir)
     if args.train_only:
         from .train import train
@@ -406,6 +415,13 @@ def cmd_finetune(args: argparse.Namespace, env: Any) -> int:
                            learning_rate=args.learning_rate, eval_count=args.eval_count,
                            mnist_path=args.mnist)
     print(json.dumps(summary, indent=2), file=env.stdout)
+    return 0
+
+
+def cmd_finder_report(args: argparse.Namespace, env: Any) -> int:
+    from .finder_report import report
+
+    print(json.dumps(report(args.labels, args.model), indent=2), file=env.stdout)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,28 @@ def _selection(training: dict[str, Any], metrics: dict[str, Any]) -> str:
             "compared on validation exact-match" + (f", kept: {kept}." if kept else "."))
 
 
+def _real_data(training: dict[str, Any]) -> list[str]:
+    """Where the real crops came from (repository, commit, licence), from the set's manifest."""
+    path = training.get("real_path")
+    if not path:
+        return []
+    manifest_path = Path(path).with_suffix(".json")
+    if not manifest_path.is_file():
+        return [f"- Real crops: `{Path(path).name}` (its manifest is not on this machine)."]
+    manifest = json.loads(manifest_path.read_text())
+    sources = "; ".join(
+        f"{s.get('repo', s.get('path'))} at {str(s.get('commit') or s.get('revision') or '?')[:12]}"
+        f" ({s.get('licence', 'licence not recorded')})" for s in manifest["sources"])
+    split = manifest["split"]
+    return [f"- Real crops: {manifest['crops']:,} single-digit camera crops of meters (set "
+            f"{manifest['version']}) from {sources}, composed into strips of one meter (some of "
+            f"several); held out by meter, never by image: {len(manifest['held_out_meters'])} "
+            f"meters ({split['held-out']['roller']:,} roller and {split['held-out']['lcd']:,} LCD "
+            "crops) only in the `real-*` evaluation sets. A roller digit between two values is "
+            "labelled with the one further in (d.t reads d for t ≤ 4, d+1 for t ≥ 6); "
+            "`real-transition` has one digit exactly half-way, read right as either."]
+
+
 def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) -> Path:
     t = meta["training"]
     m = meta.get("metrics", {})
@@ -67,6 +90,7 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
         *([f"- {last_epochs} on {t['train_samples']:,} fresh strips mixed "
            + ", ".join(f"{k} {v:.0%}" for k, v in t["final_kinds"].items())
            + ", the learning rate at the tail of its decay."] if final else []),
+        *_real_data(t),
         f"- Network: {network_summary(t)}.",
         "- Printed: " + ", ".join(p.rstrip("-") for p in fonts.TRAIN_PRINTED) + " faces (Debian "
         "font packages) and OpenCV Hershey faces; regular, bold, condensed, either polarity. "
@@ -125,8 +149,11 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
            "them (too few digits for the box's width); `trainer scenes --words` measures that."]
           if m.get("int8", {}).get("words", {}).get("exact", 1.0) < 0.97 else []),
         "- Digits only, 1 to 10 of them; no decimal point, sign or letters.",
-        "- Trained on synthetic strips only: real photographs of real meters may differ in ways "
-        "the synthesis misses (glare, dirt, reflections on glass, unusual fonts).",
+        *(["- Trained on synthetic strips only: real photographs of real meters may differ in ways "
+           "the synthesis misses (glare, dirt, reflections on glass, unusual fonts)."]
+          if not t.get("real_path") else
+          ["- Real data covers roller counters and a few LCD meters of one public collection: "
+           "its LCD held-out split is small (two meters), so the `real-lcd` number is a rough one."]),
         "- Expects one line of digits, roughly horizontal (±5°), filling most of the strip's "
         "height; finding the strip in a frame is the device segmenter's job.",
         "- Confidence is the least certain column on the best path: useful for thresholds, "

@@ -1,0 +1,54 @@
+"""Where whole frames are lost: the finder (no candidate region reads right) or the rest
+(some candidate reads right, but the frame reader chose another, or read nothing sure).
+
+Every candidate the device's frame reader could read is read: the strip detector's
+boxes at both crops, and the insides of display windows. A frame is
+
+- ``read``: the frame reader's own answer is right;
+- ``chosen wrong``: some candidate reads it right, the answer is not;
+- ``finder``: no candidate reads it right: the finder did not give the recogniser a
+  region it reads (no region on the digits, or one the recogniser misreads: this
+  counts both, and says how often no candidate was proposed at all).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from digitcam.device.detector import StripDetector
+from digitcam.device.frame_reader import DETECTOR_CROPS, FrameReader
+from digitcam.device.preprocess import to_grey
+from digitcam.device.recognizer import Recognizer
+from digitcam.device.segment import expand, rectify
+from digitcam.device.windows import find_windows, inside
+
+from .scoring import is_right
+
+
+def report(labels: Path, model: str | None = None) -> dict[str, Any]:
+    recognizer = Recognizer(model)
+    detector = StripDetector()
+    reader = FrameReader(recognizer, "auto", detector=detector)
+    with labels.open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["text"]]
+    per_kind: dict[str, Counter[str]] = {}
+    for row in rows:
+        image = cv2.imread(str(labels.parent / row["file"]))
+        if image is None:
+            continue
+        grey = to_grey(image)
+        quads = [expand(c.quad, v, h) for c in detector.find(grey)[: reader.max_candidates]
+                 for v, h in DETECTOR_CROPS]
+        quads += [q for c in find_windows(grey) for q in inside(c.quad)]
+        any_right = any(is_right(recognizer.read(rectify(grey, q)).text, row) for q in quads)
+        answer = reader.read(image).text
+        outcome = ("read" if is_right(answer, row) else "chosen wrong" if any_right
+                   else "finder: nothing proposed" if not quads else "finder: no candidate reads it")
+        per_kind.setdefault(row.get("kind") or "all", Counter())[outcome] += 1
+    return {kind: {k: round(v / sum(c.values()), 4) for k, v in sorted(c.items())} | {"n": sum(c.values())}
+            for kind, c in sorted(per_kind.items())}
