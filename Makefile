@@ -19,6 +19,9 @@ APT_TRAIN := fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-liberat
 	fonts-oxygen fonts-cabin fonts-manrope fonts-league-spartan fonts-quicksand \
 	fonts-comfortaa fonts-b612 fonts-jura fonts-go fonts-firacode fonts-jetbrains-mono
 
+# The tests start their own MQTT broker (and make a self-signed certificate for its TLS test).
+APT_TEST := mosquitto openssl
+
 APT_E2E := debootstrap systemd-container openssh-client rsync
 APT_E2E_ARM64 := qemu-user-static binfmt-support
 
@@ -41,7 +44,7 @@ $(VENV)/.device: pyproject.toml
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.device
-	$(call apt_install,$(APT_TRAIN))
+	$(call apt_install,$(APT_TRAIN) $(APT_TEST))
 	$(PY) -m pip install -q -e '.[device,trainer,deploy,dev]'
 	touch $@
 

@@ -127,6 +127,8 @@ class StabiliserConfig:
                                   min=0, max=10)
     emit: str = _field("change", "every = accept every agreeing frame; change = only when the value changes",
                        choices=EMIT_MODES)
+    recover_after_s: float = _field(3600.0, "counter: accept a value the counter rules have rejected this "
+                                             "long (a stuck previous value); 0 = never", min=0.0, max=1e9)
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,55 @@ class ProfilingConfig:
     window: int = _field(1000, "frames the latency percentiles are computed over", min=10, max=1_000_000)
 
 
+# ---- output and MQTT (issue 26): how a value is shown and where it is published
+# Units Home Assistant accepts for the device classes a meter reader needs; an
+# entity with any other unit is refused by HA (only in HA's log), so it is a config error here.
+HA_DEVICE_CLASS_UNITS: dict[str, tuple[str, ...]] = {
+    "": (),
+    "energy": ("Wh", "kWh", "MWh", "GWh", "TWh", "J", "kJ", "MJ", "GJ", "cal", "kcal", "Mcal", "Gcal"),
+    "gas": ("m³", "ft³", "CCF", "L", "MCF"),
+    "water": ("L", "m³", "ft³", "CCF", "gal", "MCF"),
+    "volume": ("L", "mL", "m³", "ft³", "CCF", "gal", "fl. oz.", "MCF"),
+}
+HA_STATE_CLASSES = ("", "measurement", "total", "total_increasing")
+MQTT_ID_RE = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    decimals: int = _field(0, "digits after the decimal point: 123456 with decimals 3 is 123.456",
+                           min=0, max=9)
+    unit: str = _field("", "unit of the value, e.g. \"m³\" or \"kWh\"; \"\" = none")
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    enabled: bool = _field(False, "publish readings to an MQTT broker (Home Assistant)")
+    host: str = _field("localhost", "the broker's host name or address")
+    port: int = _field(1883, "the broker's port (usually 1883, or 8883 with TLS)", min=1, max=65535)
+    username: str = _field("", "user name; \"\" = connect anonymously")
+    password: str = _field("", "password (prefer password_file, which can be kept unreadable to others)")
+    password_file: str = _field("", "a file whose first line is the password; \"\" = use password")
+    tls: bool = _field(False, "connect with TLS")
+    ca_file: str = _field("", "TLS: the CA certificate(s) to trust; \"\" = the system's")
+    tls_insecure: bool = _field(False, "TLS: do not check the broker's host name (self-signed, by IP)")
+    node_id: str = _field("", "this unit's id in topics and Home Assistant ids ([A-Za-z0-9_-]); "
+                              "\"\" = the host name")
+    base_topic: str = _field("digitcam", "topics are BASE/NODE_ID/value, /reading, /availability, /set")
+    discovery: bool = _field(True, "announce the sensors to Home Assistant (MQTT discovery)")
+    discovery_prefix: str = _field("homeassistant", "Home Assistant's discovery prefix")
+    device_name: str = _field("", "the device's name in Home Assistant; \"\" = digitcam NODE_ID")
+    device_class: str = _field("", "Home Assistant device class of the value: energy, gas, water, volume; "
+                                   "\"\" = none", choices=tuple(HA_DEVICE_CLASS_UNITS))
+    state_class: str = _field("", "Home Assistant state class; \"\" = total_increasing for a monotonic "
+                                  "counter, else total with a device class, else measurement",
+                              choices=HA_STATE_CLASSES)
+    keepalive_s: int = _field(60, "seconds between keep-alive pings; a dead link is noticed in 1.5x",
+                              min=5, max=3600)
+    queue_max: int = _field(10000, "readings kept while the broker is away; the oldest go first",
+                            min=1, max=60000)
+
+
 @dataclass(frozen=True)
 class Config:
     state_dir: str = _field("/var/lib/digitcam", "where the field log, snapshot and kept frames live")
@@ -196,6 +247,10 @@ class Config:
     journal: JournalConfig = field(default_factory=JournalConfig, metadata={"help": "the systemd journal"})
     profiling: ProfilingConfig = field(default_factory=ProfilingConfig,
                                        metadata={"help": "per-stage latency statistics"})
+    output: OutputConfig = field(default_factory=OutputConfig,
+                                 metadata={"help": "how the value is scaled and labelled"})
+    mqtt: MqttConfig = field(default_factory=MqttConfig,
+                             metadata={"help": "an MQTT broker and Home Assistant discovery"})
 
     def state_path(self, path: str) -> Path:
         """``path`` as written if absolute, else under ``state_dir``."""
@@ -384,6 +439,27 @@ def _check_cross_fields(cfg: Config, b: _Builder) -> None:
         raise b.error("region.rect", f"width and height must be >= 1, got {list(region.rect)}")
     if region.align and not region.reference_image:
         raise b.error("region.align", "needs region.reference_image")
+    _check_mqtt(cfg, b)
+
+
+def _check_mqtt(cfg: Config, b: _Builder) -> None:
+    mq = cfg.mqtt
+    if not MQTT_ID_RE.match(mq.node_id):
+        raise b.error("mqtt.node_id", f"only letters, digits, _ and - are allowed, got {mq.node_id!r}")
+    for key, topic in (("mqtt.base_topic", mq.base_topic), ("mqtt.discovery_prefix", mq.discovery_prefix)):
+        if not topic or any(c in topic for c in "+#\0") or topic.startswith("/") or topic.endswith("/"):
+            raise b.error(key, f"expected a topic without wildcards or outer slashes, got {topic!r}")
+    if mq.password and mq.password_file:
+        raise b.error("mqtt.password_file", "give password or password_file, not both")
+    if (mq.ca_file or mq.tls_insecure) and not mq.tls:
+        raise b.error("mqtt.tls", "ca_file and tls_insecure need tls = true")
+    units = HA_DEVICE_CLASS_UNITS[mq.device_class]
+    if mq.device_class and cfg.output.unit not in units:
+        raise b.error("mqtt.device_class", f"{mq.device_class!r} needs output.unit to be one of "
+                                           f"{', '.join(units)}; got {cfg.output.unit!r}")
+    if mq.device_class and mq.state_class == "measurement":
+        raise b.error("mqtt.state_class", f"device class {mq.device_class!r} takes total or "
+                                          "total_increasing, not measurement")
 
 
 # Key characters only, so the last line of a multi-line array ("  [1, 2]") is not a header.

@@ -1,6 +1,7 @@
 """The device daemon: capture → segment → infer → decode → stabilise → publish.
 
-``start()`` reads top to bottom: sinks, model, source, READY=1. The loop pings
+``start()`` reads top to bottom: sinks, model, the saved previous value,
+source, READY=1. The loop pings
 the watchdog per frame; SIGTERM stops it and ``stop()`` undoes ``start()`` in
 reverse, flushing the field log; SIGHUP reloads the config and the model
 without touching the sinks, so the log is never dropped.
@@ -9,9 +10,11 @@ without touching the sinks, so the log is never dropped.
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -25,6 +28,7 @@ from .fieldlog import FieldLogOptions
 from .frame_reader import FrameReader, FrameResult
 from .notify import Notifier
 from .preprocess import silence_opencv
+from .previous_value import PreviousValueStore
 from .profiling import LatencyProfile
 from .reading import Reading, utc_now
 from .recognizer import Recognizer
@@ -36,13 +40,15 @@ from .sinks.fieldlog_sink import FieldLogSink
 from .sinks.journal import JournalSink
 from .sinks.snapshot import SnapshotSink
 from .stabilise import Stabiliser
+from .value import BadValue, parse_user_value
 
 logger = logging.getLogger(__name__)
 
 FRAME_WAIT_S = 1.0  # a stalled camera still lets the loop ping the watchdog
+REQUEST_POLL_S = 1.0  # how often the loop looks for a set-value request file
 
 
-def build_sinks(config: Config) -> list[Sink]:
+def build_sinks(config: Config, on_set_value: Callable[[str], None] | None = None) -> list[Sink]:
     sinks: list[Sink] = []
     if config.fieldlog.enabled:
         options = FieldLogOptions(commit_every_s=config.fieldlog.commit_interval_s,
@@ -63,6 +69,13 @@ def build_sinks(config: Config) -> list[Sink]:
         sinks.append(ConsoleSink())
     if config.journal.enabled:
         sinks.append(JournalSink())
+    if config.mqtt.enabled:
+        try:
+            from .sinks import mqtt  # paho-mqtt is imported by this module only
+        except ImportError as exc:
+            logger.error("sink mqtt disabled, running without it: paho-mqtt is not installed (%s)", exc)
+        else:
+            sinks.append(mqtt.from_config(config, on_set_value))
     return sinks
 
 
@@ -85,11 +98,15 @@ class Daemon:
         self.frames = 0
         self.last_accepted: Reading | None = None
         self.source_problem = ""  # why the camera is lost; "" while it delivers
+        self.previous_store: PreviousValueStore | None = None
+        self._set_requests: queue.SimpleQueue[str] = queue.SimpleQueue()  # from the MQTT thread
+        self._next_request_poll = 0.0
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
         self.init_sinks()
         self.init_model()
+        self.init_previous_value()
         self.init_source()
         self.notifier.ready(f"reading with model {self.recognizer.sha256[:12] if self.recognizer else '?'}")
         logger.info("ready: source %s, region %s, model %s", self.config.source.spec,
@@ -97,7 +114,7 @@ class Daemon:
 
     def init_sinks(self) -> None:
         Path(self.config.state_dir).mkdir(parents=True, exist_ok=True)
-        self.sinks = Fanout(build_sinks(self.config))
+        self.sinks = Fanout(build_sinks(self.config, self.request_set_value))
         self.sinks.start()
 
     def init_model(self) -> None:
@@ -106,6 +123,45 @@ class Daemon:
         self.stabiliser = Stabiliser.from_config(self.config.stabiliser)
         logger.info("model %s (%s) loaded in %.1f ms with %s", self.recognizer.meta.tflite_path.name,
                     self.recognizer.sha256[:12], self.recognizer.load_ms, self.recognizer.runtime)
+
+    def init_previous_value(self) -> None:
+        """The counter rules start from the value saved by the last run, or from a
+        ``set-value`` request left while the daemon was not running."""
+        assert self.stabiliser is not None
+        self.previous_store = PreviousValueStore(Path(self.config.state_dir))
+        previous = self.previous_store.load()
+        if previous is not None:
+            self.stabiliser.restore(previous)
+            logger.info("previous value %s (%s, %.0f s old)", previous.text, previous.origin, previous.age_s)
+        self.apply_set_requests(force_poll=True)
+
+    def request_set_value(self, given: str) -> None:
+        """Thread-safe: the value (as a user types it) is applied by the loop."""
+        self._set_requests.put(given)
+
+    def apply_set_requests(self, force_poll: bool = False) -> None:
+        """Apply pending ``set-value`` requests (MQTT, and the request file once a second)."""
+        assert self.stabiliser is not None and self.previous_store is not None
+        given: list[tuple[str, str]] = []
+        while not self._set_requests.empty():
+            given.append((self._set_requests.get_nowait(), "mqtt"))
+        now = time.monotonic()
+        if force_poll or now >= self._next_request_poll:
+            self._next_request_poll = now + REQUEST_POLL_S
+            raw = self.previous_store.take_request()
+            if raw is not None:
+                given.append((raw, "set-value"))
+        for text, origin in given:
+            try:
+                # The request file holds raw digits already; MQTT sends the value as shown.
+                raw = text if origin == "set-value" else parse_user_value(
+                    text, self.config.output.decimals, self.config.stabiliser.expected_digits)
+            except BadValue as exc:
+                logger.warning("set-value from %s refused: %s", origin, exc)
+                continue
+            self.stabiliser.set_previous(raw)
+            logger.info("previous value set to %s by %s", raw, origin)
+            self.previous_store.note(self.stabiliser.previous(), force=True)
 
     def init_source(self) -> None:
         source_cfg = self.config.source
@@ -127,6 +183,8 @@ class Daemon:
         if self.sinks is not None:
             self.sinks.stop()  # flushes the field log
             self.sinks = None
+        if self.previous_store is not None and self.stabiliser is not None:
+            self.previous_store.note(self.stabiliser.previous(), force=True)
         logger.info("stopped after %d frames", self.frames)
         if self.profile.frames:
             logger.info("latency over the last %d frames:\n%s", self.profile.frames, self.profile.table())
@@ -154,6 +212,7 @@ class Daemon:
             if self._reload.is_set():
                 self._reload.clear()
                 self.reload()
+            self.apply_set_requests()
             assert self.grabber is not None
             waited = time.monotonic()
             frame = self.grabber.get(timeout=FRAME_WAIT_S)
@@ -174,6 +233,8 @@ class Daemon:
         assert self.reader is not None and self.stabiliser is not None and self.recognizer is not None
         result = self.reader.read(image)  # type: ignore[arg-type]
         verdict = self.stabiliser.offer(result.text, result.confidence)
+        if self.previous_store is not None:  # writes only on a change, at most every few seconds
+            self.previous_store.note(self.stabiliser.previous())
         publish_ms = 0.0
         # Empty frames are not readings; "unchanged" repeats of an accepted value are
         # not news. Everything else, accepted or rejected with its reason, is published.
@@ -229,7 +290,10 @@ class Daemon:
             return
         source_changed = config.source != self.config.source
         self.config, self.recognizer, self.reader = config, recognizer, reader
+        previous = self.stabiliser.previous() if self.stabiliser is not None else None
         self.stabiliser = Stabiliser.from_config(config.stabiliser)
+        if previous is not None:  # new rules, same meter, same run
+            self.stabiliser.restore(previous, same_run=True)
         if source_changed:
             if self.grabber is not None:
                 self.grabber.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    device = sub.add_parser("device", help="the on-device daemon: run, check-config, bench")
+    device = sub.add_parser("device", help="the on-device daemon: run, check-config, bench, set-value")
     dsub = device.add_subparsers(dest="device_command", metavar="COMMAND")
 
     p = dsub.add_parser("run", help="run the daemon (systemd Type=notify service)")
@@ -25,6 +26,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.set_defaults(handler=cmd_run)
 
     add_check_config(dsub)
+
+    p = dsub.add_parser("set-value", help="set the previous value the counter rules compare with",
+                        description="Set the stabiliser's previous value (after replacing a meter, or "
+                                    "when a misread was accepted). A running daemon takes it within a "
+                                    "second; otherwise it is taken at the next start.")
+    p.add_argument("value", metavar="N", help="the value as published, in output units (123.456)")
+    p.add_argument("--config", type=Path, help="the daemon's TOML config (for state_dir and decimals)")
+    p.add_argument("--wait", type=float, default=3.0, metavar="S",
+                   help="seconds to wait for a running daemon to take it (default 3)")
+    p.set_defaults(handler=cmd_set_value)
 
     p = dsub.add_parser("bench", help="time the real pipeline on a source")
     p.add_argument("--source", default=None, metavar="SPEC",
@@ -49,8 +60,10 @@ def _usage(parser: argparse.ArgumentParser, env: Env) -> int:
 
 
 def cmd_run(args: argparse.Namespace, env: Env) -> int:
+    from . import daemon_logging
     from .daemon import run_daemon
 
+    daemon_logging.configure(env.stderr, args.verbose)
     return run_daemon(args.config, max_frames=args.frames,
                       summary=env.stdout if args.summary else None)
 
@@ -69,4 +82,30 @@ def cmd_bench(args: argparse.Namespace, env: Env) -> int:
         print(json.dumps(result), file=env.stdout)
     else:
         print(table(result, previous), file=env.stdout)
+    return 0
+
+
+def cmd_set_value(args: argparse.Namespace, env: Env) -> int:
+    from .config import default_config, load_config
+    from .errors import DigitcamError
+    from .previous_value import write_request
+    from .value import display, parse_user_value
+
+    config = load_config(args.config) if args.config else default_config()
+    raw = parse_user_value(args.value, config.output.decimals, config.stabiliser.expected_digits)
+    state_dir = Path(config.state_dir)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        request = write_request(state_dir, raw)
+    except OSError as exc:
+        raise DigitcamError(f"cannot write to the state dir {state_dir}: {exc.strerror or exc}") from None
+    shown = display(raw, config.output.decimals, config.output.unit)
+    deadline = time.monotonic() + max(0.0, args.wait)
+    while request.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if request.exists():
+        print(f"previous value {shown} (digits {raw}): no daemon took it within {args.wait:g} s; "
+              "it will at its next start", file=env.stdout)
+    else:
+        print(f"previous value {shown} (digits {raw}): taken by the running daemon", file=env.stdout)
     return 0

@@ -24,6 +24,16 @@ Rules, in the order applied to each frame:
    rejects its repeats with reason "unchanged ..." until the value changes.
 
 Rejected values never update the state that rules 5 and 6 compare against.
+
+The last accepted value is the state worth keeping: the daemon saves it
+(``previous()``) and restores it after a restart (``restore()``), and a user
+corrects it with ``set_previous()`` (``digitcam device set-value``, or the MQTT
+command topic) after replacing a meter. A reason names where a rejecting
+previous value came from when it was not read in this run. A counter rule that
+keeps rejecting one agreed value for ``recover_after_s`` seconds (a misread
+that got accepted, a meter swapped without telling us) gives way: that value
+is accepted as the new previous value, with a warning, so the state cannot
+stay stuck forever.
 """
 
 from __future__ import annotations
@@ -50,16 +60,26 @@ class Verdict:
     reason: str  # why it was rejected; "" when accepted
 
 
+@dataclass(frozen=True)
+class Previous:
+    """The last accepted value, as saved across restarts."""
+
+    text: str
+    age_s: float  # seconds since it was first accepted (or set)
+    origin: str = "read"  # "read", "restored" (from the last run) or "set" (by a user)
+
+
 class Stabiliser:
     def __init__(self, k: int = 3, n: int = 5, min_confidence: float = 0.6, monotonic: bool = False,
                  max_rate_per_min: float = 0.0, expected_digits: int = 0,
-                 clock: Callable[[], float] = time.monotonic, emit: str = "every") -> None:
+                 clock: Callable[[], float] = time.monotonic, emit: str = "every",
+                 recover_after_s: float = 0.0) -> None:
         if not 1 <= k <= n:
             raise ValueError(f"need 1 <= k <= n, got k={k}, n={n}")
         if emit not in EMIT_MODES:
             raise ValueError(f"emit must be one of {EMIT_MODES}, got {emit!r}")
-        if max_rate_per_min < 0 or expected_digits < 0:
-            raise ValueError("max_rate_per_min and expected_digits must be >= 0")
+        if max_rate_per_min < 0 or expected_digits < 0 or recover_after_s < 0:
+            raise ValueError("max_rate_per_min, expected_digits and recover_after_s must be >= 0")
         self.k, self.n = k, n
         self.min_confidence = min_confidence
         self.monotonic = monotonic
@@ -72,12 +92,16 @@ class Stabiliser:
         self._last_text: str | None = None
         self._last_value: int | None = None
         self._last_since: float = 0.0  # clock when _last_text was first accepted
+        self._last_origin = "read"
+        self.recover_after_s = recover_after_s
+        # The agreed value a counter rule keeps rejecting, and since when (clock).
+        self._stuck: tuple[str, float] | None = None
 
     @classmethod
     def from_config(cls, cfg: StabiliserConfig, clock: Callable[[], float] = time.monotonic) -> Stabiliser:
         return cls(k=cfg.k, n=cfg.n, min_confidence=cfg.min_confidence, monotonic=cfg.monotonic,
                    max_rate_per_min=cfg.max_rate_per_min, expected_digits=cfg.expected_digits,
-                   clock=clock, emit=cfg.emit)
+                   clock=clock, emit=cfg.emit, recover_after_s=cfg.recover_after_s)
 
     @property
     def last_accepted(self) -> str | None:
@@ -88,6 +112,33 @@ class Stabiliser:
         self._votes.clear()
         self._last_text = None
         self._last_value = None
+        self._stuck = None
+
+    def previous(self) -> Previous | None:
+        """The last accepted value and its age, for saving; None before the first."""
+        if self._last_text is None:
+            return None
+        return Previous(self._last_text, max(0.0, self._clock() - self._last_since), self._last_origin)
+
+    def restore(self, previous: Previous, *, same_run: bool = False) -> None:
+        """Take up a saved previous value (after a restart, or ``same_run`` after a reload).
+
+        Its age keeps the rate rule honest: a meter that advanced while the
+        daemon was down has had that long to do it.
+        """
+        origin = "restored" if previous.origin == "read" and not same_run else previous.origin
+        self._set_last(previous.text, self._clock() - max(0.0, previous.age_s), origin)
+
+    def set_previous(self, text: str) -> None:
+        """A user's correction: ``text`` is now the last accepted value, as of now."""
+        if not text:
+            raise ValueError("the previous value must not be empty")
+        self._set_last(text, self._clock(), "set")
+
+    def _set_last(self, text: str, since: float, origin: str) -> None:
+        self._last_text, self._last_since, self._last_origin = text, since, origin
+        self._last_value = int(text) if text.isascii() and text.isdigit() else None
+        self._stuck = None
 
     def offer(self, text: str, confidence: float) -> Verdict:
         """The verdict on one frame's recognition."""
@@ -116,20 +167,40 @@ class Stabiliser:
             value = int(text)
             if self._last_value is not None:
                 reason = self._check_counter(self._last_value, value, now)
-                if reason:
+                if reason and not self._gives_way(text, reason, now):
                     return Verdict(False, text, reason)
+        self._stuck = None
         if text == self._last_text:
-            if self.emit == "change":
+            # A restored or set value seen on the meter for the first time is news
+            # once (after a restart, the unit confirms what it reads), then a repeat.
+            confirmed, self._last_origin = self._last_origin != "read", "read"
+            if self.emit == "change" and not confirmed:
                 return Verdict(False, text, f"unchanged {text}")
         else:
             if self._last_text is not None:
                 logger.debug("value %s -> %s", self._last_text, text)
             self._last_text, self._last_value, self._last_since = text, value, now
+            self._last_origin = "read"
         return Verdict(True, text, "")
+
+    def _gives_way(self, text: str, reason: str, now: float) -> bool:
+        """True once the counter rules have rejected the agreed ``text`` for
+        ``recover_after_s`` (0 = never): the rules then accept it."""
+        if self._stuck is None or self._stuck[0] != text:
+            self._stuck = (text, now)
+        if not self.recover_after_s or now - self._stuck[1] < self.recover_after_s:
+            return False
+        logger.warning("%s has been rejected for %.0f s (%s); taking it as the new previous value",
+                       text, now - self._stuck[1], reason)
+        return True
+
+    def _origin_note(self) -> str:
+        return {"restored": " (the previous value saved by the last run)",
+                "set": " (the previous value set by the user)"}.get(self._last_origin, "")
 
     def _check_counter(self, last: int, value: int, now: float) -> str:
         if self.monotonic and value < last:
-            return f"decrease {self._last_text} -> {value}"
+            return f"decrease {self._last_text} -> {value}{self._origin_note()}"
         if self.max_rate_per_min and value > last:
             return self._check_rate(last, value, now)
         return ""
@@ -144,5 +215,5 @@ class Stabiliser:
         rate = (value - last) / minutes if minutes > 0 else float("inf")
         if rate > self.max_rate_per_min:
             return (f"rate {rate:.1f}/min > {self.max_rate_per_min:g}/min "
-                    f"({self._last_text} -> {value} in {minutes * 60:.1f} s)")
+                    f"({self._last_text} -> {value} in {minutes * 60:.1f} s){self._origin_note()}")
         return ""
