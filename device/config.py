@@ -452,7 +452,7 @@ def _check_mqtt(cfg: Config, b: _Builder) -> None:
     if mq.password and mq.password_file:
         raise b.error("mqtt.password_file", "give password or password_file, not both")
     if (mq.ca_file or mq.tls_insecure) and not mq.tls:
-        raise b.error("mqtt.tls", "ca_file and tls_insecure need tls = true")
+        raise b.error("mqtt.ca_file" if mq.ca_file else "mqtt.tls_insecure", "needs tls = true")
     units = HA_DEVICE_CLASS_UNITS[mq.device_class]
     if mq.device_class and cfg.output.unit not in units:
         raise b.error("mqtt.device_class", f"{mq.device_class!r} needs output.unit to be one of "
