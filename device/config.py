@@ -224,8 +224,9 @@ class MqttConfig:
                               choices=HA_STATE_CLASSES)
     keepalive_s: int = _field(60, "seconds between keep-alive pings; a dead link is noticed in 1.5x",
                               min=5, max=3600)
+    # At most 2 messages a reading, and paho numbers messages in flight with 16 bits.
     queue_max: int = _field(10000, "readings kept while the broker is away; the oldest go first",
-                            min=1, max=60000)
+                            min=1, max=30000)
 
 
 @dataclass(frozen=True)

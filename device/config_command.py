@@ -49,12 +49,18 @@ def summarise(cfg: Config) -> list[str]:
     if st.expected_digits:
         rules.append(f"{st.expected_digits} digits")
     sinks = [name for name, on in (("fieldlog", cfg.fieldlog.enabled), ("snapshot", cfg.snapshot.enabled),
-                                   ("console", cfg.console.enabled), ("journal", cfg.journal.enabled)) if on]
+                                   ("console", cfg.console.enabled), ("journal", cfg.journal.enabled),
+                                   ("mqtt", cfg.mqtt.enabled)) if on]
+    if cfg.mqtt.enabled:
+        mq = cfg.mqtt
+        sinks[-1] = (f"mqtt {mq.host}:{mq.port}{' (TLS)' if mq.tls else ''}"
+                     f"{', Home Assistant discovery' if mq.discovery else ''}")
     return [
         f"source:     {src.spec} at {fps}, {src.width}x{src.height}",
         f"region:     {region}",
         f"model:      {model}, {cfg.model.threads} thread(s), runtime {cfg.model.runtime or 'auto'}",
         f"stabiliser: {', '.join(rules)}; emit {st.emit}",
         f"publish to: {', '.join(sinks) or 'nothing'}",
+        f"value:      {cfg.output.decimals} decimal(s){', in ' + cfg.output.unit if cfg.output.unit else ''}",
         f"state_dir:  {cfg.state_dir}",
     ]

@@ -132,7 +132,9 @@ class Daemon:
         previous = self.previous_store.load()
         if previous is not None:
             self.stabiliser.restore(previous)
-            logger.info("previous value %s (%s, %.0f s old)", previous.text, previous.origin, previous.age_s)
+            how = "set by the user" if previous.origin == "set" else "accepted"
+            logger.info("previous value %s from the last run (%s %.0f s ago)", previous.text, how,
+                        previous.age_s)
         self.apply_set_requests(force_poll=True)
 
     def request_set_value(self, given: str) -> None:
