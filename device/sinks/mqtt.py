@@ -222,8 +222,12 @@ class MqttSink(Sink):
             client.publish(topic, json.dumps(config, ensure_ascii=False), qos=QOS, retain=True)
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
-        self._log_outage("mqtt: cannot reach %s:%s; retrying with backoff (up to %s s), readings are "
-                         "queued", self.host, self.port, self.reconnect[1])
+        # paho does not say why; these are the usual reasons.
+        why = "down, unreachable or refusing"
+        if self.tls:
+            why += ", or its TLS certificate is not trusted"
+        self._log_outage("mqtt: cannot connect to %s:%s (%s); retrying with backoff up to %s s, "
+                         "readings are queued", self.host, self.port, why, self.reconnect[1])
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any,
                        reason_code: Any, _properties: Any) -> None:
