@@ -66,7 +66,7 @@ def build_sinks(config: Config, on_set_value: Callable[[str], None] | None = Non
         sinks.append(ArchiveSink(config.state_path(arc.dir), arc.mode, arc.below_confidence,
                                  arc.sample_every, arc.max_mb))
     if config.console.enabled:
-        sinks.append(ConsoleSink())
+        sinks.append(ConsoleSink(decimals=config.output.decimals, unit=config.output.unit))
     if config.journal.enabled:
         sinks.append(JournalSink())
     if config.mqtt.enabled:

@@ -254,3 +254,17 @@ def test_the_last_accepted_value_survives_a_restart(tmp_path):
     second = run_cli("device", "run", "--config", str(config), "--frames", "1", timeout=300)
     assert second.returncode == 0, second.stderr
     assert f"previous value {saved['text']} from the last run" in second.stderr
+
+
+def test_the_console_shows_the_shifted_value_with_its_unit():
+    import io
+
+    from digitcam.device.reading import Reading
+    from digitcam.device.sinks.console import ConsoleSink
+
+    out = io.StringIO()
+    sink = ConsoleSink(out, tty=False, decimals=3, unit="m³")
+    sink.publish(Reading(timestamp="2026-12-03T08:00:00.000Z", text="0123456", confidence=0.9,
+                         digit_confidences=(0.9,) * 7, quad=((0, 0), (1, 0), (1, 1), (0, 1)), frame_id=1,
+                         accepted=True))
+    assert out.getvalue().startswith("2026-12-03T08:00:00.000Z  123.456 m³  conf 0.900")

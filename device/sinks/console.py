@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..reading import Reading
+from ..value import display
 from .base import Sink
 
 logger = logging.getLogger(__name__)
@@ -30,8 +31,9 @@ class ConsoleSink(Sink):
     name = "console"
 
     def __init__(self, stream: TextIO | None = None, *, tty: bool | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, decimals: int = 0, unit: str = "") -> None:
         self._stream = stream
+        self.decimals, self.unit = decimals, unit  # [output]: 0123456 -> "123.456 m³"
         self._tty = tty
         self._clock = clock
         self._last_time: float | None = None
@@ -62,7 +64,9 @@ class ConsoleSink(Sink):
     def format(self, reading: Reading, fps: float | None, short_time: bool) -> str:
         when = reading.timestamp[11:19] if short_time and len(reading.timestamp) >= 19 \
             else reading.timestamp
-        parts = [when, reading.text or "-", f"conf {reading.confidence:.3f}"]
+        shown = display(reading.text, self.decimals, self.unit) if (self.decimals or self.unit) \
+            else reading.text
+        parts = [when, shown or "-", f"conf {reading.confidence:.3f}"]
         if fps is not None:
             parts.append(f"{fps:.1f} fps")
         total = reading.latency_ms.get("total")
