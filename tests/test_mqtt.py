@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from conftest import DIGITCAM, ROOT, run_cli
 from mosquitto import Broker, Subscriber
+from test_ha_discovery import ha_problems
 
-from digitcam.device.reading import Reading
+from digitcam.device.reading import Reading, utc_now
 from digitcam.device.sinks.ha_discovery import DiscoveryOptions, Topics
 
 # The tflite-runtime venv installs digitcam without the device extra: no paho there.
@@ -89,6 +90,8 @@ def test_discovery_availability_and_readings_reach_a_subscriber(broker, subscrib
     assert config_topics == {f"homeassistant/sensor/testnode/{o}/config"
                              for o in ("value", "confidence", "status", "latency")} | {
         "homeassistant/text/testnode/set_value/config"}
+    for topic in config_topics:  # what went over the wire passes HA's schema
+        assert ha_problems(topic, json.loads(subscriber.on(topic)[0])) == [], topic
     value_config = json.loads(subscriber.on("homeassistant/sensor/testnode/value/config")[0])
     assert value_config["state_class"] == "total_increasing" and value_config["unit_of_measurement"] == "m³"
 
@@ -300,8 +303,10 @@ def test_daemon_through_a_broker_restart_loses_nothing(tmp_path, broker, subscri
     try:
         subscriber.wait_for(lambda s: len(s.on(TOPICS.value)) >= 3, 60, "three values from the daemon")
         broker.kill()
+        down = utc_now()
         time.sleep(4.0)  # readings go on: into the field log, and into the MQTT queue
         assert proc.poll() is None, stderr.read_text()
+        up = utc_now()
         broker.start()
         # Back on the broker within its backoff (1, 2, 4 ... s): a fresh "online", not the retained one.
         subscriber.wait_for(lambda s: sum(m.topic == TOPICS.availability and m.payload == "online"
@@ -320,6 +325,8 @@ def test_daemon_through_a_broker_restart_loses_nothing(tmp_path, broker, subscri
     logged = accepted_in_field_log(state)
     received = {json.loads(p)["timestamp"]: json.loads(p) for p in subscriber.on(TOPICS.value)}
     assert len(logged) >= 5
+    # The field log went on during the outage (UTC ISO timestamps sort as text).
+    assert any(down < str(r["timestamp"]) < up for r in logged), (down, up)
     missing = [r["timestamp"] for r in logged if r["timestamp"] not in received]
     assert missing == [], f"{len(missing)} of {len(logged)} accepted readings never reached the broker"
     for row in logged:  # the same reading, scaled: 2 decimals, the raw digits kept
