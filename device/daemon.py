@@ -1,10 +1,10 @@
 """The device daemon: capture → segment → infer → decode → stabilise → publish.
 
 ``start()`` reads top to bottom: sinks, model, the saved previous value,
-source, READY=1. The loop pings
-the watchdog per frame; SIGTERM stops it and ``stop()`` undoes ``start()`` in
-reverse, flushing the field log; SIGHUP reloads the config and the model
-without touching the sinks, so the log is never dropped.
+source, READY=1. The loop pings the watchdog per frame; SIGTERM stops it and
+``stop()`` undoes ``start()`` in reverse, flushing the field log and saving the
+previous value; SIGHUP reloads the config and the model without touching the
+sinks, so the log is never dropped.
 """
 
 from __future__ import annotations
