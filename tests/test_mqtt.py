@@ -102,6 +102,7 @@ def test_discovery_is_sent_again_when_home_assistant_comes_online(broker, subscr
     try:
         topic = "homeassistant/sensor/testnode/value/config"
         subscriber.wait_for(lambda s: len(s.on(topic)) == 1, 10, "discovery")
+        assert sink.subscribed.wait(10)
         subscriber.client.publish("homeassistant/status", "online", qos=1)
         subscriber.wait_for(lambda s: len(s.on(topic)) == 2, 10, "discovery again")
     finally:
@@ -168,7 +169,7 @@ def test_set_value_command_topic(broker, subscriber):
     sink.start()
     try:
         subscriber.wait_for(lambda s: s.on(TOPICS.availability)[-1:] == ["online"], 10, "online")
-        time.sleep(0.3)  # the sink subscribes to its set topic right after announcing itself
+        assert sink.subscribed.wait(10)  # to its set topic, right after announcing itself
         subscriber.client.publish(TOPICS.set, "123.456", qos=1)
         deadline = time.monotonic() + 10
         while not received and time.monotonic() < deadline:
@@ -347,13 +348,15 @@ def test_daemon_set_topic_and_last_will(tmp_path, broker, subscriber):
     proc = spawn_daemon(config, stderr)
     try:
         subscriber.wait_for(lambda s: s.on(TOPICS.availability)[-1:] == ["online"], 60, "online")
-        time.sleep(0.5)
-        subscriber.client.publish(TOPICS.set, "98765.43", qos=1)
         saved = state / "previous-value.json"
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 20
+        next_try = 0.0
         while time.monotonic() < deadline:
             if saved.exists() and json.loads(saved.read_text())["origin"] == "set":
                 break
+            if time.monotonic() >= next_try:  # until the daemon has subscribed; setting twice is harmless
+                subscriber.client.publish(TOPICS.set, "98765.43", qos=1)
+                next_try = time.monotonic() + 2.0
             time.sleep(0.1)
         record = json.loads(saved.read_text())
         assert (record["text"], record["origin"]) == ("9876543", "set")

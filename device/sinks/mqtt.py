@@ -87,6 +87,7 @@ class MqttSink(Sink):
         self.queue: deque[list[Message]] = deque(maxlen=queue_max)
         self.dropped = 0  # readings pushed out of a full queue, ever
         self.connected = False
+        self.subscribed = threading.Event()  # to the set and HA status topics, on this connection
         self._latest_rejected: Message | None = None
         self._lock = threading.Lock()
         self._client: mqtt.Client | None = None
@@ -116,6 +117,7 @@ class MqttSink(Sink):
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = lambda *_args: self.subscribed.set()
         self._outage_since = time.monotonic()
         self._stopping = False
         # connect_async + loop_start: a broker that is down at start-up is the
@@ -231,6 +233,7 @@ class MqttSink(Sink):
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any,
                        reason_code: Any, _properties: Any) -> None:
+        self.subscribed.clear()
         with self._lock:
             was_connected, self.connected = self.connected, False
         if self._stopping or not was_connected:
