@@ -189,7 +189,9 @@ class Daemon:
             self.previous_store.note(self.stabiliser.previous(), force=True)
         logger.info("stopped after %d frames", self.frames)
         if self.profile.frames:
-            logger.info("latency over the last %d frames:\n%s", self.profile.frames, self.profile.table())
+            # One line: the journal splits a multi-line message into entries without a
+            # priority, and `device run --summary` prints the table for people.
+            logger.info("latency at stop: %s", self.profile.one_line())
 
     def install_signal_handlers(self) -> None:
         def on_term(signum: int, _frame: FrameType | None) -> None:
