@@ -111,6 +111,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=600, help="training steps (batch 64)")
     p.add_argument("--learning-rate", type=float, default=3e-4)
     p.add_argument("--eval-count", type=int, default=500, help="strips per evaluation set")
+    p.add_argument("--replay", metavar="KIND=SHARE,…", type=_mix,
+                   help="the synthetic strips replayed beside the real ones (default: the bundle's "
+                        "final mix), e.g. printed=0.2,sevenseg=0.3,counter=0.2,handwriting=0.3")
     p.add_argument("--mnist", metavar="NPZ", help="MNIST in Keras' layout (default: the bundle's)")
     p.set_defaults(handler=cmd_finetune)
 
@@ -199,6 +202,24 @@ def _resolve_config(args: argparse.Namespace) -> Any:
     except ValueError as exc:
         raise DigitcamError(f"training config: {exc}") from None
     return config
+
+
+def _mix(text: str) -> dict[str, float]:
+    """'printed=0.2,handwriting=0.8' as a mix of kinds."""
+    from .synth.strips import KINDS
+
+    mix: dict[str, float] = {}
+    for part in text.split(","):
+        kind, _, share = part.partition("=")
+        try:
+            mix[kind.strip()] = float(share)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r}: expected KIND=SHARE") from None
+    unknown = sorted(set(mix) - set(KINDS))
+    if unknown or not mix or min(mix.values()) < 0 or sum(mix.values()) <= 0:
+        raise argparse.ArgumentTypeError(f"kinds are {', '.join(KINDS)} with shares >= 0 and a "
+                                         "positive sum")
+    return mix
 
 
 def _check_mnist(path: str | None) -> None:
@@ -413,7 +434,7 @@ def cmd_finetune(args: argparse.Namespace, env: Any) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         summary = finetune(args.source, args.real, args.out, steps=args.steps,
                            learning_rate=args.learning_rate, eval_count=args.eval_count,
-                           mnist_path=args.mnist)
+                           mnist_path=args.mnist, replay_kinds=args.replay)
     print(json.dumps(summary, indent=2), file=env.stdout)
     return 0
 

@@ -128,7 +128,8 @@ def load_real(inputs: list[Path]) -> RealInputs:
     return RealInputs(field_train, held, real_set, sources)
 
 
-def training_strips(config: TrainConfig, real: RealInputs, count: int, seed: int
+def training_strips(config: TrainConfig, real: RealInputs, count: int, seed: int,
+                    replay_kinds: dict[str, float] | None = None
                     ) -> tuple[npt.NDArray[np.uint8], list[str]]:
     """``count`` model-ready strips: field strips (augmented), composed real strips, and
     synthetic replay of the model's own mix for the rest."""
@@ -136,7 +137,8 @@ def training_strips(config: TrainConfig, real: RealInputs, count: int, seed: int
     m = config.model
     n_field = round(count * FIELD_SHARE) if real.field_train else 0
     n_real = round(count * REAL_SHARE) if real.real_set is not None else 0
-    mix = {k: v for k, v in (config.final_kinds or config.kinds).items() if k != strips.REAL}
+    mix = {k: v for k, v in (replay_kinds or config.final_kinds or config.kinds).items()
+           if k != strips.REAL}
     replay, replay_labels, _ = strips.build(count - n_field - n_real, seed, mix, m.height, m.width,
                                             mnist_train(config), workers=config.workers,
                                             empty_rate=config.empty_share)
@@ -181,7 +183,8 @@ def measure_sets(config: TrainConfig, real: RealInputs, count: int) -> list[Eval
 
 def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 600,
              batch_size: int = 64, learning_rate: float = 3e-4, eval_count: int = 500,
-             mnist_path: str | None = None, seed: int = 7) -> dict[str, Any]:
+             mnist_path: str | None = None, seed: int = 7,
+             replay_kinds: dict[str, float] | None = None) -> dict[str, Any]:
     import keras
 
     from . import pipeline
@@ -198,7 +201,7 @@ def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 60
     config.train_samples, config.epochs, config.final_epochs = steps * batch_size, 1, 0
     config.final_kinds, config.learning_rate, config.seed = None, learning_rate, seed
     keras.utils.set_random_seed(seed)
-    x, labels = training_strips(config, real, steps * batch_size, seed)
+    x, labels = training_strips(config, real, steps * batch_size, seed, replay_kinds)
     y = encode_labels(labels, config.model.alphabet, config.model.blank_index)
     compile_for_training(model, config)
     fit_started = time.monotonic()
@@ -216,7 +219,7 @@ def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 60
         "bundle": str(int8_path.with_suffix(".json")),
         "from": {"bundle": str(source), "sha256": before.sha256},
         "real": real.sources, "steps": steps, "batch_size": batch_size,
-        "learning_rate": learning_rate, "fit_minutes": round(fit_minutes, 2),
+        "learning_rate": learning_rate, "replay_kinds": replay_kinds, "fit_minutes": round(fit_minutes, 2),
         "minutes": round((time.monotonic() - started) / 60, 2),
         "exact": {name: {"before": results["before"][name]["exact"],
                          "after": results["int8"][name]["exact"],
