@@ -64,7 +64,8 @@ def make_reader(recognizer: Recognizer, cfg: RegionConfig, model: ModelConfig | 
         return FrameReader(recognizer, "quad", np.array(cfg.quad, np.float32), aligner=aligner)
     model = model or ModelConfig()
     detector = load_finder(cfg.finder, cfg.detector or None, model.threads, model.runtime or None)
-    return FrameReader(recognizer, cfg.mode, detector=detector, windows=cfg.windows)
+    return FrameReader(recognizer, cfg.mode, detector=detector, windows=cfg.windows,
+                       track_every=cfg.track_every)
 
 
 def bundled_frames() -> Path:

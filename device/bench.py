@@ -3,7 +3,12 @@
 Frames come from the source through the same reader and stabiliser as the
 daemon (sinks excluded: they are I/O, timed in the daemon's own profile).
 Invoke-only latency is measured separately on one strip, so the model's cost
-can be told apart from the segmenter's.
+can be told apart from the segmenter's. The result names what was measured:
+runtime and version, whether the XNNPACK delegate took each model, the thread
+count and the CPU's int8 SIMD flags, with a warning when XNNPACK is not in use
+(the usual reason the same model invokes several times slower on one host).
+With ``track_every`` (the daemon's default, ``region.track_every``) the
+reader re-reads the last confident quad while the scene stands still.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from .errors import DigitcamError
 from .frame_reader import FrameReader
 from .profiling import LatencyProfile
 from .recognizer import Recognizer
+from .runtime import RuntimeInfo, cpu_summary
 from .stabilise import Stabiliser
 
 STAGES = ("capture_wait", "segment", "infer", "decode")
@@ -47,14 +53,30 @@ def _percentiles(values: list[float]) -> dict[str, float]:
             "p99": float(np.percentile(arr, 99)), "max": float(arr.max())}
 
 
+def runtime_warnings(infos: dict[str, RuntimeInfo]) -> list[str]:
+    """Why these numbers may not be what this model can do on this CPU."""
+    warnings = []
+    for name, info in infos.items():
+        if info.delegate != "XNNPACK":
+            warnings.append(f"{name}: XNNPACK delegate not in use ({info.runtime} {info.version}, "
+                            f"delegate {info.delegate}): int8 runs on the builtin kernels, several "
+                            f"times slower; pip install ai-edge-litert")
+    cores = os.cpu_count() or 1
+    threads = max((i.threads for i in infos.values()), default=1)
+    if threads > cores:
+        warnings.append(f"{threads} threads on {cores} core(s): threads wait on each other")
+    return warnings
+
+
 def run_bench(source: str, frames: int = 300, warmup: int = 20, threads: int = 1,
-              model: str | None = None, region: str = "auto", finder: str = "learned"
-              ) -> dict[str, Any]:
+              model: str | None = None, region: str = "auto", finder: str = "learned",
+              track_every: int = 0) -> dict[str, Any]:
     started = time.monotonic()
     recognizer = Recognizer(model, threads=threads)
     detector = load_finder(finder, None, threads) if region == "auto" else None
     load_ms = (time.monotonic() - started) * 1000.0  # both models
-    reader = FrameReader(recognizer, region, detector=detector)
+    reader = FrameReader(recognizer, region, detector=detector, track_every=track_every)
+    infos = {"recogniser": recognizer.info, **({"detector": detector.info} if detector else {})}
     stabiliser = Stabiliser()
     options: dict[str, Any] = {"fps": 0.0, "loop": True} if source.startswith("replay:") else {}
     try:
@@ -67,7 +89,10 @@ def run_bench(source: str, frames: int = 300, warmup: int = 20, threads: int = 1
     try:
         measured = 0
         loop_started = time.monotonic()
+        tracked_before = 0
         for i in range(warmup + frames):
+            if i == warmup:
+                tracked_before = reader.tracked_frames
             waited = time.monotonic()
             frame = src.read()
             wait_ms = (time.monotonic() - waited) * 1000.0
@@ -114,9 +139,15 @@ def run_bench(source: str, frames: int = 300, warmup: int = 20, threads: int = 1
         "finder": (finder if region == "auto" else None),
         "frames_with_digits": read_texts,
         "source": source, "region": region, "threads": threads, "runtime": recognizer.runtime,
+        "runtime_version": recognizer.info.version,
+        "delegates": {name: info.delegate for name, info in infos.items()},
+        "warnings": runtime_warnings(infos),
+        "track_every": track_every if detector is not None else 0,
+        "tracked_frames": reader.tracked_frames - tracked_before,
         "model": recognizer.meta.tflite_path.name, "model_sha256": recognizer.sha256,
         "machine": {"platform": platform.platform(), "processor": platform.machine(),
-                    "cpus": os.cpu_count(), "python": platform.python_version()},
+                    "cpus": os.cpu_count(), "python": platform.python_version(),
+                    "cpu": cpu_summary()},
     }
 
 
@@ -132,8 +163,9 @@ def table(result: dict[str, Any], previous: dict[str, Any] | None = None) -> str
     finder = f", {result['finder']} finder" if result.get("finder") else ""
     lines = [f"{result['frames']} frames from {result['source']} ({result['region']} region{finder}), "
              f"{result['threads']} thread(s), {result['runtime']}, model {result['model']} "
-             f"({result['model_sha256'][:12]})",
-             f"{'stage (ms)':<14}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}"]
+             f"({result['model_sha256'][:12]})"]
+    lines += [runtime_line(result), *(f"WARNING: {w}" for w in result.get("warnings", []))]
+    lines.append(f"{'stage (ms)':<14}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}")
     for name, st in result["stages"].items():
         lines.append(row(name, st, prev_stages.get(name)))
     lines.append(row("total", result["total"], (previous or {}).get("total")))
@@ -143,8 +175,24 @@ def table(result: dict[str, Any], previous: dict[str, Any] | None = None) -> str
     lines.append(f"{result['fps']:.1f} frames/s, RSS {result['rss_mb']:.1f} MB, model loaded in "
                  f"{result['model_load_ms']:.1f} ms, digits found in {result['frames_with_digits']} "
                  f"of {result['frames']} frames")
+    if result.get("track_every"):
+        lines.append(f"tracking: the last confident quad re-read for up to {result['track_every']} "
+                     f"frames; {result.get('tracked_frames', 0)} of {result['frames']} frames "
+                     f"skipped the detector")
     lines.append("total = segment + infer + decode (capture wait excluded)")
     return "\n".join(lines)
+
+
+def runtime_line(result: dict[str, Any]) -> str:
+    """Runtime, delegate per model, threads and CPU; a result from an older
+    release (``deploy bench`` on a Pi not yet updated) lacks some of these."""
+    delegates = result.get("delegates") or {}
+    shown = ", ".join(f"{name} {d}" for name, d in delegates.items()) or "delegate unknown"
+    cpu = (result.get("machine") or {}).get("cpu") or {}
+    flags = " ".join(cpu.get("int8_flags", [])) or "none known"
+    return (f"runtime {result.get('runtime', '?')} {result.get('runtime_version', '')}".rstrip()
+            + f"; {shown}; {result.get('threads', '?')} thread(s); CPU {cpu.get('model', '?')} "
+              f"({cpu.get('arch', '?')}, {cpu.get('cores', '?')} cores; int8 flags: {flags})")
 
 
 def load_previous(path: Path) -> dict[str, Any]:

@@ -105,6 +105,9 @@ class RegionConfig:
                                "\"\" = the bundled one")
     windows: bool = _field(True, "mode auto: when the finder reads nothing sure, also read the inside of "
                                  "display windows (a meter's LCD filling the frame)")
+    track_every: int = _field(10, "mode auto, finder learned: re-read the last confident strip for up "
+                                  "to N frames while the scene stands still, then search again; "
+                                  "0 = search every frame", min=0, max=1000)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from .bundle import sha256_of
 from .config import FINDERS
 from .errors import BundleError
-from .runtime import Dequantizer, load_model
+from .runtime import Dequantizer, describe, load_model
 from .segment import Candidate, order_quad
 
 FORMAT = "digitcam-detector"
@@ -81,6 +81,7 @@ class StripDetector:
         self.max_candidates = max_candidates
         self._interpreter, self.runtime, self.load_ms = load_model(self.meta.tflite_path, threads,
                                                                    runtime)
+        self.info = describe(self._interpreter, self.runtime, threads)
         inp = self._interpreter.get_input_details()[0]
         out = self._interpreter.get_output_details()[0]
         want_in = [1, self.meta.height, self.meta.width, 1]
@@ -117,18 +118,38 @@ class StripDetector:
         sx, sy = w / self.meta.out_width, h / self.meta.out_height
         found: list[Candidate] = []
         for label in order:
-            if stats[label, cv2.CC_STAT_AREA] < MIN_CELLS:
+            area = int(stats[label, cv2.CC_STAT_AREA])
+            if area < MIN_CELLS:
                 continue
-            ys, xs = np.nonzero(labels == label)
-            # Cell corners, not centres, so the box covers the cells it came from.
-            px = np.concatenate([xs, xs + 1, xs, xs + 1]).astype(np.float32) * sx
-            py = np.concatenate([ys, ys, ys + 1, ys + 1]).astype(np.float32) * sy
-            rect = cv2.minAreaRect(np.column_stack((px, py)))
+            bx, by, bw, bh = (int(v) for v in stats[label, :4])
+            mask = labels[by:by + bh, bx:bx + bw] == label
+            rect = cv2.minAreaRect(_row_extremes(mask, bx, by, sx, sy))
             quad = order_quad(np.asarray(cv2.boxPoints(rect), np.float32))
-            score = float(prob[ys, xs].mean()) * float(np.sqrt(len(xs)))
-            found.append(Candidate(quad, score))
+            mean_prob = float(prob[by:by + bh, bx:bx + bw][mask].mean())
+            found.append(Candidate(quad, mean_prob * float(np.sqrt(area))))
         found.sort(key=lambda c: c.score, reverse=True)
         return found[: self.max_candidates]
+
+
+def _row_extremes(mask: npt.NDArray[np.bool_], x0: int, y0: int, sx: float, sy: float
+                  ) -> npt.NDArray[np.float32]:
+    """The outer cell corners of each row of a component, in frame pixels.
+
+    The box must cover the cells it came from (corners, not centres). Every
+    corner of a row lies between that row's leftmost and rightmost corners, so
+    these four points a row span the same convex hull, hence the same
+    ``minAreaRect``, as all four corners of every cell: a few dozen points
+    instead of thousands (0.33 ms of hull a frame for a wide strip, measured).
+    """
+    rows = np.flatnonzero(mask.any(axis=1))
+    sub = mask[rows]
+    left = sub.argmax(axis=1)
+    right = sub.shape[1] - sub[:, ::-1].argmax(axis=1)  # one past the last cell
+    ys = (rows + y0).astype(np.float32)
+    xl, xr = (left + x0).astype(np.float32), (right + x0).astype(np.float32)
+    px = np.concatenate([xl, xr, xl, xr]) * sx
+    py = np.concatenate([ys, ys, ys + 1, ys + 1]) * sy
+    return np.column_stack((px, py))
 
 
 def load_finder(finder: str = "learned", path: str | Path | None = None, threads: int = 1,

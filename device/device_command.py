@@ -8,8 +8,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import FINDERS
+from .config import FINDERS, RegionConfig
 from .config_command import add_check_config
+from .errors import DigitcamError
+
+TRACK_EVERY = RegionConfig().track_every  # the daemon's default, so bench measures what it runs
 
 if TYPE_CHECKING:
     from .cli import Env
@@ -48,6 +51,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--region", default="auto", choices=("auto", "full"))
     p.add_argument("--finder", default="learned", choices=FINDERS,
                    help="region auto: the learned strip detector (default) or classical edge blobs")
+    p.add_argument("--track-every", type=int, default=TRACK_EVERY, metavar="N",
+                   help="region auto: re-read the last confident strip for up to N frames "
+                        f"before the detector runs again, as the daemon does (default {TRACK_EVERY}; "
+                        "0: search every frame)")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--compare", type=Path, metavar="PREV.json", help="show changes against a previous run")
     p.set_defaults(handler=cmd_bench)
@@ -74,8 +81,10 @@ def cmd_bench(args: argparse.Namespace, env: Env) -> int:
 
     previous = load_previous(args.compare) if args.compare else None
     source = args.source or f"replay:{bundled_frames()}"
+    if args.track_every < 0:
+        raise DigitcamError(f"--track-every {args.track_every}: expected 0 (off) or more frames")
     result = run_bench(source, args.frames, args.warmup, args.threads, args.model, args.region,
-                       args.finder)
+                       args.finder, args.track_every)
     if previous is not None:
         result["compared_with"] = str(args.compare)
     if args.json:

@@ -8,6 +8,14 @@ which keeps the usual frame to one recogniser invoke. A
 frame whose best candidate is unsure reads as no digits at all. A fixed
 region (full frame, rectangle, quadrilateral) is always read, whatever the
 confidence: the stabiliser judges it later.
+
+A stream of frames from a fixed camera shows the same strip in the same place
+frame after frame, so with ``track_every`` the reader remembers the quad of the
+last confident read and reads it again first, without the detector, while the
+scene has not moved (a 40x30 thumbnail of the frame barely differs from the
+one taken when the strip was found). A read there that is not confident, a
+moved scene, or ``track_every`` frames since the last detection run the full
+search. ``digitcam read`` leaves it off: each image there is independent.
 """
 
 from __future__ import annotations
@@ -38,6 +46,13 @@ MAX_WIDTH_PER_DIGIT = 2.5
 # A display window's inside holds its digits at nearly full height, each narrower than tall:
 # a window wider than this per digit read is a panel with a word on it ("GAS" read as 6).
 WINDOW_WIDTH_PER_DIGIT = 1.6
+# Tracking's "has the scene moved" test: the mean absolute difference of 40x30
+# area-averaged thumbnails (16x16-pixel cells of a 640x480 frame). On
+# `trainer scenes --repeat 10` (a pixel or two of shake, fresh sensor noise) one
+# scene's frames differ by at most 7.7 grey levels; two different scenes by at
+# least 10.8, 15 or more in 99 % of pairs.
+MOTION_THUMB = (40, 30)
+MOTION_LEVEL = 9.0
 
 
 @dataclass(frozen=True)
@@ -97,7 +112,7 @@ class FrameReader:
     def __init__(self, recognizer: Recognizer, mode: str = "auto", quad: Quad | None = None,
                  max_candidates: int = 4, min_confidence: float = 0.5,
                  aligner: Aligner | None = None, detector: StripDetector | None = None,
-                 confident: float = 0.6, windows: bool = True) -> None:
+                 confident: float = 0.6, windows: bool = True, track_every: int = 0) -> None:
         if mode not in ("auto", "full", "rect", "quad"):
             raise ValueError(f"unknown region mode {mode!r}")
         if mode in ("rect", "quad") and quad is None:
@@ -115,6 +130,47 @@ class FrameReader:
         # Auto mode only: when the finder's candidates read nothing sure, the insides of
         # display windows are read too (windows.py: a meter's LCD filling a photo).
         self.windows = windows and mode == "auto"
+        # 0: every frame is searched afresh. N: a stream; re-read the last confident
+        # quad for up to N frames before the detector runs again (auto mode with a detector).
+        self.track_every = track_every
+        self._tracked: Quad | None = None
+        self._tracked_thumb: npt.NDArray[np.uint8] | None = None
+        self._since_detect = 0
+        self.tracked_frames = 0  # frames answered from the tracked quad, for the bench
+
+    def _thumb(self, grey: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        return np.asarray(cv2.resize(grey, MOTION_THUMB, interpolation=cv2.INTER_AREA), np.uint8)
+
+    def _track(self, grey: npt.NDArray[np.uint8], thumb: npt.NDArray[np.uint8], t0: float
+               ) -> tuple[FrameResult | None, Recognition | None]:
+        """The tracked quad's read when the scene has not moved and the read is
+        confident; (None, the read tried, if any) sends the frame through the full search."""
+        if self._tracked is None or self._tracked_thumb is None or self._since_detect >= self.track_every:
+            return None, None
+        if (thumb.shape != self._tracked_thumb.shape
+                or cv2.norm(thumb, self._tracked_thumb, cv2.NORM_L1) > MOTION_LEVEL * thumb.size):
+            self._tracked = None
+            return None, None
+        quad = self._tracked
+        strip = rectify(grey, quad)
+        r1 = time.monotonic()
+        result = self.recognizer.read(strip)
+        if not result.text or result.confidence < self.confident or _too_wide(quad, len(result.text)):
+            return None, result
+        self._since_detect += 1
+        self.tracked_frames += 1
+        latency = {"segment": (r1 - t0) * 1000.0 + result.latency_ms["preprocess"],
+                   "infer": result.latency_ms["infer"], "decode": result.latency_ms["decode"],
+                   "total": (time.monotonic() - t0) * 1000.0}
+        return FrameResult(result.text, result.confidence, result.digit_confidences, quad, latency, 1), None
+
+    def _remember(self, thumb: npt.NDArray[np.uint8], best: Recognition | None, quad: Quad | None
+                  ) -> None:
+        if best is not None and quad is not None and best.confidence >= self.confident:
+            self._tracked, self._tracked_thumb = quad, thumb
+        else:
+            self._tracked = self._tracked_thumb = None
+        self._since_detect = 0
 
     def read(self, image: npt.NDArray[Any]) -> FrameResult:
         t0 = time.monotonic()
@@ -124,6 +180,8 @@ class FrameReader:
             return FrameResult("", 0.0, (), None, {"segment": 0.0, "total": 0.0})
         if grey.size == 0:
             return FrameResult("", 0.0, (), None, {"segment": 0.0, "total": 0.0})
+        thumb: npt.NDArray[np.uint8] | None = None  # set when tracking a stream
+        missed: Recognition | None = None  # a tracked read that was not sure enough
         if self.mode == "full":
             h, w = grey.shape
             quads = [rect_quad(0, 0, w, h)]
@@ -134,6 +192,11 @@ class FrameReader:
             quads = [quad]
             strips = [rectify(grey, quad)]
         elif self.detector is not None:
+            if self.track_every > 0:
+                thumb = self._thumb(grey)
+                tracked, missed = self._track(grey, thumb, t0)
+                if tracked is not None:
+                    return tracked
             quads = [expand(c.quad, v, h) for c in self.detector.find(grey)[: self.max_candidates]
                      for v, h in DETECTOR_CROPS]
             strips = []
@@ -146,6 +209,9 @@ class FrameReader:
         best_quad: Quad | None = None
         segment_ms = (t1 - t0) * 1000.0
         infer_ms = decode_ms = 0.0
+        if missed is not None:  # its invoke and decode are theirs, not the segmenter's
+            infer_ms, decode_ms = missed.latency_ms["infer"], missed.latency_ms["decode"]
+            segment_ms -= infer_ms + decode_ms
         for i, quad in enumerate(quads):
             r0 = time.monotonic()
             strip = strips[i] if strips else rectify(grey, quad)
@@ -177,6 +243,8 @@ class FrameReader:
                 if result.text and (best is None or _better(result, best, self.min_confidence)):
                     best, best_quad = result, quad
             quads = [*quads, *window_quads]
+        if thumb is not None:
+            self._remember(thumb, best, best_quad)
         latency = {"segment": segment_ms, "infer": infer_ms, "decode": decode_ms,
                    "total": (time.monotonic() - t0) * 1000.0}
         # Only a found strip can be a false find; a region the user fixed is always read.

@@ -18,7 +18,7 @@ import numpy.typing as npt
 from . import bundle
 from .decode import Decoded, ctc_greedy
 from .preprocess import GreyImage, fit_strip, to_grey
-from .runtime import Dequantizer, load_model
+from .runtime import Dequantizer, describe, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class Recognizer:
         self.meta = bundle.read_meta(model)
         self._interpreter, self.runtime, self.load_ms = load_model(self.meta.tflite_path, threads,
                                                                    runtime)
+        self.info = describe(self._interpreter, self.runtime, threads)  # delegate, threads: for bench
         inp = self._interpreter.get_input_details()[0]
         out = self._interpreter.get_output_details()[0]
         bundle.check_against_model(self.meta, inp, out)

@@ -3,17 +3,27 @@
 LiteRT (``ai-edge-litert``) runs int8 through XNNPACK and supports numpy 2;
 ``tflite-runtime`` 2.14 still works on older images but needs numpy<2 and is
 several times slower on int8. ``DIGITCAM_RUNTIME`` forces one of them.
+
+Why the same model invokes several times slower on one host than another is
+mostly three things, so ``describe`` reports them: whether the XNNPACK
+delegate took the graph (tflite-runtime 2.14 does not apply it to int8
+models: ~5x slower recogniser, ~20x slower detector, measured in
+BENCHMARKS.md), the thread count, and which int8 dot-product instructions
+the CPU has (AVX2/AVX-512 VNNI on x86, NEON dot product / i8mm on arm64).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.metadata
 import logging
 import os
+import platform
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +102,70 @@ def load_model(path: Path, threads: int = 1, runtime: str | None = None) -> tupl
         reason = " ".join(str(exc).split())  # tflite-runtime's message spans lines
         raise BundleError(f"{path}: not a loadable TFLite model ({reason})") from None
     return interpreter, name, (time.monotonic() - started) * 1000.0
+
+
+# CPU features that decide which int8 kernels XNNPACK can use, as /proc/cpuinfo
+# spells them: x86 (SSE4.1 < AVX2 < AVX-512 < VNNI) and arm64 (NEON = asimd,
+# dot product = asimddp, matrix multiply = i8mm; a Pi 4's A72 has only asimd,
+# a Pi 5's A76 adds asimddp).
+INT8_CPU_FLAGS = ("sse4_1", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni",
+                  "asimd", "asimddp", "i8mm", "sve")
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """What an interpreter actually runs with, for ``device bench`` to print."""
+
+    runtime: str  # ai-edge-litert or tflite-runtime
+    version: str
+    delegate: str  # "XNNPACK", or "none" when the builtin kernels run the graph
+    threads: int
+
+
+def delegate_of(interpreter: Any) -> str:
+    """"XNNPACK" when the runtime's default delegate took (part of) the graph.
+
+    LiteRT's only default CPU delegate is XNNPACK, and a delegated graph shows a
+    DELEGATE node in the op list. ``_get_ops_details`` is the runtimes' own
+    (underscored) introspection; where it is missing the answer is "unknown".
+    """
+    try:
+        ops = interpreter._get_ops_details()
+    except (AttributeError, RuntimeError, ValueError):
+        return "unknown"
+    return "XNNPACK" if any(op.get("op_name") == "DELEGATE" for op in ops) else "none"
+
+
+def runtime_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def describe(interpreter: Any, name: str, threads: int) -> RuntimeInfo:
+    return RuntimeInfo(name, runtime_version(name), delegate_of(interpreter), max(1, threads))
+
+
+def cpu_summary(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
+    """The CPU's model name, architecture and its int8-relevant SIMD flags."""
+    names: dict[str, str] = {}
+    flags = set[str]()
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key in ("flags", "features") and not flags:
+            flags = set(value.split())
+        elif key in ("model name", "model") and value.strip():
+            names.setdefault(key, value.strip())
+    # x86 says "model name" (its "model" is a number); a Pi says "Model: Raspberry Pi 4 ...".
+    model = names.get("model name") or names.get("model", "")
+    return {"model": model or platform.processor() or "?", "arch": platform.machine(),
+            "cores": os.cpu_count() or 0, "int8_flags": [f for f in INT8_CPU_FLAGS if f in flags]}
 
 
 class Dequantizer:
