@@ -11,11 +11,12 @@ confidence: the stabiliser judges it later.
 
 A stream of frames from a fixed camera shows the same strip in the same place
 frame after frame, so with ``track_every`` the reader remembers the quad of the
-last confident read and reads it again first, without the detector, while the
-scene has not moved (a 40x30 thumbnail of the frame barely differs from the
-one taken when the strip was found). A read there that is not confident, a
-moved scene, or ``track_every`` frames since the last detection run the full
-search. ``digitcam read`` leaves it off: each image there is independent.
+last confident read of a frame where the detector saw one strip, and reads it
+again first, without the detector, while the scene has not moved (a 40x30
+thumbnail of the frame barely differs from the one taken when the strip was
+found). A read there that is not confident, a moved scene, or ``track_every``
+frames since the last detection run the full search. ``digitcam read`` leaves
+it off: each image there is independent.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy.typing as npt
 from .detector import StripDetector
 from .preprocess import to_grey
 from .recognizer import Recognition, Recognizer
-from .segment import Quad, expand, find_strips, quad_height, quad_width, rect_quad, rectify
+from .segment import Candidate, Quad, expand, find_strips, quad_height, quad_width, rect_quad, rectify
 from .windows import find_windows, inside
 
 # How much of its height each detector quad is grown by (vertical, horizontal):
@@ -181,6 +182,7 @@ class FrameReader:
         if grey.size == 0:
             return FrameResult("", 0.0, (), None, {"segment": 0.0, "total": 0.0})
         thumb: npt.NDArray[np.uint8] | None = None  # set when tracking a stream
+        proposals: list[Candidate] = []
         missed: Recognition | None = None  # a tracked read that was not sure enough
         if self.mode == "full":
             h, w = grey.shape
@@ -197,8 +199,8 @@ class FrameReader:
                 tracked, missed = self._track(grey, thumb, t0)
                 if tracked is not None:
                     return tracked
-            quads = [expand(c.quad, v, h) for c in self.detector.find(grey)[: self.max_candidates]
-                     for v, h in DETECTOR_CROPS]
+            proposals = self.detector.find(grey)[: self.max_candidates]
+            quads = [expand(c.quad, v, h) for c in proposals for v, h in DETECTOR_CROPS]
             strips = []
         else:
             quads = [expand(c.quad) for c in find_strips(grey, self.max_candidates)]
@@ -244,7 +246,10 @@ class FrameReader:
                     best, best_quad = result, quad
             quads = [*quads, *window_quads]
         if thumb is not None:
-            self._remember(thumb, best, best_quad)
+            # Only a frame with one strip in it is tracked: where the detector saw two,
+            # the read may be a part of the number ('854' of '454854'), and tracking
+            # would hold on to it for track_every frames (measured on dev streams).
+            self._remember(thumb, best if len(proposals) == 1 else None, best_quad)
         latency = {"segment": segment_ms, "infer": infer_ms, "decode": decode_ms,
                    "total": (time.monotonic() - t0) * 1000.0}
         # Only a found strip can be a false find; a region the user fixed is always read.
