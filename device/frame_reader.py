@@ -172,7 +172,7 @@ class FrameReader:
         self.tracked_frames += 1
         latency = {"segment": (r1 - t0) * 1000.0 + result.latency_ms["preprocess"],
                    "infer": result.latency_ms["infer"], "decode": result.latency_ms["decode"],
-                   "total": (time.monotonic() - t0) * 1000.0}
+                   "total": (time.monotonic() - t0) * 1000.0, "detect": 0.0}
         return FrameResult(result.text, result.confidence, result.digit_confidences, quad, latency, 1), None
 
     def _remember(self, thumb: npt.NDArray[np.uint8], best: Recognition | None, quad: Quad | None
@@ -193,6 +193,7 @@ class FrameReader:
             return FrameResult("", 0.0, (), None, {"segment": 0.0, "total": 0.0})
         thumb: npt.NDArray[np.uint8] | None = None  # set when tracking a stream
         proposals: list[Candidate] = []
+        detect_ms: float | None = None  # the detector's share of segment, when it ran
         missed: Recognition | None = None  # a tracked read that was not sure enough
         if self.mode == "full":
             h, w = grey.shape
@@ -209,7 +210,9 @@ class FrameReader:
                 tracked, missed = self._track(grey, thumb, t0)
                 if tracked is not None:
                     return tracked
+            d0 = time.monotonic()
             proposals = self.detector.find(grey)[: self.max_candidates]
+            detect_ms = (time.monotonic() - d0) * 1000.0
             quads = [expand(c.quad, v, h) for c in proposals for v, h in DETECTOR_CROPS]
             strips = []
         else:
@@ -262,6 +265,8 @@ class FrameReader:
             self._remember(thumb, best if len(proposals) == 1 else None, best_quad)
         latency = {"segment": segment_ms, "infer": infer_ms, "decode": decode_ms,
                    "total": (time.monotonic() - t0) * 1000.0}
+        if detect_ms is not None:
+            latency["detect"] = detect_ms
         # Only a found strip can be a false find; a region the user fixed is always read.
         floor = self.min_confidence if found else 0.0
         if best is None or best.confidence < floor:
