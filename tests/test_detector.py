@@ -116,3 +116,51 @@ def test_classical_finder_needs_no_detector():
     assert detector.load_finder("classical") is None
     with pytest.raises(ValueError, match="unknown strip finder"):
         detector.load_finder("magic")
+
+
+def all_cell_corners(mask: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    ys, xs = np.nonzero(mask)
+    px = np.concatenate([xs, xs + 1, xs, xs + 1]).astype(np.float32) * sx
+    py = np.concatenate([ys, ys, ys + 1, ys + 1]).astype(np.float32) * sy
+    return np.column_stack((px, py))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_row_extremes_span_the_same_box_as_every_cell_corner(seed):
+    # The detector boxes a region of cells with the row ends only (a few dozen
+    # points, not thousands); the box must be the one all its cell corners give.
+    rng = np.random.default_rng(seed)
+    canvas = np.zeros((60, 80), np.uint8)
+    centre = (int(rng.integers(15, 65)), int(rng.integers(10, 50)))
+    axes = (int(rng.integers(2, 30)), int(rng.integers(1, 8)))
+    cv2.ellipse(canvas, centre, axes, float(rng.uniform(-25, 25)), 0, 360, 1, -1)
+    canvas[rng.random(canvas.shape) < 0.03] ^= 1  # ragged edges, holes, specks
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(canvas, connectivity=8)
+    label = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    bx, by, bw, bh = (int(v) for v in stats[label, :4])
+    sx, sy = 8.0, 8.0
+    fast = cv2.boxPoints(cv2.minAreaRect(detector._row_extremes(labels[by:by + bh, bx:bx + bw] == label,
+                                                                 bx, by, sx, sy)))
+    full = cv2.boxPoints(cv2.minAreaRect(all_cell_corners(labels == label, sx, sy)))
+    assert len(detector._row_extremes(labels == label, 0, 0, sx, sy)) <= 4 * 60
+    # The same rectangle, whichever corner the box starts at.
+    assert min(np.abs(np.roll(fast, k, axis=0) - full).max() for k in range(4)) < 1e-2
+
+
+def test_found_quads_on_the_sample_frames_are_unchanged_by_the_fast_box(shipped):
+    checked = 0
+    for path in sorted(FRAMES.glob("*.jpg"))[:30]:
+        grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        prob = shipped.probabilities(grey)
+        _, labels, stats, _ = cv2.connectedComponentsWithStats((prob >= shipped.threshold).astype(np.uint8))
+        sx, sy = grey.shape[1] / prob.shape[1], grey.shape[0] / prob.shape[0]
+        by_area = [1 + int(i) for i in np.argsort(-stats[1:, cv2.CC_STAT_AREA])
+                   if stats[1 + i, cv2.CC_STAT_AREA] >= detector.MIN_CELLS]
+        found = shipped.find(grey)
+        for cand in found:
+            # Each found quad is the all-corners box of one of the regions.
+            boxes = [detector.order_quad(cv2.boxPoints(cv2.minAreaRect(
+                all_cell_corners(labels == lab, sx, sy)))) for lab in by_area]
+            assert any(np.abs(cand.quad - box).max() < 1e-2 for box in boxes), path.name
+            checked += 1
+    assert checked >= 15
