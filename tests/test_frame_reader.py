@@ -46,3 +46,41 @@ def test_most_lone_words_read_as_nothing(reader):
 @pytest.mark.parametrize("number", ["4071", "306", "1234567"])
 def test_numbers_in_the_same_face_still_read(reader, number):
     assert reader.read(frame_with(number)).text == number
+
+
+def shaken(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The same scene a moment later: a pixel of shake, fresh sensor noise."""
+    moved = np.roll(frame, (int(rng.integers(-1, 2)), int(rng.integers(-1, 2))), axis=(0, 1))
+    return np.clip(moved + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8)
+
+
+def test_a_still_stream_rereads_the_strip_without_the_detector(reader):
+    rng = np.random.default_rng(1)
+    tracker = FrameReader(reader.recognizer, detector=reader.detector, track_every=5)
+    scene = frame_with("4071")
+    results = [tracker.read(shaken(scene, rng)) for _ in range(12)]
+    assert [r.text for r in results] == ["4071"] * 12
+    tracked = [r.latency_ms["detect"] == 0 for r in results]
+    assert not tracked[0] and sum(tracked) == tracker.tracked_frames >= 6
+    # Never more than track_every frames in a row without the detector.
+    runs = "".join("t" if t else "d" for t in tracked).split("d")
+    assert max(len(run) for run in runs) <= 5
+    assert all(r.candidates == 1 for r, t in zip(results, tracked, strict=True) if t)
+
+
+def test_a_new_scene_is_searched_again(reader):
+    tracker = FrameReader(reader.recognizer, detector=reader.detector, track_every=30)
+    assert tracker.read(frame_with("4071")).text == "4071"
+    img = Image.new("L", (640, 480), 40)
+    ImageDraw.Draw(img).text((60, 60), "306", font=ImageFont.truetype(ITALIC, 80), fill=250)
+    moved = tracker.read(np.asarray(img))
+    assert moved.text == "306" and moved.latency_ms["detect"] > 0
+    assert tracker.tracked_frames == 0
+
+
+def test_each_image_is_independent_without_tracking(reader):
+    # digitcam read: the same image twice is searched twice and reads the same.
+    first, second = reader.read(frame_with("1234567")), reader.read(frame_with("1234567"))
+    assert reader.track_every == 0 and reader.tracked_frames == 0
+    assert first.text == second.text == "1234567"
+    assert second.latency_ms["detect"] > 0 and np.array_equal(first.quad, second.quad)
