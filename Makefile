@@ -25,7 +25,7 @@ APT_TEST := mosquitto openssl
 APT_E2E := debootstrap systemd-container openssh-client rsync
 APT_E2E_ARM64 := qemu-user-static binfmt-support
 
-.PHONY: demo test lint typecheck pytest test-tflite-runtime e2e e2e-arm64 train detector seed-check pipeline-check real-data real-check photo-check clean
+.PHONY: demo test lint typecheck pytest test-tflite-runtime e2e e2e-arm64 train detector seed-check pipeline-check real-data real-check photo-check bench-frames latency-bench clean
 
 define apt_install
 	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -151,6 +151,18 @@ pipeline-check: $(VENV)/.dev
 	$(VENV)/bin/digitcam trainer scenes runs/scenes --per-kind 100 --empty 50 --words 50 --mnist '$(MNIST)' >/dev/null
 	$(VENV)/bin/digitcam read --json runs/scenes > runs/scenes.jsonl
 	$(VENV)/bin/digitcam trainer score runs/scenes/labels.csv runs/scenes.jsonl
+
+# Issue 28's latency bench on camera-like frames: 640x480 JPEGs from `trainer scenes`
+# (printed, seven-segment, counter, handwriting, 80 each, and 80 empty), once as 400
+# different scenes and once as a stream (40 scenes, ten shots each with a little shake
+# and fresh sensor noise, as a fixed camera sees a meter). Seeds apart from pipeline-check's.
+bench-frames: $(VENV)/.dev
+	$(VENV)/bin/digitcam trainer scenes runs/bench-frames --per-kind 80 --empty 80 --seed 2828 --mnist '$(MNIST)' >/dev/null
+	$(VENV)/bin/digitcam trainer scenes runs/bench-stream --per-kind 8 --empty 8 --repeat 10 --seed 2829 --mnist '$(MNIST)' >/dev/null
+
+latency-bench: bench-frames
+	$(VENV)/bin/digitcam device bench --source replay:runs/bench-frames --frames 400 --threads 1
+	$(VENV)/bin/digitcam device bench --source replay:runs/bench-stream --frames 400 --threads 1
 
 clean:
 	rm -rf $(VENV) $(TFLITE_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
