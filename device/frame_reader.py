@@ -136,6 +136,7 @@ class FrameReader:
         self.track_every = track_every
         self._tracked: Quad | None = None
         self._tracked_thumb: npt.NDArray[np.uint8] | None = None
+        self._tracked_shape: tuple[int, ...] = ()  # the frame size the quad belongs to
         self._since_detect = 0
         self.tracked_frames = 0  # frames answered from the tracked quad, for the bench
 
@@ -158,7 +159,7 @@ class FrameReader:
         confident; (None, the read tried, if any) sends the frame through the full search."""
         if self._tracked is None or self._tracked_thumb is None or self._since_detect >= self.track_every:
             return None, None
-        if (thumb.shape != self._tracked_thumb.shape
+        if (grey.shape != self._tracked_shape
                 or cv2.norm(thumb, self._tracked_thumb, cv2.NORM_L1) > MOTION_LEVEL * thumb.size):
             self._tracked = None
             return None, None
@@ -175,10 +176,10 @@ class FrameReader:
                    "total": (time.monotonic() - t0) * 1000.0, "detect": 0.0}
         return FrameResult(result.text, result.confidence, result.digit_confidences, quad, latency, 1), None
 
-    def _remember(self, thumb: npt.NDArray[np.uint8], best: Recognition | None, quad: Quad | None
-                  ) -> None:
+    def _remember(self, grey: npt.NDArray[np.uint8], thumb: npt.NDArray[np.uint8],
+                  best: Recognition | None, quad: Quad | None) -> None:
         if best is not None and quad is not None and best.confidence >= self.confident:
-            self._tracked, self._tracked_thumb = quad, thumb
+            self._tracked, self._tracked_thumb, self._tracked_shape = quad, thumb, grey.shape
         else:
             self._tracked = self._tracked_thumb = None
         self._since_detect = 0
@@ -262,7 +263,7 @@ class FrameReader:
             # Only a frame with one strip in it is tracked: where the detector saw two,
             # the read may be a part of the number ('854' of '454854'), and tracking
             # would hold on to it for track_every frames (measured on dev streams).
-            self._remember(thumb, best if len(proposals) == 1 else None, best_quad)
+            self._remember(grey, thumb, best if len(proposals) == 1 else None, best_quad)
         latency = {"segment": segment_ms, "infer": infer_ms, "decode": decode_ms,
                    "total": (time.monotonic() - t0) * 1000.0}
         if detect_ms is not None:

@@ -155,6 +155,8 @@ def readers(bundle: Path) -> dict[str, Any]:
 
     recognizer = Recognizer(bundle)
     return {"auto": FrameReader(recognizer, "auto", detector=StripDetector()),
+            # The daemon's stream mode: the last confident quad is re-read between searches.
+            "auto-tracking": FrameReader(recognizer, "auto", detector=StripDetector(), track_every=3),
             "auto-classical": FrameReader(recognizer, "auto"), "full": FrameReader(recognizer, "full"),
             "rect": FrameReader(recognizer, "rect", rect_quad(*RECT))}
 
@@ -203,7 +205,7 @@ enabled = false
 # ---------------------------------------------------------------- the reader
 
 
-@pytest.mark.parametrize("mode", ["auto", "auto-classical", "full", "rect"])
+@pytest.mark.parametrize("mode", ["auto", "auto-tracking", "auto-classical", "full", "rect"])
 @pytest.mark.parametrize("name", [
     *CASES, *EMPTY_COLOUR])
 def test_frame_reader_never_raises(readers, mode, name):
@@ -231,6 +233,18 @@ def test_a_real_frame_still_reads_between_fuzzed_ones(readers):
             readers["auto"].read(frame(name, builder))
     again = readers["auto"].read(sample)
     assert (again.text, again.confidence) == (first.text, first.confidence)
+
+
+def test_a_tracking_reader_reads_a_real_frame_between_fuzzed_ones(readers):
+    """Tracking state never carries an odd frame's size or content into the next read."""
+    tracker = readers["auto-tracking"]
+    sample = cv2.imread(str(FRAMES / "printed-0000-0.jpg"))
+    first = readers["auto"].read(sample)
+    for name, (builder, _) in CASES.items():
+        if name != "3000x4000-noise":
+            tracker.read(sample)
+            check(tracker.read(frame(name, builder)), frame(name, builder), name)
+    assert tracker.read(sample).text == first.text
 
 
 # ---------------------------------------------------------------- the daemon's path
