@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from .capture.base import SourceError
@@ -28,6 +29,7 @@ from .capture.spec import parse_source
 from .detector import load_finder
 from .errors import DigitcamError
 from .frame_reader import FrameReader
+from .preprocess import limit_opencv_threads
 from .profiling import LatencyProfile
 from .recognizer import Recognizer
 from .runtime import RuntimeInfo, cpu_summary
@@ -89,6 +91,7 @@ def busy_warning(load: tuple[float, float]) -> list[str]:
 def run_bench(source: str, frames: int = 300, warmup: int = 20, threads: int = 1,
               model: str | None = None, region: str = "auto", finder: str = "learned",
               track_every: int = 0) -> dict[str, Any]:
+    limit_opencv_threads(threads)  # as the daemon does
     started = time.monotonic()
     recognizer = Recognizer(model, threads=threads)
     detector = load_finder(finder, None, threads) if region == "auto" else None
@@ -168,6 +171,7 @@ def run_bench(source: str, frames: int = 300, warmup: int = 20, threads: int = 1
         "frames_with_digits": read_texts,
         "source": source, "region": region, "threads": threads, "runtime": recognizer.runtime,
         "runtime_version": recognizer.info.version,
+        "opencv_threads": cv2.getNumThreads(),
         "delegates": {name: info.delegate for name, info in infos.items()},
         "warnings": runtime_warnings(infos) + busy_warning(load),
         "track_every": track_every if detector is not None else 0,
@@ -222,7 +226,9 @@ def runtime_line(result: dict[str, Any]) -> str:
     cpu = (result.get("machine") or {}).get("cpu") or {}
     flags = " ".join(cpu.get("int8_flags", [])) or "none known"
     return (f"runtime {result.get('runtime', '?')} {result.get('runtime_version', '')}".rstrip()
-            + f"; {shown}; {result.get('threads', '?')} thread(s); CPU {cpu.get('model', '?')} "
+            + f"; {shown}; {result.get('threads', '?')} thread(s)"
+            + (f" (OpenCV {result['opencv_threads']})" if "opencv_threads" in result else "")
+            + f"; CPU {cpu.get('model', '?')} "
               f"({cpu.get('arch', '?')}, {cpu.get('cores', '?')} cores; int8 flags: {flags})")
 
 

@@ -27,7 +27,7 @@ from .errors import DigitcamError
 from .fieldlog import FieldLogOptions
 from .frame_reader import FrameReader, FrameResult
 from .notify import Notifier
-from .preprocess import silence_opencv
+from .preprocess import limit_opencv_threads, silence_opencv
 from .previous_value import PreviousValueStore
 from .profiling import LatencyProfile
 from .reading import Reading, utc_now
@@ -118,6 +118,7 @@ class Daemon:
         self.sinks.start()
 
     def init_model(self) -> None:
+        limit_opencv_threads(self.config.model.threads)
         self.recognizer = assemble.make_recognizer(self.config.model)
         self.reader = assemble.make_reader(self.recognizer, self.config.region, self.config.model)
         self.stabiliser = Stabiliser.from_config(self.config.stabiliser)
@@ -293,6 +294,7 @@ class Daemon:
             self.notifier.ready()
             return
         source_changed = config.source != self.config.source
+        limit_opencv_threads(config.model.threads)
         self.config, self.recognizer, self.reader = config, recognizer, reader
         previous = self.stabiliser.previous() if self.stabiliser is not None else None
         self.stabiliser = Stabiliser.from_config(config.stabiliser)

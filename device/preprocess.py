@@ -30,6 +30,18 @@ def silence_opencv() -> None:
         set_level(0)  # LOG_LEVEL_SILENT in both
 
 
+def limit_opencv_threads(threads: int) -> None:
+    """Give OpenCV's own thread pool the pipeline's thread budget.
+
+    OpenCV parallelises resize, warp and blur over every core by default. On
+    frame-sized images that bought nothing here (wall p50 0.99 against 1.03 ms
+    a frame) and cost 65 % more CPU, and on a busy host a frame waits for a
+    pool thread that is not running: p99 4.8 against 6.1 ms a frame, measured
+    in BENCHMARKS.md (issue 28). The interpreters take the same count.
+    """
+    cv2.setNumThreads(max(1, threads))
+
+
 def to_grey(image: npt.NDArray[np.generic]) -> GreyImage:
     """Any 2-D or HxWxC image, any numeric dtype, as 2-D uint8 grey."""
     if image.ndim == 3 and image.size == 0:

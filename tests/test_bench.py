@@ -18,11 +18,12 @@ def test_the_result_names_runtime_delegates_threads_and_cpu(bench):
     want = "XNNPACK" if bench["runtime"] == "ai-edge-litert" else "none"
     assert bench["delegates"] == {"recogniser": want, "detector": want}
     assert bench["threads"] == 1
+    assert bench["opencv_threads"] == 1  # OpenCV's own pool follows --threads
     cpu = bench["machine"]["cpu"]
     assert cpu["arch"] and cpu["cores"] >= 1 and isinstance(cpu["int8_flags"], list)
     lines = table(bench).splitlines()
     assert lines[1].startswith(f"runtime {bench['runtime']} ") and f"recogniser {want}" in lines[1]
-    assert "1 thread(s)" in lines[1] and cpu["arch"] in lines[1]
+    assert "1 thread(s) (OpenCV 1)" in lines[1] and cpu["arch"] in lines[1]
     assert any(line.startswith("WARNING: recogniser: XNNPACK") for line in lines) == (want != "XNNPACK")
 
 
