@@ -194,6 +194,7 @@ class FrameReader:
             return FrameResult("", 0.0, (), None, {"segment": 0.0, "total": 0.0})
         thumb: npt.NDArray[np.uint8] | None = None  # set when tracking a stream
         proposals: list[Candidate] = []
+        detector_quads: list[Quad] = []
         detect_ms: float | None = None  # the detector's share of segment, when it ran
         missed: Recognition | None = None  # a tracked read that was not sure enough
         if self.mode == "full":
@@ -214,7 +215,7 @@ class FrameReader:
             d0 = time.monotonic()
             proposals = self.detector.find(grey)[: self.max_candidates]
             detect_ms = (time.monotonic() - d0) * 1000.0
-            quads = [expand(c.quad, v, h) for c in proposals for v, h in DETECTOR_CROPS]
+            quads = detector_quads = [expand(c.quad, v, h) for c in proposals for v, h in DETECTOR_CROPS]
             strips = []
         else:
             quads = [expand(c.quad) for c in find_strips(grey, self.max_candidates)]
@@ -263,7 +264,9 @@ class FrameReader:
             # Only a frame with one strip in it is tracked: where the detector saw two,
             # the read may be a part of the number ('854' of '454854'), and tracking
             # would hold on to it for track_every frames (measured on dev streams).
-            self._remember(grey, thumb, best if len(proposals) == 1 else None, best_quad)
+            # A display window's read is not tracked: it passed a stricter width check.
+            one_strip = len(proposals) == 1 and any(best_quad is q for q in detector_quads)
+            self._remember(grey, thumb, best if one_strip else None, best_quad)
         latency = {"segment": segment_ms, "infer": infer_ms, "decode": decode_ms,
                    "total": (time.monotonic() - t0) * 1000.0}
         if detect_ms is not None:
