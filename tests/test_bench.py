@@ -1,6 +1,7 @@
 """``device bench`` says what it measured: runtime, delegate, threads, CPU, tracking."""
 
 import pytest
+from conftest import run_cli
 
 from digitcam.device.assemble import bundled_frames
 from digitcam.device.bench import busy_warning, run_bench, table
@@ -47,3 +48,10 @@ def test_a_busy_host_is_a_warning():
     assert busy_warning((0.2, 0.4)) == []
     (warning,) = busy_warning((0.5, 1000.0))
     assert warning.startswith("host busy (1-min load average 0.5 before, 1000.0 after")
+
+
+def test_a_negative_track_every_is_one_line():
+    result = run_cli("device", "bench", "--frames", "3", "--warmup", "0", "--track-every", "-1", timeout=60)
+    assert result.returncode != 0
+    (line,) = result.stderr.strip().splitlines()
+    assert line == "digitcam: error: --track-every -1: expected 0 (off) or more frames"
