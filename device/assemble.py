@@ -26,11 +26,13 @@ def source_options(cfg: SourceConfig) -> dict[str, Any]:
         return {"fps": cfg.fps, "loop": cfg.loop}
     if kind == "opencv":
         return {"width": cfg.width, "height": cfg.height, **({"fps": cfg.fps} if cfg.fps > 0 else {})}
-    options: dict[str, Any] = {"lores_size": (cfg.width, cfg.height)}
+    options: dict[str, Any] = {"size": (cfg.width, cfg.height), "framerate": cfg.fps}
     if cfg.exposure_us > 0:
         options["exposure_us"] = cfg.exposure_us
     if cfg.gain > 0:
         options["analogue_gain"] = cfg.gain
+    if cfg.af_mode:
+        options["af_mode"] = cfg.af_mode
     if cfg.lens_position >= 0:
         options.update(af_mode="manual", lens_position=cfg.lens_position)
     if len(cfg.awb_gains) == 2:

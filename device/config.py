@@ -37,6 +37,7 @@ REGION_MODES = ("auto", "rect", "quad")
 FINDERS = ("learned", "classical")
 RUNTIMES = ("", "ai-edge-litert", "tflite-runtime")
 ARCHIVE_MODES = ("off", "all", "low-confidence", "sample")  # sinks/archive.py
+AF_MODES = ("", "continuous", "auto", "manual")
 
 
 class ConfigError(DigitcamError):
@@ -77,12 +78,19 @@ class SourceConfig:
     fps: float = _field(10.0, "frames per second to aim for; 0 = as fast as possible (replay only)",
                         min=0.0, max=240.0)
     loop: bool = _field(True, "replay: start again at the end instead of stopping")
-    width: int = _field(640, "capture width in pixels", min=16, max=8192)
-    height: int = _field(480, "capture height in pixels", min=16, max=8192)
+    width: int = _field(640, "capture width in pixels (picamera2: even, within the sensor's largest mode)",
+                        min=16, max=8192)
+    height: int = _field(480, "capture height in pixels (picamera2: even, within the sensor's largest mode)",
+                         min=16, max=8192)
     # The HQ camera's longest exposure is about 11 minutes; bound it there.
-    exposure_us: int = _field(0, "exposure time in microseconds; 0 = automatic", min=0, max=700_000_000)
+    exposure_us: int = _field(0, "exposure time in microseconds; 0 = automatic; longer than a frame at "
+                                 "fps slows the camera to fit it", min=0, max=700_000_000)
     gain: float = _field(0.0, "analogue gain; 0 = automatic", min=0.0, max=64.0)
-    lens_position: float = _field(-1.0, "focus in dioptres (1/metres); -1 = autofocus", min=-1.0, max=32.0)
+    af_mode: str = _field("", "picamera2 autofocus (Camera Module 3; ignored by fixed-focus cameras): "
+                              "continuous, auto (one scan at start), manual (at lens_position); "
+                              "\"\" = continuous, or manual when lens_position is set", choices=AF_MODES)
+    lens_position: float = _field(-1.0, "manual focus in dioptres (1/metres, 0 = infinity); -1 = autofocus",
+                                  min=-1.0, max=32.0)
     awb_gains: tuple[float, ...] = _field((), "white balance [red, blue] gains; [] = automatic",
                                           min=0.0, max=32.0, lengths=(0, 2))
 
@@ -428,6 +436,15 @@ def _check_cross_fields(cfg: Config, b: _Builder) -> None:
         raise b.error("source.spec", f"expected one of {', '.join(SOURCE_FORMS)}, got {spec!r}")
     if cfg.source.fps == 0 and kind != "replay":
         raise b.error("source.fps", "0 (as fast as possible) is for replay sources only")
+    src = cfg.source
+    if spec == "picamera2":
+        for key, value in (("width", src.width), ("height", src.height)):
+            if value % 2:
+                raise b.error(f"source.{key}", f"picamera2 needs an even {key}, got {value}")
+    if src.af_mode == "manual" and src.lens_position < 0:
+        raise b.error("source.af_mode", "manual focus needs source.lens_position (dioptres, >= 0)")
+    if src.af_mode in ("continuous", "auto") and src.lens_position >= 0:
+        raise b.error("source.lens_position", f"is for manual focus, but af_mode is {src.af_mode!r}")
     st = cfg.stabiliser
     if st.k > st.n:
         # Blame the key the user actually wrote, so the line number points at it.

@@ -1,4 +1,4 @@
-"""``digitcam device run|check-config|bench``."""
+"""``digitcam device run|check-config|check-source|bench|set-value``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from .config import FINDERS, RegionConfig
 from .config_command import add_check_config
 from .errors import DigitcamError
+from .source_command import add_check_source
 
 TRACK_EVERY = RegionConfig().track_every  # the daemon's default, so bench measures what it runs
 
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    device = sub.add_parser("device", help="the on-device daemon: run, check-config, bench, set-value")
+    device = sub.add_parser("device", help="the on-device daemon: run, check-config, check-source, "
+                                           "bench, set-value")
     dsub = device.add_subparsers(dest="device_command", metavar="COMMAND")
 
     p = dsub.add_parser("run", help="run the daemon (systemd Type=notify service)")
@@ -29,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.set_defaults(handler=cmd_run)
 
     add_check_config(dsub)
+    add_check_source(dsub)
 
     p = dsub.add_parser("set-value", help="set the previous value the counter rules compare with",
                         description="Set the stabiliser's previous value (after replacing a meter, or "

@@ -353,7 +353,8 @@ def test_parse_source_forms(tmp_path: Path) -> None:
     assert isinstance(stream, OpenCVSource) and stream.device == "rtsp://cam.local:554/live"
     pi = parse_source("picamera2", exposure_us=8000, analogue_gain=2.0, lens_position=4.0)
     assert isinstance(pi, Picamera2Source)
-    assert pi.controls() == {"ExposureTime": 8000, "AnalogueGain": 2.0, "AfMode": 0, "LensPosition": 4.0}
+    assert pi.controls() == {"FrameDurationLimits": (33333, 33333), "ExposureTime": 8000, "AnalogueGain": 2.0,
+                             "AfMode": 0, "LensPosition": 4.0}
     second = parse_source("picamera2:1")
     assert isinstance(second, Picamera2Source) and second.camera_num == 1
 
@@ -413,4 +414,5 @@ def test_picamera2_source_rejects_bad_controls() -> None:
     with pytest.raises(ValueError, match="colour_gains"):
         Picamera2Source(colour_gains=(1.5, 0.0))
     gains = Picamera2Source(colour_gains=(1.8, 1.4), framerate=10).controls()
-    assert gains == {"FrameDurationLimits": (100000, 100000), "AwbEnable": False, "ColourGains": (1.8, 1.4)}
+    assert gains == {"FrameDurationLimits": (100000, 100000), "AfMode": 2, "AwbEnable": False,
+                     "ColourGains": (1.8, 1.4)}

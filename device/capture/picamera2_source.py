@@ -2,14 +2,15 @@
 
 picamera2 (and libcamera) are imported in ``open()`` only: they exist on a Pi
 from apt, nowhere else, and importing the package must work everywhere.
-The ``lores`` YUV420 stream's Y plane is the grey recognition image, so no
-colour conversion runs per frame; the ``main`` stream is kept for snapshots.
+The one stream is YUV420 at the configured size; its Y plane is the grey
+recognition image, so no colour image is made or converted per frame.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -21,10 +22,18 @@ logger = logging.getLogger(__name__)
 
 PICAMERA2_MISSING = ("picamera2 is not installed; on Raspberry Pi OS: sudo apt install python3-picamera2 "
                      "and create the venv with --system-site-packages")
+# apt's picamera2 imports simplejpeg, compiled against apt's numpy 1.24; a pip
+# numpy 2 in the venv makes that import fail with "numpy.dtype size changed".
+PICAMERA2_BROKEN = ("picamera2 does not load ({problem}); is a pip-installed numpy {numpy} shadowing "
+                    "apt's? The Pi's venv needs numpy<2: pip install 'digitcam[device,pi]'")
 
-# libcamera's AfModeEnum values (Manual, Auto, Continuous). Plain ints avoid
-# importing libcamera's enum and are accepted by set_controls.
+# libcamera's AfModeEnum (Manual, Auto, Continuous) and AfTriggerEnum.Start.
+# Plain ints avoid importing libcamera's enums and are accepted by set_controls.
 AF_MODES = {"manual": 0, "auto": 1, "continuous": 2}
+AF_TRIGGER_START = 0
+# picamera2's video configuration fixes the frame duration at this (30 fps)
+# unless FrameDurationLimits is given; an exposure longer than it is clamped.
+DEFAULT_FRAME_US = 33333
 
 
 def y_plane(buffer: npt.NDArray[np.uint8], width: int, height: int, stride: int) -> npt.NDArray[np.uint8]:
@@ -46,24 +55,30 @@ def y_plane(buffer: npt.NDArray[np.uint8], width: int, height: int, stride: int)
 class Picamera2Source(FrameSource):
     """Frames from a Pi camera module.
 
+    One ``YUV420`` stream at ``size``; its Y plane is the grey recognition
+    image, so no colour image is made or converted per frame.
+
     Every control is optional; ``None`` leaves the camera's automatic choice.
     Meters usually want a fixed exposure and gain (no flicker from auto-exposure
     chasing an LCD backlight), fixed white balance, and on a Camera Module 3 a
     manual lens position at the mounting distance.
 
-    exposure_us: exposure time in microseconds. analogue_gain: sensor gain (1.0 = none).
-    af_mode: "manual", "auto" or "continuous" (Camera Module 3 only).
+    framerate: frames per second, sent as FrameDurationLimits (picamera2's video
+    default is 30). exposure_us: exposure time in microseconds; the frame
+    duration is widened to fit it, so it is not clamped to the frame period.
+    analogue_gain: sensor gain (1.0 = none).
+    af_mode: "continuous" (the default), "auto" (one scan at start) or "manual";
+    only on cameras with autofocus (Camera Module 3), ignored on fixed-focus ones.
     lens_position: manual focus in dioptres (1 / distance in metres; 0 = infinity); implies manual AF.
     colour_gains: (red, blue) white-balance gains; disables auto white balance.
     """
 
     name = "picamera2"
 
-    def __init__(self, camera_num: int = 0, *, size: tuple[int, int] = (1280, 960),
-                 lores_size: tuple[int, int] = (640, 480), framerate: float | None = None,
-                 exposure_us: int | None = None, analogue_gain: float | None = None,
-                 af_mode: str | None = None, lens_position: float | None = None,
-                 colour_gains: tuple[float, float] | None = None, keep_colour: bool = True,
+    def __init__(self, camera_num: int = 0, *, size: tuple[int, int] = (640, 480),
+                 framerate: float | None = None, exposure_us: int | None = None,
+                 analogue_gain: float | None = None, af_mode: str | None = None,
+                 lens_position: float | None = None, colour_gains: tuple[float, float] | None = None,
                  frame_timeout_s: float = 5.0) -> None:
         if af_mode is not None and af_mode not in AF_MODES:
             raise ValueError(f"af_mode must be one of {', '.join(AF_MODES)}, got {af_mode!r}")
@@ -77,40 +92,92 @@ class Picamera2Source(FrameSource):
             raise ValueError(f"lens_position must be >= 0 dioptres, got {lens_position}")
         if colour_gains is not None and (len(colour_gains) != 2 or min(colour_gains) <= 0):
             raise ValueError(f"colour_gains must be two positive numbers (red, blue), got {colour_gains}")
+        if len(size) != 2 or min(size) < 2 or size[0] % 2 or size[1] % 2:
+            raise ValueError(f"size must be an even width and height, got {size}")
         self.camera_num = camera_num
-        self.size = size
-        self.lores_size = lores_size
+        self.size = (int(size[0]), int(size[1]))
         self.framerate = framerate
         self.exposure_us = exposure_us
         self.analogue_gain = analogue_gain
-        self.af_mode = "manual" if lens_position is not None and af_mode is None else af_mode
+        self.af_explicit = af_mode is not None or lens_position is not None
+        self.af_mode = af_mode or ("manual" if lens_position is not None else "continuous")
         self.lens_position = lens_position
         self.colour_gains = colour_gains
-        self.keep_colour = keep_colour
         self.frame_timeout_s = frame_timeout_s
         self.name = f"picamera2 camera {camera_num}"
         self._camera: Any = None
-        self._lores: tuple[int, int, int] = (0, 0, 0)  # width, height, stride as configured
+        self._geometry: tuple[int, int, int] = (0, 0, 0)  # width, height, stride as configured
         self._next_id = 0
+        self._checked_exposure = False
 
-    def controls(self) -> dict[str, Any]:
-        """The libcamera controls these options ask for."""
+    def frame_duration_limits(self) -> tuple[int, int] | None:
+        """(shortest, longest) frame duration in us: the frame rate, widened so
+        the exposure fits (libcamera clamps the exposure to the longest)."""
+        if self.framerate is None and self.exposure_us is None:
+            return None
+        shortest = round(1_000_000 / self.framerate) if self.framerate else DEFAULT_FRAME_US
+        return shortest, max(shortest, int(self.exposure_us or 0))
+
+    def controls(self, available: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The libcamera controls these options ask for. With ``available``
+        (``Picamera2.camera_controls``), only those the camera advertises: a
+        fixed-focus camera gets no AfMode or LensPosition (set_controls would
+        refuse them), and a lens position is kept inside the lens's range."""
         controls: dict[str, Any] = {}
-        if self.framerate is not None:
-            period_us = int(1_000_000 / self.framerate)
-            controls["FrameDurationLimits"] = (period_us, period_us)
+        limits = self.frame_duration_limits()
+        if limits is not None:
+            controls["FrameDurationLimits"] = limits
         if self.exposure_us is not None:
             controls["ExposureTime"] = int(self.exposure_us)
         if self.analogue_gain is not None:
             controls["AnalogueGain"] = float(self.analogue_gain)
-        if self.af_mode is not None:
-            controls["AfMode"] = AF_MODES[self.af_mode]
+        controls["AfMode"] = AF_MODES[self.af_mode]
         if self.lens_position is not None:
             controls["LensPosition"] = float(self.lens_position)
         if self.colour_gains is not None:
             controls["AwbEnable"] = False
             controls["ColourGains"] = (float(self.colour_gains[0]), float(self.colour_gains[1]))
+        if available is None:
+            return controls
+        if "AfMode" not in available:
+            controls.pop("AfMode")
+            controls.pop("LensPosition", None)
+            log = logger.warning if self.af_explicit else logger.debug
+            log("%s has a fixed-focus lens (no AfMode control): af_mode/lens_position ignored", self.name)
+        if "LensPosition" in controls and "LensPosition" in available:
+            lo, hi = float(available["LensPosition"][0]), float(available["LensPosition"][1])
+            if not lo <= controls["LensPosition"] <= hi:
+                logger.warning("%s: lens_position %g is outside this lens's %g..%g dioptres; using %g",
+                               self.name, controls["LensPosition"], lo, hi,
+                               min(max(controls["LensPosition"], lo), hi))
+                controls["LensPosition"] = min(max(controls["LensPosition"], lo), hi)
+        for name in [n for n in controls if n not in available]:
+            logger.warning("%s does not advertise control %s; not sent", self.name, name)
+            del controls[name]
         return controls
+
+    def check_size(self, camera: Any) -> None:
+        """The stream must fit the sensor's largest mode: libcamera would fail
+        later with a multi-line dump of the configuration."""
+        try:
+            modes = [m for m in camera.sensor_modes if "size" in m]
+        except Exception as exc:  # reading the modes reconfigures the camera; it may refuse
+            logger.debug("%s: no sensor modes (%s); using sensor_resolution", self.name, exc)
+            modes = []
+        sizes = [tuple(m["size"]) for m in modes]
+        if not sizes:
+            sizes = [tuple(camera.sensor_resolution)]
+        max_w, max_h = max(w for w, _ in sizes), max(h for _, h in sizes)
+        width, height = self.size
+        if width > max_w or height > max_h:
+            raise SourceError(f"{self.name}: source.width x height {width}x{height} is larger than the "
+                              f"sensor's largest mode {max_w}x{max_h}")
+        if self.framerate is not None:
+            fitting = [float(m["fps"]) for m in modes
+                       if "fps" in m and m["size"][0] >= width and m["size"][1] >= height]
+            if fitting and self.framerate > max(fitting):
+                logger.warning("%s: %g fps asked, the sensor delivers at most %g fps at %dx%d",
+                               self.name, self.framerate, max(fitting), width, height)
 
     def open(self) -> None:
         self.close()
@@ -118,31 +185,40 @@ class Picamera2Source(FrameSource):
             from picamera2 import Picamera2
         except ImportError as exc:
             raise SourceError(PICAMERA2_MISSING) from exc
+        except Exception as exc:  # a compiled dependency that does not load: ValueError, RuntimeError
+            raise SourceError(PICAMERA2_BROKEN.format(problem=_one_line(exc), numpy=np.__version__)) from exc
         try:
             camera = Picamera2(self.camera_num)
         except Exception as exc:  # picamera2 raises RuntimeError/IndexError with multi-line logs
             raise SourceError(f"cannot open {self.name}: {_one_line(exc)} "
                               "(is the ribbon cable seated, and the camera enabled?)") from exc
         try:
+            self.check_size(camera)
+            controls = self.controls(camera.camera_controls)
             config = camera.create_video_configuration(
-                # picamera2's "RGB888" is B, G, R in memory: OpenCV's BGR order.
-                main={"size": tuple(self.size), "format": "RGB888"},
-                lores={"size": tuple(self.lores_size), "format": "YUV420"},
-                controls=self.controls(),
-            )
+                main={"size": self.size, "format": "YUV420"}, controls=controls)
             camera.configure(config)
-            # The camera may align the requested sizes; read back what it chose.
-            lores = camera.camera_configuration()["lores"]
-            width, height = lores["size"]
-            self._lores = (int(width), int(height), int(lores["stride"]))
+            # The camera may align the requested size; read back what it chose.
+            main = camera.camera_configuration()["main"]
+            width, height = main["size"]
+            self._geometry = (int(width), int(height), int(main["stride"]))
             camera.start()
+            if controls.get("AfMode") == AF_MODES["auto"]:
+                camera.set_controls({"AfTrigger": AF_TRIGGER_START})  # one focus scan, then it holds
+        except SourceError:
+            _close_quietly(camera)
+            raise
         except Exception as exc:
             _close_quietly(camera)
             raise SourceError(f"cannot start {self.name}: {_one_line(exc)}") from exc
         self._camera = camera
         self._next_id = 0
-        logger.info("opened %s: lores %dx%d (stride %d), controls %s",
-                    self.name, *self._lores, self.controls())
+        self._checked_exposure = False
+        limits = controls.get("FrameDurationLimits")
+        if self.exposure_us is not None and limits is not None and limits[1] > limits[0]:
+            logger.warning("%s: exposure %d us is longer than a frame at %g fps; the camera runs at "
+                           "%.1f fps", self.name, self.exposure_us, 1e6 / limits[0], 1e6 / limits[1])
+        logger.info("opened %s: %dx%d (stride %d), controls %s", self.name, *self._geometry, controls)
 
     def read(self) -> Frame | None:
         camera = self._camera
@@ -158,14 +234,24 @@ class Picamera2Source(FrameSource):
         except Exception as exc:
             raise SourceError(f"{self.name}: {_one_line(exc)}") from exc
         try:
-            width, height, stride = self._lores
-            grey = y_plane(request.make_buffer("lores"), width, height, stride)
-            colour = np.ascontiguousarray(request.make_array("main")) if self.keep_colour else None
+            width, height, stride = self._geometry
+            grey = y_plane(request.make_buffer("main"), width, height, stride)
+            if not self._checked_exposure:
+                self._checked_exposure = True
+                self._check_exposure(request.get_metadata())
         finally:
             request.release()
-        frame = Frame(image=grey, frame_id=self._next_id, timestamp=time.monotonic(), colour=colour)
+        frame = Frame(image=grey, frame_id=self._next_id, timestamp=time.monotonic())
         self._next_id += 1
         return frame
+
+    def _check_exposure(self, metadata: Mapping[str, Any]) -> None:
+        """Say so once when the camera did not give the exposure asked for."""
+        got = metadata.get("ExposureTime")
+        if self.exposure_us is not None and got is not None and abs(got - self.exposure_us) > \
+                0.1 * self.exposure_us:
+            logger.warning("%s: exposure %d us asked, the camera uses %d us", self.name, self.exposure_us,
+                           got)
 
     def close(self) -> None:
         camera, self._camera = self._camera, None
