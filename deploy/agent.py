@@ -254,7 +254,8 @@ def act_install(args: argparse.Namespace) -> dict[str, Any]:
     if not args.online:
         pip.append("--no-index")
     try:
-        run([*pip, f"{wheel}[device]"], timeout=args.timeout, env=env)
+        # [pi]: numpy<2, so apt's numpy (which apt's picamera2 is built against) stays the one.
+        run([*pip, f"{wheel}[device,pi]"], timeout=args.timeout, env=env)
     except AgentError as exc:
         raise AgentError(f"pip install in {rel.name}: {exc}") from None
     version = run([str(venv / "bin" / "digitcam"), "--version"], timeout=120).stdout.strip()
@@ -336,6 +337,18 @@ def act_activate(args: argparse.Namespace) -> dict[str, Any]:
         lines = (check.stderr.strip() or check.stdout.strip()).splitlines()
         raise AgentError(f"{CONFIG} does not pass check-config with this release, nothing changed: "
                          f"{lines[-1] if lines else check.returncode}")
+    # The health check below cannot see a camera module that does not load while
+    # the config replays sample frames; the release must load it before it runs.
+    check = run([str(rel / "venv" / "bin" / "digitcam"), "device", "check-source", str(CONFIG)],
+                check=False, timeout=300)
+    if check.returncode != 0:
+        if not config_was_there:
+            CONFIG.unlink()
+        shutil.rmtree(rel, ignore_errors=True)
+        lines = (check.stderr.strip() or check.stdout.strip()).splitlines()
+        raise AgentError(f"release {args.name} cannot load its camera, nothing changed: "
+                         f"{lines[-1] if lines else check.returncode}")
+    result["source_check"] = check.stdout.strip().splitlines()
     install_unit(args.name)
     switch_to(args.name)
     ok, detail, started = restart(args.name, args.timeout)

@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 # What the wheel is built from (the top level is fixed by ARCHITECTURE.md).
 SOURCE_ITEMS = ("pyproject.toml", "README.md", "LICENSE", "device", "trainer", "deploy")
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", "*.egg-info")
-EXTRA = "device"
+# The Pi extra holds numpy and OpenCV where apt's picamera2 works (see pyproject.toml).
+EXTRA = "device,pi"
 
 
 def source_root() -> Path:

@@ -7,7 +7,8 @@ push had copied there) without touching the others:
 2. wheels for the target's platform (built once per platform, shared by hosts);
 3. ``/opt/digitcam/releases/<version>-<time>/`` made, wheels and release copied;
 4. venv (``--system-site-packages``) and an offline install;
-5. activate: service user, config (installed only when absent), unit, the
+5. activate: service user, config (installed only when absent), check-config and
+   check-source (the camera module loads, or nothing changes), unit, the
    ``current`` switch, restart, health check; on failure the previous release
    comes back and the last journal lines are shown.
 """

@@ -49,9 +49,11 @@ logger = logging.getLogger(__name__)
 # Bump when the way a root is made changes in a way the fields below do not show.
 RECIPE_VERSION = 1
 # What Raspberry Pi OS has from apt and the daemon uses (python3-systemd: journald
-# and sd_notify for real), plus what deploy needs on the target (python3-venv, rsync).
+# and sd_notify for real; python3-numpy 1.24, which python3-picamera2 depends on
+# and the picamera2 stand-in is "built" against), plus what deploy needs on the
+# target (python3-venv, rsync). The list is part of the cache key.
 PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-venv",
-            "python3-systemd", "rsync")
+            "python3-systemd", "python3-numpy", "rsync")
 DEFAULT_CACHE = Path("/var/cache/digitcam-e2e")
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
 HOST_TOOLS = ("systemd-nspawn", "ssh", "ssh-keygen", "rsync", "tar")

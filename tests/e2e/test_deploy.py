@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -58,6 +59,14 @@ min_confidence = 0.5
 enabled = false
 """
 
+# The same with the camera: the picamera2 stand-in, installed as apt installs
+# python3-picamera2, replays the sample frames through picamera2's API.
+CAMERA_FPS = "2.0" if RECIPE.foreign else "5.0"
+CAMERA_CONFIG = E2E_CONFIG.replace('spec = "replay:/opt/digitcam/current/samples"', 'spec = "picamera2"') \
+    .replace(f"fps = {FPS}\nloop = true\n", f"fps = {CAMERA_FPS}\n")
+STANDIN = Path(__file__).with_name("fake_picamera2") / "picamera2"
+SYSTEM_SITE = "/usr/lib/python3/dist-packages"  # where apt puts python3-picamera2
+
 reason = guestlib.cannot_run(RECIPE)
 if reason:
     pytest.skip(f"cannot boot a systemd guest here: {reason}", allow_module_level=True)
@@ -70,9 +79,32 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[guestlib.Guest]:
     started = time.monotonic()
     guest.start(ssh_timeout=120 * SLOW)
     print(f"\nguest {ARCH}: {guest.timings} (total {time.monotonic() - started:.1f} s)")
+    install_picamera2_standin(guest, tmp_path_factory.mktemp("standin"))
     yield guest
     guest.stop()
     print(f"\nguest stopped in {guest.timings.get('stop_s', 0):.1f} s")
+
+
+def install_picamera2_standin(guest: guestlib.Guest, workdir: Path) -> None:
+    """As a Pi has python3-picamera2: in the system's dist-packages, reached by
+    the release's venv only through --system-site-packages, and "built" against
+    apt's numpy (its _built.py records that numpy's dtype size, which the
+    stand-in checks at import as simplejpeg does)."""
+    import cv2
+    import numpy as np
+
+    package = workdir / "picamera2"
+    shutil.copytree(STANDIN, package, ignore=shutil.ignore_patterns("__pycache__", "_built.py", "frames"))
+    (package / "frames").mkdir()
+    for path in sorted((ROOT / "device" / "samples" / "frames").glob("*.jpg")):
+        np.save(package / "frames" / f"{path.stem}.npy", cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
+    guest.copy_in(package, f"{SYSTEM_SITE}/")
+    record = "import numpy; print('NUMPY_DTYPE_SIZE =', numpy.dtype.__basicsize__)"
+    guest.ssh(f"chmod -R a+rX {SYSTEM_SITE}/picamera2 && "
+              f"python3 -c {shlex.quote(record)} > {SYSTEM_SITE}/picamera2/_built.py")
+    check = guest.ssh(["python3", "-c",
+                       "import picamera2, numpy; print(picamera2.__file__, numpy.__version__)"])
+    print(f"\npicamera2 stand-in in the guest: {check.stdout.strip()}")
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +125,14 @@ def files(tmp_path_factory: pytest.TempPathFactory, bundle: Path) -> dict[str, P
     the device, loading it on the target, can tell."""
     d = tmp_path_factory.mktemp("files")
     (d / "e2e.toml").write_text(E2E_CONFIG)
+    (d / "camera.toml").write_text(CAMERA_CONFIG)
     broken = d / "broken"
     broken.mkdir()
     shutil.copy2(bundle.with_suffix(".tflite"), broken / "digits.tflite")
     meta = json.loads(bundle.read_text())
     meta["input"]["height"] += 1
     (broken / "digits.json").write_text(json.dumps(meta))
-    return {"config": d / "e2e.toml", "broken": broken / "digits.json"}
+    return {"config": d / "e2e.toml", "camera": d / "camera.toml", "broken": broken / "digits.json"}
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +220,18 @@ def test_push_installs_a_service_that_reads(host: guestlib.Guest, deploy: Deploy
     assert host.ssh(["cat", "/etc/digitcam/digitcam.toml"]).stdout == E2E_CONFIG
     mode = host.ssh(["stat", "-c", "%a %U:%G", "/etc/digitcam/digitcam.toml"]).stdout.split()
     assert mode == ["640", "root:digitcam"]
+
+
+def test_the_release_uses_apts_numpy_and_loads_the_systems_picamera2(host: guestlib.Guest) -> None:
+    """Nothing in the venv shadows apt's numpy, so apt's picamera2 (here the
+    stand-in) imports; deploy ran the same check before it switched."""
+    venv = "/opt/digitcam/current/venv"
+    own = host.ssh(f"ls {venv}/lib/python3*/site-packages | grep -i '^numpy' || true").stdout.split()
+    assert own == [], own
+    out = host.ssh([REMOTE_DIGITCAM, "device", "check-source", "/etc/digitcam/digitcam.toml"]).stdout
+    print(f"\n{out}")
+    assert re.search(rf"numpy 1\.24\.\d+ from {SYSTEM_SITE}\n", out), out
+    assert f"picamera2 from {SYSTEM_SITE}\n" in out, out
 
 
 def test_status_line_reaches_systemctl_status(host: guestlib.Guest) -> None:
@@ -385,6 +430,69 @@ def test_rollback_switches_to_the_previous_release(host: guestlib.Guest,
     wait_for("readings after the rollback", lambda: fresh_accepted(host, mark), 60 * SLOW)
     again = deploy("rollback")
     assert again.returncode == 1 and "no earlier release" in again.stdout
+
+
+# ------------------------------------------------------------------ the camera
+def test_camera_config_reads_through_the_picamera2_standin(host: guestlib.Guest, deploy: Deploy,
+                                                           files: dict[str, Path]) -> None:
+    """A user switches the config to the camera and pushes: the daemon imports
+    picamera2 through the venv's system site packages, with apt's numpy, and
+    its readings come from the camera's frames."""
+    host.ssh(["sh", "-c", "cat > /etc/digitcam/digitcam.toml"], input=CAMERA_CONFIG)
+    time.sleep(1.1)
+    since = int(time.time())
+    result = deploy("push", "--config", str(files["camera"]), "--health-timeout", str(HEALTH_TIMEOUT))
+    assert result.returncode == 0, result.stderr
+    STATE["camera"] = current(host)
+    mark = last_id(host)
+    wait_for("readings from the camera", lambda: fresh_accepted(host, mark), 60 * SLOW)
+    # The camera stack's own lines in the service's journal: the stand-in was
+    # found through the venv and configured with one YUV420 stream at the config's size.
+    journal = host.ssh(["journalctl", "--unit", "digitcam.service", "--no-pager", "--output=cat",
+                        f"--since=@{since}"]).stdout
+    assert "Registered camera /base/soc/i2c0mux/i2c@1/imx708@1a" in journal, journal
+    assert "configuring streams: (0) 640x480-YUV420" in journal, journal
+    assert "picamera2 does not load" not in journal and "camera lost" not in journal, journal
+
+
+def unpinned_wheel(workdir: Path) -> Path:
+    """The digitcam wheel as it was before the Pi extra held numpy below 2."""
+    src = workdir / "src"
+    for item in ("pyproject.toml", "README.md", "LICENSE", "device", "trainer", "deploy"):
+        path = ROOT / item
+        if path.is_dir():
+            shutil.copytree(path, src / item, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            src.mkdir(exist_ok=True)
+            shutil.copy2(path, src / item)
+    pyproject = (src / "pyproject.toml").read_text()
+    pinned = '"numpy>=1.23,<2",\n    "opencv-python-headless>=4.8,<4.12",'
+    assert pinned in pyproject
+    (src / "pyproject.toml").write_text(pyproject.replace(pinned, '"numpy>=1.23",'))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(workdir / "dist"),
+                    str(src)], check=True, capture_output=True, timeout=600)
+    return next((workdir / "dist").glob("digitcam-*.whl"))
+
+
+def test_a_release_whose_numpy_shadows_apts_is_refused(host: guestlib.Guest, deploy: Deploy,
+                                                       files: dict[str, Path], tmp_path: Path) -> None:
+    """The issue's crash loop: pip puts numpy 2 (which the newest OpenCV needs)
+    into the venv, it shadows apt's, and picamera2 no longer imports. The push
+    refuses to switch, and the camera release keeps reading."""
+    wheel = unpinned_wheel(tmp_path)
+    releases_before = set(host.ssh(["ls", "/opt/digitcam/releases"]).stdout.split())
+    time.sleep(1.1)
+    result = deploy("push", "--wheel", str(wheel), "--config", str(files["camera"]),
+                    "--health-timeout", str(HEALTH_TIMEOUT))
+    assert result.returncode == 1
+    row = next(line for line in result.stdout.splitlines() if line.startswith(host.target))
+    assert "cannot load its camera, nothing changed" in row, row
+    assert "picamera2 does not load (numpy.dtype size changed" in row and "numpy<2" in row, row
+    assert current(host) == STATE["camera"]
+    assert set(host.ssh(["ls", "/opt/digitcam/releases"]).stdout.split()) == releases_before
+    assert props(host, "ActiveState")["ActiveState"] == "active"
+    mark = last_id(host)
+    wait_for("readings from the camera release", lambda: fresh_accepted(host, mark), 60 * SLOW)
 
 
 # ------------------------------------------------------------------ bad input: one line, nothing done

@@ -30,6 +30,7 @@ autofocus; the default) or ``imx219`` (Camera Module 2, fixed focus).
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -74,6 +75,14 @@ AF_MODE_MANUAL, AF_MODE_AUTO, AF_MODE_CONTINUOUS = 0, 1, 2
 _FORMATS = ("YUV420", "YVU420", "RGB888", "BGR888", "XRGB8888", "XBGR8888")
 _lock = threading.Lock()
 _opened: set[int] = set()  # like libcamera, one owner per camera
+
+
+def _libcamera_log(text: str) -> None:
+    """libcamera's INFO lines on stderr, as the real stack writes them (a service's
+    journal shows them): what camera was found and which streams it configured."""
+    ts = time.monotonic()
+    print(f"[{int(ts // 3600)}:{int(ts % 3600 // 60):02d}:{ts % 60:012.9f}] [{os.getpid()}]  INFO {text}",
+          file=sys.stderr, flush=True)
 
 
 def _frames_dir() -> Path:
@@ -135,6 +144,9 @@ class Picamera2:
             _opened.add(camera_num)
         self.camera_num = camera_num
         name = os.environ.get("FAKE_PICAMERA2_SENSOR", "imx708")
+        _libcamera_log("Camera camera_manager.cpp:330 libcamera v0.3.2+stand-in")
+        _libcamera_log(f"RPI vc4.cpp:447 Registered camera /base/soc/i2c0mux/i2c@1/{name}@1a to Unicam "
+                       f"device /dev/media3 and ISP device /dev/media0 (replaying {len(frames)} frames)")
         self.sensor = SENSORS[name]
         self.camera_properties = {"Model": name, "PixelArraySize": self.sensor["modes"][-1][0]}
         self._frames = [np.load(p) for p in frames]
@@ -210,6 +222,10 @@ class Picamera2:
             (mw, mh), (lw, lh) = config["main"]["size"], config["lores"]["size"]
             if lw > mw or lh > mh:
                 raise RuntimeError("lores stream dimensions may not exceed main stream")
+        streams = [f"({i}) {w}x{h}-{stream['format']}" for i, stream in
+                   enumerate(config[n] for n in ("main", "lores") if config.get(n) is not None)
+                   for w, h in [stream["size"]]]
+        _libcamera_log(f"Camera camera.cpp:1183 configuring streams: {' '.join(streams)}")
         self.camera_config = config
         self.controls_set = {}
         self.set_controls(config.get("controls") or {})
