@@ -55,8 +55,14 @@ def summarise(cfg: Config) -> list[str]:
         mq = cfg.mqtt
         sinks[-1] = (f"mqtt {mq.host}:{mq.port}{' (TLS)' if mq.tls else ''}"
                      f"{', Home Assistant discovery' if mq.discovery else ''}")
+    camera = ""
+    if src.spec == "picamera2":
+        focus = src.af_mode or ("manual" if src.lens_position >= 0 else "continuous")
+        at = f" at {src.lens_position:g} dioptres" if src.lens_position >= 0 else ""
+        exposure = f"exposure {src.exposure_us} us" if src.exposure_us else "auto exposure"
+        camera = f", focus {focus}{at}, {exposure}"
     return [
-        f"source:     {src.spec} at {fps}, {src.width}x{src.height}",
+        f"source:     {src.spec} at {fps}, {src.width}x{src.height}{camera}",
         f"region:     {region}",
         f"model:      {model}, {cfg.model.threads} thread(s), runtime {cfg.model.runtime or 'auto'}",
         f"stabiliser: {', '.join(rules)}; emit {st.emit}",

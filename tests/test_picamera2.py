@@ -226,3 +226,13 @@ def test_focus_and_size_mistakes_are_config_errors(text: str, message: str) -> N
     with pytest.raises(ConfigError) as error:
         parse_config("[source]\n" + text)
     assert str(error.value).startswith(message)
+
+
+def test_check_config_says_how_the_camera_focuses_and_exposes() -> None:
+    from digitcam.device.config_command import summarise
+
+    cfg = parse_config('[source]\nspec = "picamera2"\nlens_position = 2.5\nexposure_us = 20000\n')
+    assert summarise(cfg)[0] == ("source:     picamera2 at 10 fps, 640x480, focus manual at 2.5 dioptres, "
+                                 "exposure 20000 us")
+    assert summarise(parse_config('[source]\nspec = "picamera2"\n'))[0].endswith(
+        ", focus continuous, auto exposure")
