@@ -346,8 +346,8 @@ def act_activate(args: argparse.Namespace) -> dict[str, Any]:
             CONFIG.unlink()
         shutil.rmtree(rel, ignore_errors=True)
         lines = (check.stderr.strip() or check.stdout.strip()).splitlines()
-        raise AgentError(f"release {args.name} cannot load its camera, nothing changed: "
-                         f"{lines[-1] if lines else check.returncode}")
+        last = lines[-1].removeprefix("digitcam: error: ") if lines else str(check.returncode)
+        raise AgentError(f"release {args.name} cannot load its camera, nothing changed: {last}")
     result["source_check"] = check.stdout.strip().splitlines()
     install_unit(args.name)
     switch_to(args.name)
