@@ -181,6 +181,15 @@ def measure_sets(config: TrainConfig, real: RealInputs, count: int) -> list[Eval
     return sets
 
 
+def write_recipe(meta_path: Path, base_training: dict[str, Any], recipe: dict[str, Any],
+                 metrics: dict[str, Any]) -> None:
+    """The bundle says how it was made: ``training`` stays the base run's recipe (what
+    `make train` retrains), ``finetune`` the step on top of it."""
+    meta = json.loads(meta_path.read_text())
+    meta.update(training=base_training, finetune=recipe, metrics=metrics)
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+
+
 def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 600,
              batch_size: int = 64, learning_rate: float = 3e-4, eval_count: int = 500,
              mnist_path: str | None = None, seed: int = 7,
@@ -192,6 +201,8 @@ def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 60
 
     started = time.monotonic()
     config, model, before = load_model(source)
+    # Default replay: the mix the source model ended its training on.
+    replay_kinds = replay_kinds or dict(config.final_kinds or config.kinds)
     real = load_real(inputs)
     config.out_dir = str(out_dir)
     if mnist_path is not None:
@@ -225,11 +236,12 @@ def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 60
                          "after": results["int8"][name]["exact"],
                          "after_float": results["float"][name]["exact"]} for name in results["int8"]},
     }
+    recipe = {"from_sha256": before.sha256, "real": real.sources, "steps": steps,
+              "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
+              "replay_kinds": replay_kinds}
     for path in (int8_path, float_path):
-        meta_path = path.with_suffix(".json")
-        meta = json.loads(meta_path.read_text())
-        meta["metrics"] = {"float": results["float"], "int8": results["int8"], "finetune": summary}
-        meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+        write_recipe(path.with_suffix(".json"), before.raw["training"], recipe,
+                     {"float": results["float"], "int8": results["int8"], "finetune": summary})
     evaluate.report({"before": results["before"], "after int8": results["int8"],
                      "after float": results["float"]},
                     {"fine-tuned from": f"{source} ({before.sha256[:12]})", "steps": steps},

@@ -60,6 +60,19 @@ def _real_data(training: dict[str, Any]) -> list[str]:
             "`real-transition` has one digit exactly half-way, read right as either."]
 
 
+def _finetune(recipe: dict[str, Any] | None) -> list[str]:
+    if not recipe:
+        return []
+    mix = ", ".join(f"{k} {v:.0%}" for k, v in recipe["replay_kinds"].items())
+    real = "; ".join(str(r.get("set") or r.get("field")) for r in recipe["real"])
+    return [f"- Then fine-tuned (`digitcam trainer finetune`) from the run above "
+            f"({recipe['from_sha256'][:12]}) for {recipe['steps']:,} steps of {recipe['batch_size']}, "
+            f"learning rate {recipe['learning_rate']} on a cosine decay: real strips ({real}) "
+            f"beside synthetic strips replayed from {mix}; the synthetic training strips now include "
+            "backlit LCD panels (dim, low contrast, decimal points, bezel, glare) and roller drums "
+            "caught up to half-way."]
+
+
 def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) -> Path:
     t = meta["training"]
     m = meta.get("metrics", {})
@@ -91,6 +104,7 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
            + ", ".join(f"{k} {v:.0%}" for k, v in t["final_kinds"].items())
            + ", the learning rate at the tail of its decay."] if final else []),
         *_real_data(t),
+        *_finetune(meta.get("finetune")),
         f"- Network: {network_summary(t)}.",
         "- Printed: " + ", ".join(p.rstrip("-") for p in fonts.TRAIN_PRINTED) + " faces (Debian "
         "font packages) and OpenCV Hershey faces; regular, bold, condensed, either polarity. "
