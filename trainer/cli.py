@@ -105,12 +105,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "set, write a new bundle with before/after numbers")
     p.add_argument("--from", dest="source", type=Path, required=True, metavar="BUNDLE",
                    help="the bundle to start from (its float weights sit beside it)")
-    p.add_argument("--real", type=Path, action="append", required=True, metavar="DIR_OR_SET",
+    p.add_argument("--real", type=Path, action="append", metavar="DIR_OR_SET",
                    help="a folder labelled with `digitcam label`, or a set from import-real (repeatable)")
+    p.add_argument("--recipe", type=Path, metavar="BUNDLE",
+                   help="repeat the fine-tune step recorded in this bundle (steps, learning rate, replay, "
+                        "real set) unless a flag says otherwise: make train does this for the shipped model")
     p.add_argument("--out", type=Path, default=Path("runs/finetune"), help="run directory")
-    p.add_argument("--steps", type=int, default=600, help="training steps (batch 64)")
-    p.add_argument("--learning-rate", type=float, default=3e-4)
+    p.add_argument("--steps", type=int, help="training steps (batch 64; default 600)")
+    p.add_argument("--learning-rate", type=float, help="peak learning rate (default 3e-4)")
     p.add_argument("--eval-count", type=int, default=500, help="strips per evaluation set")
+    p.add_argument("--real-share", type=float, help="share of composed real strips when a real set "
+                   "is given (default 0.3)")
     p.add_argument("--replay", metavar="KIND=SHARE,…", type=_mix,
                    help="the synthetic strips replayed beside the real ones (default: the bundle's "
                         "final mix), e.g. printed=0.2,sevenseg=0.3,counter=0.2,handwriting=0.3")
@@ -427,6 +432,20 @@ def cmd_import_photos(args: argparse.Namespace, env: Any) -> int:
 def cmd_finetune(args: argparse.Namespace, env: Any) -> int:
     from .finetune import finetune
 
+    if args.recipe is not None:
+        try:
+            recipe = json.loads(args.recipe.read_text())["finetune"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise DigitcamError(f"{args.recipe}: not a bundle made by trainer finetune") from None
+        args.steps = args.steps or recipe["steps"]
+        args.learning_rate = args.learning_rate or recipe["learning_rate"]
+        args.replay = args.replay or recipe["replay_kinds"]
+        args.real_share = args.real_share or recipe.get("real_share")
+        args.real = args.real or [Path(r["set"]) for r in recipe["real"] if r.get("set")]
+    args.steps = 600 if args.steps is None else args.steps
+    args.learning_rate = args.learning_rate or 3e-4
+    if not args.real:
+        raise DigitcamError("give --real DIR_OR_SET (or --recipe BUNDLE)")
     if args.steps < 1:
         raise DigitcamError("--steps must be at least 1")
     _check_mnist(args.mnist)
@@ -434,7 +453,8 @@ def cmd_finetune(args: argparse.Namespace, env: Any) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         summary = finetune(args.source, args.real, args.out, steps=args.steps,
                            learning_rate=args.learning_rate, eval_count=args.eval_count,
-                           mnist_path=args.mnist, replay_kinds=args.replay)
+                           mnist_path=args.mnist, replay_kinds=args.replay,
+                           **({"real_share": args.real_share} if args.real_share else {}))
     print(json.dumps(summary, indent=2), file=env.stdout)
     return 0
 

@@ -129,14 +129,14 @@ def load_real(inputs: list[Path]) -> RealInputs:
 
 
 def training_strips(config: TrainConfig, real: RealInputs, count: int, seed: int,
-                    replay_kinds: dict[str, float] | None = None
+                    replay_kinds: dict[str, float] | None = None, real_share: float = REAL_SHARE
                     ) -> tuple[npt.NDArray[np.uint8], list[str]]:
     """``count`` model-ready strips: field strips (augmented), composed real strips, and
     synthetic replay of the model's own mix for the rest."""
     rng = np.random.default_rng(seed)
     m = config.model
     n_field = round(count * FIELD_SHARE) if real.field_train else 0
-    n_real = round(count * REAL_SHARE) if real.real_set is not None else 0
+    n_real = round(count * real_share) if real.real_set is not None else 0
     mix = {k: v for k, v in (replay_kinds or config.final_kinds or config.kinds).items()
            if k != strips.REAL}
     replay, replay_labels, _ = strips.build(count - n_field - n_real, seed, mix, m.height, m.width,
@@ -193,7 +193,8 @@ def write_recipe(meta_path: Path, base_training: dict[str, Any], recipe: dict[st
 def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 600,
              batch_size: int = 64, learning_rate: float = 3e-4, eval_count: int = 500,
              mnist_path: str | None = None, seed: int = 7,
-             replay_kinds: dict[str, float] | None = None) -> dict[str, Any]:
+             replay_kinds: dict[str, float] | None = None, real_share: float = REAL_SHARE
+             ) -> dict[str, Any]:
     import keras
 
     from . import pipeline
@@ -212,7 +213,7 @@ def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 60
     config.train_samples, config.epochs, config.final_epochs = steps * batch_size, 1, 0
     config.final_kinds, config.learning_rate, config.seed = None, learning_rate, seed
     keras.utils.set_random_seed(seed)
-    x, labels = training_strips(config, real, steps * batch_size, seed, replay_kinds)
+    x, labels = training_strips(config, real, steps * batch_size, seed, replay_kinds, real_share)
     y = encode_labels(labels, config.model.alphabet, config.model.blank_index)
     compile_for_training(model, config)
     fit_started = time.monotonic()
@@ -238,7 +239,7 @@ def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 60
     }
     recipe = {"from_sha256": before.sha256, "real": real.sources, "steps": steps,
               "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
-              "replay_kinds": replay_kinds}
+              "replay_kinds": replay_kinds, "real_share": real_share}
     for path in (int8_path, float_path):
         write_recipe(path.with_suffix(".json"), before.raw["training"], recipe,
                      {"float": results["float"], "int8": results["int8"], "finetune": summary})
