@@ -94,8 +94,12 @@ e2e-arm64: $(VENV)/.dev
 
 test: lint typecheck pytest test-tflite-runtime e2e
 
+# The shipped model's recipe: the base run, then the fine-tune step its bundle records (real
+# strips; needs `make real-data` first). BENCHMARKS.md has the times.
 train: $(VENV)/.dev
 	$(VENV)/bin/digitcam trainer train --config device/models/digits.json --mnist '$(MNIST)' --out runs/digits
+	$(VENV)/bin/digitcam trainer finetune --from runs/digits/bundle/digits.json --recipe device/models/digits.json \
+		--mnist '$(MNIST)' --out runs/digits-ft
 
 # The strip detector the device's auto region uses (~25 min); --ship copies it into device/models.
 detector: $(VENV)/.dev
