@@ -91,6 +91,7 @@ class Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "digitcam"
     protocol_version = "HTTP/1.1"
+    timeout = 30.0  # an idle keep-alive connection gives its thread back after this
 
     # -- plumbing -------------------------------------------------------------
     def log_message(self, format: str, *args: Any) -> None:
