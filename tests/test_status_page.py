@@ -72,6 +72,10 @@ enabled = false
 [profiling]
 summary_interval_s = 0
 
+[output]
+decimals = 1
+unit = "m³"
+
 [web]
 enabled = true
 port = {port}
@@ -220,10 +224,11 @@ def test_the_page_shows_the_latest_reading_the_field_log_holds(served, browser):
     WebDriverWait(browser, 30).until(lambda _: latest.get_attribute("data-frame-id"),
                                      "the page never showed an accepted reading")
     # The page redraws every second: read the three fields in one go.
-    text, ts, frame_id = browser.execute_script(
+    shown, text, ts, frame_id = browser.execute_script(
         "const e = document.getElementById('latest-text');"
-        "return [e.textContent, e.dataset.ts, Number(e.dataset.frameId)];")
+        "return [e.textContent, e.dataset.text, e.dataset.ts, Number(e.dataset.frameId)];")
     assert text.isdigit(), text
+    assert shown == f"{int(text) / 10:.1f} m³", (shown, text)  # [output] decimals = 1, unit = "m³"
 
     # What the page shows is what the field log holds for that frame: same digits, accepted.
     logged_text, accepted, _ = log_row(state / "fieldlog.sqlite3", str(ts), frame_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from digitcam.device.capture.resilient import SourceState
 from digitcam.device.config import ConfigError, is_loopback, parse_config
+from digitcam.device.fieldlog import FieldLog
 from digitcam.device.frame_reader import FrameResult
 from digitcam.device.reading import Reading
 from digitcam.device.stabilise import Stabiliser
+from digitcam.device.web.history import value_history
 from digitcam.device.web.live import LiveState
 from digitcam.device.web.metrics import Metrics, rejection_kind
 from digitcam.device.web.roi import BadRect, with_rect_region, write_rect_region
@@ -139,7 +142,8 @@ def test_metrics_count_frames_readings_rejections_and_reconnects(tmp_path):
     metrics.frame({"segment": 2.0, "infer": 0.5, "total": 3.0}, True, "")
     metrics.frame({"segment": 4.0, "infer": 0.5, "total": 5.0}, False, "low confidence 0.41 < 0.60")
     metrics.frame({"segment": 4.0, "infer": 0.5, "total": 5.0}, False, "low confidence 0.22 < 0.60")
-    metrics.accepted(Reading("t", "00417", 0.9, (0.9,) * 5, ((0, 0),) * 4, 1, True), 1_700_000_000.0)
+    metrics.accepted(41.7, 1_700_000_000.0)
+    metrics.accepted(None, 1_700_000_001.0)  # not digits: counted, the last value stays
     metrics.source_state(SourceState.LOST)
     metrics.source_state(SourceState.LOST)
     metrics.source_state(SourceState.CONNECTED)
@@ -148,15 +152,41 @@ def test_metrics_count_frames_readings_rejections_and_reconnects(tmp_path):
 
     text = metrics.exposition().decode()
     assert sample(text, "digitcam_frames_total") == 3
-    assert sample(text, "digitcam_readings_total") == 1
+    assert sample(text, "digitcam_readings_total") == 2
     assert sample(text, "digitcam_rejections_total", reason="low_confidence") == 2
     assert sample(text, "digitcam_stage_latency_seconds_count", stage="segment") == 3
     assert sample(text, "digitcam_stage_latency_seconds_sum", stage="segment") == pytest.approx(0.010)
     assert sample(text, "digitcam_camera_reconnects_total") == 1
     assert sample(text, "digitcam_camera_connected") == 1
-    assert sample(text, "digitcam_last_value") == 417
+    assert sample(text, "digitcam_last_value") == 41.7
     assert sample(text, "digitcam_fieldlog_bytes") == 5096
     assert (sample(text, "process_resident_memory_bytes") or 0) > 0
+
+
+# ---------------------------------------------------------------- the plot's data
+
+
+def test_the_plot_reads_accepted_values_of_the_window_from_the_field_log(tmp_path):
+    path = tmp_path / "fieldlog.sqlite3"
+    now = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+    def reading(minutes_ago: float, text: str, accepted: bool) -> Reading:
+        ts = (now - timedelta(minutes=minutes_ago)).isoformat().replace("+00:00", "Z")
+        return Reading(ts, text, 0.9, (0.9,) * len(text), ((0, 0),) * 4, 1, accepted)
+
+    with FieldLog(path) as log:
+        for r in (reading(180, "012300", True),  # outside a 2 h window
+                  reading(90, "012345", True), reading(60, "012399", False),  # rejected: not plotted
+                  reading(30, "012350", True), reading(10, "0a1", True)):  # not digits: not plotted
+            log.append(r)
+    got = value_history(path, hours=2, max_points=100, decimals=2, unit="m³", now=now)
+    assert got["error"] == "" and got["unit"] == "m³"
+    assert [(p[1], p[2]) for p in got["points"]] == [(123.45, "012345"), (123.5, "012350")]
+    # max_points bounds the rows read (the newest two: 012350 and the non-digit one), unscaled here.
+    assert [p[1] for p in value_history(path, 2, 2, now=now)["points"]] == [12350]
+
+    missing = value_history(tmp_path / "none.sqlite3", 2, 10)
+    assert missing["points"] == [] and "no field log" in missing["error"]
 
 
 # ---------------------------------------------------------------- the live view

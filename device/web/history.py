@@ -8,16 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from ..fieldlog import FieldLog, FieldLogError, canonical_ts
+from ..value import number
 
 logger = logging.getLogger(__name__)
 
 
-def value_history(log_path: Path, hours: float, max_points: int,
+def value_history(log_path: Path, hours: float, max_points: int, decimals: int = 0, unit: str = "",
                   now: datetime | None = None) -> dict[str, Any]:
     """The last ``max_points`` accepted readings of the last ``hours``, oldest first, as
-    ``{"points": [[ts, value, text], ...], "hours", "error"}``. Readings that are not
-    numbers (an extended alphabet) are left out of the plot; a log that cannot be read
-    gives no points and its one-line error."""
+    ``{"points": [[ts, value, text], ...], "hours", "unit", "error"}``, the value scaled by
+    ``decimals`` as it is published. Readings that are not digits are left out of the
+    plot; a log that cannot be read gives no points and its one-line error."""
     cutoff = canonical_ts(((now or datetime.now(timezone.utc)) - timedelta(hours=hours)).isoformat())
     points: list[list[Any]] = []
     try:
@@ -25,14 +26,12 @@ def value_history(log_path: Path, hours: float, max_points: int,
         with FieldLog(log_path, readonly=True) as log:
             rows = log.tail(max_points, accepted_only=True)
     except FieldLogError as exc:
-        return {"points": points, "hours": hours, "error": str(exc)}
+        return {"points": points, "hours": hours, "unit": unit, "error": str(exc)}
     for row in rows:
         reading = row.reading
         if reading.timestamp < cutoff:  # canonical timestamps sort as text
             continue
-        try:
-            value = float(reading.text)
-        except ValueError:
-            continue
-        points.append([reading.timestamp, value, reading.text])
-    return {"points": points, "hours": hours, "error": ""}
+        value = number(reading.text, decimals)
+        if value is not None:
+            points.append([reading.timestamp, value, reading.text])
+    return {"points": points, "hours": hours, "unit": unit, "error": ""}

@@ -16,7 +16,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.process_collector import ProcessCollector
 
 from ..capture.resilient import SourceState
-from ..reading import Reading
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ class Metrics:
                                   "Times the camera came back after being lost", registry=r)
         self.camera_up = Gauge("digitcam_camera_connected", "1 while the camera delivers frames",
                                registry=r)
-        self.last_value = Gauge("digitcam_last_value", "The last accepted reading, as a number",
+        self.last_value = Gauge("digitcam_last_value", "The last accepted value (output.decimals applied)",
                                 registry=r)
         self.last_time = Gauge("digitcam_last_accepted_timestamp_seconds",
                                "Unix time of the last accepted reading", registry=r)
@@ -103,11 +102,13 @@ class Metrics:
                 child = self._reason[kind] = self.rejections.labels(kind)
             child.inc()
 
-    def accepted(self, reading: Reading, unix_time: float) -> None:
+    def accepted(self, value: float | None, unix_time: float) -> None:
+        """One accepted reading; ``value`` is the published number (output.decimals
+        applied), None when the text is not digits (the counter still moves)."""
         self.readings.inc()
         self.last_time.set(unix_time)
-        with contextlib.suppress(ValueError):  # not a number (an extended alphabet)
-            self.last_value.set(float(reading.text))
+        if value is not None:
+            self.last_value.set(value)
 
     def source_state(self, state: SourceState) -> None:
         if state is SourceState.LOST:

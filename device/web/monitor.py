@@ -25,6 +25,7 @@ from ..profiling import LatencyProfile
 from ..reading import Reading, utc_now
 from ..sinks.base import Sink
 from ..stabilise import Verdict
+from ..value import display, number
 from .history import value_history
 from .live import LiveState
 from .metrics import Metrics
@@ -72,7 +73,7 @@ class WebMonitor(Sink):
     def publish(self, reading: Reading, frame: npt.NDArray[np.uint8] | None = None) -> None:
         self.live.reading(reading)
         if reading.accepted:
-            self.metrics.accepted(reading, time.time())
+            self.metrics.accepted(number(reading.text, self.daemon.config.output.decimals), time.time())
 
     def frame(self, image: npt.NDArray[np.uint8], frame_id: int, result: FrameResult, verdict: Verdict,
               stage_ms: Mapping[str, float]) -> None:
@@ -109,10 +110,14 @@ class WebMonitor(Sink):
         latest = self.live.latest
         last = self.live.last_accepted
         region = config.region
+        out = config.output
         return {
             "time": utc_now(),
             "frames": self.daemon.frames,
             "camera": {"connected": self.camera_connected, "problem": self.daemon.source_problem},
+            # The value as MQTT and the console show it (output.decimals, output.unit);
+            # the readings themselves keep the digits as read, like the field log.
+            "value": display(last.text, out.decimals, out.unit) if last else None,
             "last_accepted": last.to_dict() if last else None,
             "recent": self.live.readings(),
             "frame": latest.summary() if latest else None,
@@ -126,7 +131,9 @@ class WebMonitor(Sink):
     def history(self) -> dict[str, Any]:
         if self.fieldlog_path is None:
             return {"points": [], "hours": self.settings.plot_hours, "error": "the field log is off"}
-        return value_history(self.fieldlog_path, self.settings.plot_hours, self.settings.plot_points)
+        out = self.daemon.config.output
+        return value_history(self.fieldlog_path, self.settings.plot_hours, self.settings.plot_points,
+                             out.decimals, out.unit)
 
     def jpeg(self) -> bytes | None:
         return self.live.jpeg()
