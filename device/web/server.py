@@ -1,6 +1,12 @@
 """The HTTP side: the standard library's threading server in a daemon thread.
 
-A handful of routes for one page and one scraper do not need a framework:
+A handful of routes for one page and one scraper do not need a framework.
+Requests are served by a few long-lived worker threads rather than a thread
+per request: every new thread may get a malloc arena of its own, and the
+daemon's memory then creeps up with each browser poll (the JPEG and JSON
+buffers are freed into arenas that are never reused). Connections close after
+each response (HTTP/1.0), so an idle browser connection never holds a worker.
+
 
     GET  /              the status page (one static file)
     GET  /api/status    latest reading, recent readings, latency per stage, region
@@ -22,11 +28,12 @@ import base64
 import hmac
 import json
 import logging
+import queue
 import socket
 import sys
 import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from importlib import resources
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -39,6 +46,7 @@ from .roi import BadRect
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 4096  # a rectangle is a few dozen bytes
+WORKERS = 3  # a browser's parallel polls and a scraper; more only waits a few ms
 HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
@@ -67,11 +75,38 @@ def basic_auth_header(user: str, password: str) -> str:
     return f"Basic {token}"
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # a browser holding a connection open must not block shutdown
+class _Server(HTTPServer):
+    """``HTTPServer`` whose accepted connections are handled by ``WORKERS`` daemon threads."""
+
     app: StatusApp
     page: bytes
     auth: str | None  # the expected Authorization header, or None for no auth
+
+    def start_workers(self) -> None:
+        self._requests: queue.Queue[tuple[Any, Any] | None] = queue.Queue()
+        self._workers = [threading.Thread(target=self._work, name=f"status-page-{i}", daemon=True)
+                         for i in range(WORKERS)]
+        for worker in self._workers:
+            worker.start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._requests.put((request, client_address))  # called by the accepting thread
+
+    def _work(self) -> None:
+        while (item := self._requests.get()) is not None:
+            request, client_address = item
+            try:
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
+
+    def stop_workers(self) -> None:
+        for _ in self._workers:
+            self._requests.put(None)
+        for worker in self._workers:
+            worker.join(timeout=2.0)  # daemon threads: a stuck client cannot hold up exit
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # The default prints a traceback to stderr; a client that went away is not news,
@@ -90,8 +125,7 @@ class _Server6(_Server):
 class Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "digitcam"
-    protocol_version = "HTTP/1.1"
-    timeout = 30.0  # an idle keep-alive connection gives its thread back after this
+    timeout = 10.0  # a client that stops reading or writing gives its worker back after this
 
     # -- plumbing -------------------------------------------------------------
     def log_message(self, format: str, *args: Any) -> None:
@@ -221,6 +255,7 @@ class StatusServer:
             raise DigitcamError(f"status page: cannot listen on {self.bind}:{self.port} "
                                 f"({exc.strerror or exc})") from None
         server.app, server.page, server.auth = self.app, page_html(), self.auth
+        server.start_workers()
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5},
                                         name="status-page", daemon=True)
@@ -231,6 +266,7 @@ class StatusServer:
         if server is None:
             return
         server.shutdown()
+        server.stop_workers()
         server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
