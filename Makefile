@@ -19,8 +19,9 @@ APT_TRAIN := fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-liberat
 	fonts-oxygen fonts-cabin fonts-manrope fonts-league-spartan fonts-quicksand \
 	fonts-comfortaa fonts-b612 fonts-jura fonts-go fonts-firacode fonts-jetbrains-mono
 
-# The tests start their own MQTT broker (and make a self-signed certificate for its TLS test).
-APT_TEST := mosquitto openssl
+# The tests start their own MQTT broker (and make a self-signed certificate for its TLS test),
+# and drive the status page in Debian's own Chromium through its chromedriver.
+APT_TEST := mosquitto openssl chromium chromium-driver
 
 APT_E2E := debootstrap systemd-container openssh-client rsync
 APT_E2E_ARM64 := qemu-user-static binfmt-support

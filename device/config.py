@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import logging
 import math
 import re
@@ -240,6 +241,33 @@ class MqttConfig:
                             min=1, max=30000)
 
 
+# ---- the status page and Prometheus /metrics (issue 26): device/web/
+@dataclass(frozen=True)
+class WebConfig:
+    enabled: bool = _field(False, "serve the status page, its JSON and Prometheus /metrics over HTTP")
+    bind: str = _field("127.0.0.1", "address to listen on; one that is not loopback needs web.password")
+    port: int = _field(8321, "TCP port of the page and /metrics", min=1, max=65535)
+    user: str = _field("digitcam", "HTTP basic auth user name, used when a password is set")
+    password: str = _field("", "HTTP basic auth password for every path; \"\" = none (loopback binds only)")
+    history: int = _field(20, "recent readings the page lists", min=1, max=1000)
+    plot_hours: float = _field(24.0, "hours of accepted values the page plots from the field log",
+                               min=0.01, max=87_600.0)
+    plot_points: int = _field(500, "most accepted values the plot reads from the field log",
+                              min=2, max=100_000)
+    roi_helper: bool = _field(True, "let the page write a drawn rectangle into the config's [region] "
+                                    "and reload")
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and "localhost": addresses only this machine reaches."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name could resolve anywhere
+
+
 @dataclass(frozen=True)
 class Config:
     state_dir: str = _field("/var/lib/digitcam", "where the field log, snapshot and kept frames live")
@@ -263,6 +291,8 @@ class Config:
                                  metadata={"help": "how the value is scaled and labelled"})
     mqtt: MqttConfig = field(default_factory=MqttConfig,
                              metadata={"help": "an MQTT broker and Home Assistant discovery"})
+    web: WebConfig = field(default_factory=WebConfig,
+                           metadata={"help": "the status page and Prometheus /metrics"})
 
     def state_path(self, path: str) -> Path:
         """``path`` as written if absolute, else under ``state_dir``."""
@@ -460,6 +490,9 @@ def _check_cross_fields(cfg: Config, b: _Builder) -> None:
         raise b.error("region.rect", f"width and height must be >= 1, got {list(region.rect)}")
     if region.align and not region.reference_image:
         raise b.error("region.align", "needs region.reference_image")
+    web = cfg.web
+    if web.enabled and not web.password and not is_loopback(web.bind):
+        raise b.error("web.password", f"needed when web.bind ({web.bind}) is not a loopback address")
     _check_mqtt(cfg, b)
 
 

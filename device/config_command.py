@@ -61,6 +61,10 @@ def summarise(cfg: Config) -> list[str]:
         at = f" at {src.lens_position:g} dioptres" if src.lens_position >= 0 else ""
         exposure = f"exposure {src.exposure_us} us" if src.exposure_us else "auto exposure"
         camera = f", focus {focus}{at}, {exposure}"
+    web = cfg.web
+    host = f"[{web.bind}]" if ":" in web.bind else web.bind
+    page = (f"http://{host}:{web.port}/ and /metrics" + (", password required" if web.password else "")
+            if web.enabled else "off")
     return [
         f"source:     {src.spec} at {fps}, {src.width}x{src.height}{camera}",
         f"region:     {region}",
@@ -69,4 +73,5 @@ def summarise(cfg: Config) -> list[str]:
         f"publish to: {', '.join(sinks) or 'nothing'}",
         f"value:      {cfg.output.decimals} decimal(s){', in ' + cfg.output.unit if cfg.output.unit else ''}",
         f"state_dir:  {cfg.state_dir}",
+        f"web:        {page}",
     ]

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from . import assemble
 from .capture.latest import LatestFrameGrabber
@@ -41,6 +41,9 @@ from .sinks.journal import JournalSink
 from .sinks.snapshot import SnapshotSink
 from .stabilise import Stabiliser
 from .value import BadValue, parse_user_value
+
+if TYPE_CHECKING:
+    from .web.monitor import WebMonitor
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +98,7 @@ class Daemon:
         self.stabiliser: Stabiliser | None = None
         self.source: ResilientSource | None = None
         self.grabber: LatestFrameGrabber | None = None
+        self.web: WebMonitor | None = None  # the status page and /metrics, when enabled
         self.frames = 0
         self.last_accepted: Reading | None = None
         self.source_problem = ""  # why the camera is lost; "" while it delivers
@@ -104,6 +108,7 @@ class Daemon:
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        self.init_web()
         self.init_sinks()
         self.init_model()
         self.init_previous_value()
@@ -112,9 +117,16 @@ class Daemon:
         logger.info("ready: source %s, region %s, model %s", self.config.source.spec,
                     self.config.region.mode, self.recognizer.meta.tflite_path if self.recognizer else "?")
 
+    def init_web(self) -> None:
+        if self.config.web.enabled:
+            from .web.monitor import WebMonitor  # prometheus_client is imported only when asked for
+
+            self.web = WebMonitor(self)  # a sink: Fanout starts (listens), isolates and stops it
+
     def init_sinks(self) -> None:
         Path(self.config.state_dir).mkdir(parents=True, exist_ok=True)
-        self.sinks = Fanout(build_sinks(self.config, self.request_set_value))
+        self.sinks = Fanout([*build_sinks(self.config, self.request_set_value),
+                             *([self.web] if self.web else [])])
         self.sinks.start()
 
     def init_model(self) -> None:
@@ -211,6 +223,10 @@ class Daemon:
     def request_stop(self) -> None:
         self._stop.set()
 
+    def request_reload(self) -> None:
+        """What SIGHUP does, for the status page's ROI helper (any thread)."""
+        self._reload.set()
+
     # ------------------------------------------------------------ the loop
     def run(self) -> None:
         while not self._stop.is_set():
@@ -261,10 +277,13 @@ class Daemon:
                 logger.debug("rejected %s: %s", result.text, verdict.reason)
             publish_ms = (time.monotonic() - started) * 1000.0
         now = time.monotonic()
-        self.profile.record({"capture_wait": wait_ms, "segment": result.latency_ms.get("segment", 0.0),
-                             "infer": result.latency_ms.get("infer", 0.0),
-                             "decode": result.latency_ms.get("decode", 0.0), "publish": publish_ms,
-                             "total": result.latency_ms.get("total", 0.0) + publish_ms}, now)
+        stages = {"capture_wait": wait_ms, "segment": result.latency_ms.get("segment", 0.0),
+                  "infer": result.latency_ms.get("infer", 0.0),
+                  "decode": result.latency_ms.get("decode", 0.0), "publish": publish_ms,
+                  "total": result.latency_ms.get("total", 0.0) + publish_ms}
+        self.profile.record(stages, now)
+        if self.web is not None:
+            self.web.frame(image, frame_id, result, verdict, stages)  # type: ignore[arg-type]
         self.frames += 1
         self.notifier.watchdog()
         if self.notifier.status_due():  # the line needs percentiles: not worth it every frame
@@ -280,6 +299,8 @@ class Daemon:
     def _source_state(self, state: SourceState, detail: str) -> None:
         # Called from the capture thread; the loop turns it into STATUS= lines.
         self.source_problem = detail if state is SourceState.LOST else ""
+        if self.web is not None:
+            self.web.source_state(state)
 
     # ------------------------------------------------------------ reload
     def reload(self) -> None:

@@ -34,12 +34,13 @@ GREEN = (60, 200, 60)
 RED = (40, 40, 230)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` in one step: temp file in the same
     directory (same file system, so the rename is atomic), fsync, rename.
 
     The directory is not fsynced: after a power cut the old file may come
-    back, which for a picture refreshed every second is fine.
+    back, which for a picture refreshed every second is fine. ``mode`` is the
+    new file's permissions (a rewritten config file keeps its own).
     """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -47,7 +48,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from a web server
+        os.chmod(tmp, mode)  # mkstemp's 0600 would hide a snapshot from a web server
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

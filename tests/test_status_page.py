@@ -1,0 +1,407 @@
+"""The status page and /metrics as a user and Prometheus meet them: the real daemon
+(a child process replaying the sample frames), Debian's Chromium driven headless
+through chromedriver, plain HTTP scrapes parsed by prometheus_client's own parser,
+and the field log read from disk as another process would."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import tomllib
+from conftest import DIGITCAM, ROOT, run_cli
+from prometheus_client.parser import text_string_to_metric_families
+from selenium import webdriver
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+FRAMES = ROOT / "device" / "samples" / "frames"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+# As root, in a closed network: no sandbox, and no background calls home that the
+# network would refuse (see the machine notes); a fresh profile per run.
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage", "--window-size=1300,1000")
+RSS_LIMIT_MB = 120  # issue 26's budget for the daemon with the page and metrics on
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def config_text(state: Path, port: int, web_extra: str = "") -> str:
+    return f"""\
+# The status page test's config. The ROI helper must keep this comment.
+state_dir = "{state}"
+
+[source]
+spec = "replay:{FRAMES}"
+fps = 10.0
+loop = true
+
+[stabiliser]
+k = 2
+n = 3
+min_confidence = 0.5
+
+[fieldlog]
+commit_interval_s = 0.2  # quick commits, so the log catches up with the page
+
+[snapshot]
+enabled = false
+
+[console]
+enabled = false
+
+[journal]
+enabled = false
+
+[profiling]
+summary_interval_s = 0
+
+[output]
+decimals = 1
+unit = "m³"
+
+[web]
+enabled = true
+port = {port}
+{web_extra}"""
+
+
+class Daemon:
+    """``digitcam device run --config CFG`` as a child process, with its stderr in a file."""
+
+    def __init__(self, config: Path, stderr: Path) -> None:
+        self.config = config
+        self.stderr_path = stderr
+        with stderr.open("wb") as err:
+            self.proc = subprocess.Popen([*DIGITCAM, "device", "run", "--config", str(config)], cwd=ROOT,
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def alive(self) -> None:
+        if self.proc.poll() is not None:
+            pytest.fail(f"daemon exited ({self.proc.returncode}):\n{self.stderr()}")
+
+    def vm_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+        pytest.fail("no VmRSS line in /proc/PID/status")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
+
+
+def http(url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None,
+         timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def wait_serving(url: str, daemon: Daemon, timeout: float = 40.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        daemon.alive()
+        try:
+            if http(url + "api/status", timeout=2.0)[0] in (200, 401):
+                return
+        except OSError:
+            pass  # not listening yet: the model is still loading
+        time.sleep(0.2)
+    pytest.fail(f"the status page did not answer at {url} within {timeout}s:\n{daemon.stderr()}")
+
+
+def log_row(db: Path, timestamp: str, frame_id: int, timeout: float = 10.0) -> tuple[object, ...]:
+    """The field log's row for one reading, once committed (read-only, as another process)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db.is_file():
+            conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5.0)
+            try:
+                row = conn.execute("SELECT text, accepted, confidence FROM readings "
+                                   "WHERE ts = ? AND frame_id = ?", (timestamp, frame_id)).fetchone()
+            finally:
+                conn.close()
+            if row is not None:
+                return tuple(row)
+        time.sleep(0.2)
+    pytest.fail(f"no field log row for the page's reading (ts {timestamp}, frame {frame_id})")
+
+
+def count_rows(db: Path) -> int:
+    if not db.is_file():
+        return 0
+    conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5.0)
+    try:
+        return int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])
+    except sqlite3.OperationalError:  # the schema is not there yet
+        return 0
+    finally:
+        conn.close()
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    status, headers, body = http(url + "metrics")
+    assert status == 200, body[:200]
+    assert headers["Content-Type"].startswith("text/plain; version=")  # the text exposition format
+    samples = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, str, Path]]:
+    """One daemon with the page on a free loopback port: (daemon, base URL, state dir)."""
+    tmp = tmp_path_factory.mktemp("status-page")
+    port = free_port()
+    config = tmp / "digitcam.toml"
+    config.write_text(config_text(tmp / "state", port))
+    daemon = Daemon(config, tmp / "daemon.stderr")
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_serving(url, daemon)
+        yield daemon, url, tmp / "state"
+    finally:
+        assert daemon.stop() == 0, daemon.stderr()
+        assert "Traceback" not in daemon.stderr()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
+        pytest.fail("Debian's chromium and chromium-driver are needed (make test installs them: "
+                    "apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    # Both paths given: Selenium never looks for (or downloads) a browser or driver of its own.
+    driver = webdriver.Chrome(options=options,
+                              service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)))
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_the_page_shows_the_latest_reading_the_field_log_holds(served, browser):
+    _, url, state = served
+    browser.get(url)
+    assert browser.title == "digitcam"
+    latest = browser.find_element(By.ID, "latest-text")
+    WebDriverWait(browser, 30).until(lambda _: latest.get_attribute("data-frame-id"),
+                                     "the page never showed an accepted reading")
+    # The page redraws every second: read the three fields in one go.
+    shown, text, ts, frame_id = browser.execute_script(
+        "const e = document.getElementById('latest-text');"
+        "return [e.textContent, e.dataset.text, e.dataset.ts, Number(e.dataset.frameId)];")
+    assert text.isdigit(), text
+    assert shown == f"{int(text) / 10:.1f} m³", (shown, text)  # [output] decimals = 1, unit = "m³"
+
+    # What the page shows is what the field log holds for that frame: same digits, accepted.
+    logged_text, accepted, _ = log_row(state / "fieldlog.sqlite3", str(ts), frame_id)
+    assert (logged_text, accepted) == (text, 1)
+
+    # The live view is a real JPEG of the 640x480 frame, decoded by the browser.
+    WebDriverWait(browser, 15).until(
+        lambda b: b.execute_script("const i = document.getElementById('frame');"
+                                   "return i.complete && i.naturalWidth;") == 640, "no frame picture")
+    assert browser.execute_script("return document.getElementById('frame').naturalHeight") == 480
+    # Latency per stage, with the model's own stages measured (not zeros).
+    rows = dict(browser.execute_script(
+        "return Array.from(document.querySelectorAll('#latency tbody tr'),"
+        " r => [r.dataset.stage, Number(r.cells[1].textContent)]);"))
+    assert {"segment", "infer", "decode", "total"} <= set(rows), sorted(rows)
+    assert rows["infer"] > 0 and rows["total"] >= rows["infer"], rows
+    # Recent readings, accepted and rejected, newest first.
+    assert browser.find_elements(By.CSS_SELECTOR, "#recent tbody tr")
+    # The plot: accepted values from the field log (history is polled every 10 s).
+    WebDriverWait(browser, 25).until(
+        lambda b: int(b.find_element(By.ID, "plot").get_attribute("data-points") or 0) > 0,
+        "the plot never got a value from the field log")
+    assert browser.find_elements(By.CSS_SELECTOR, "#plot path.line")
+    assert not browser.find_element(By.ID, "offline").is_displayed()
+
+
+def test_metrics_are_scraped_and_move(served):
+    daemon, url, state = served
+    first = scrape(url)
+    time.sleep(2.0)  # 20 frames at 10 fps
+    second = scrape(url)
+
+    def value(samples, name, **labels):
+        return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    assert value(second, "digitcam_frames_total") > value(first, "digitcam_frames_total") > 0
+    for stage in ("segment", "infer", "decode", "total"):
+        assert (value(second, "digitcam_stage_latency_seconds_count", stage=stage)
+                > value(first, "digitcam_stage_latency_seconds_count", stage=stage)), stage
+    assert value(second, "digitcam_readings_total") >= 1
+    reasons = {dict(labels)["reason"] for name, labels in second if name == "digitcam_rejections_total"}
+    assert reasons and "other" not in reasons, reasons
+    assert value(second, "digitcam_camera_connected") == 1
+    assert value(second, "digitcam_camera_reconnects_total") == 0
+    log = state / "fieldlog.sqlite3"
+    size = log.stat().st_size + (Path(f"{log}-wal").stat().st_size if Path(f"{log}-wal").exists() else 0)
+    assert value(second, "digitcam_fieldlog_bytes") > 0
+    assert abs(value(second, "digitcam_fieldlog_bytes") - size) < 1_000_000
+    # Issue 26's memory budget, from the kernel's count rather than the daemon's own.
+    assert daemon.vm_rss_mb() <= RSS_LIMIT_MB
+    assert value(second, "process_resident_memory_bytes") > 0
+
+
+def test_the_roi_helper_writes_a_rect_into_the_config_and_the_daemon_reloads(served, browser):
+    daemon, url, _ = served
+    before = daemon.config.read_text()
+    browser.get(url)
+    img = browser.find_element(By.ID, "frame")
+    WebDriverWait(browser, 15).until(lambda b: b.execute_script(
+        "const i = document.getElementById('frame'); return i.complete && i.naturalWidth;"), "no frame")
+    WebDriverWait(browser, 10).until(
+        lambda b: b.find_element(By.ID, "roi-save").get_attribute("title").startswith("writes"))
+    box = img.rect
+    # Drag from (40, 200) to (380, 300) in displayed pixels of the picture.
+    (x0, y0), (x1, y1) = (40, 200), (380, 300)
+    ActionChains(browser).move_to_element_with_offset(img, x0 - int(box["width"] // 2),
+                                                      y0 - int(box["height"] // 2)) \
+        .click_and_hold().move_by_offset(x1 - x0, y1 - y0).release().perform()
+    scale_x, scale_y = 640 / box["width"], 480 / box["height"]
+    expected = [x0 * scale_x, y0 * scale_y, (x1 - x0) * scale_x, (y1 - y0) * scale_y]
+    drawn = json.loads(browser.find_element(By.ID, "roi-rect").get_attribute("data-rect") or "null")
+    assert drawn is not None, "the drag drew no rectangle"
+    assert all(abs(a - b) <= 3 for a, b in zip(drawn, expected, strict=True)), (drawn, expected)
+
+    browser.find_element(By.ID, "roi-save").click()
+    message = browser.find_element(By.ID, "roi-message")
+    WebDriverWait(browser, 10).until(lambda _: message.get_attribute("data-saved") or "error" in
+                                     (message.get_attribute("class") or ""))
+    assert json.loads(message.get_attribute("data-saved") or "null") == drawn, message.text
+
+    # The config file: [region] now says rect; every other setting and the comment are kept.
+    after = daemon.config.read_text()
+    parsed, original = tomllib.loads(after), tomllib.loads(before)
+    assert parsed["region"] == {"mode": "rect", "rect": drawn}
+    assert {k: v for k, v in parsed.items() if k != "region"} == original
+    assert "# The status page test's config. The ROI helper must keep this comment." in after
+    assert "# quick commits, so the log catches up with the page" in after
+    result = run_cli("device", "check-config", str(daemon.config))
+    assert result.returncode == 0, result.stderr
+
+    # The daemon reloaded (the SIGHUP path): its running config, which only reload()
+    # replaces, now has the new region.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        status = json.loads(http(url + "api/status")[2])
+        if status["region"]["mode"] == "rect":
+            break
+        time.sleep(0.3)
+    assert status["region"] == {"mode": "rect", "rect": drawn, "quad": []}
+    WebDriverWait(browser, 10).until(
+        lambda b: b.find_element(By.ID, "region").text == f"rect [{', '.join(map(str, drawn))}]")
+
+
+def test_a_forged_or_malformed_region_post_changes_nothing(served):
+    daemon, url, _ = served
+    before = daemon.config.read_text()
+    body = json.dumps({"rect": [1, 2, 30, 40]}).encode()
+    # A plain form post (what another site's page can send without a preflight).
+    status, _, reply = http(url + "api/region", data=body,
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 403, reply
+    status, _, reply = http(url + "api/region", data=body, headers={
+        "Content-Type": "application/json", "Origin": "http://evil.example"})
+    assert status == 403 and b"cross-origin" in reply, reply
+    for bad in ([1, 2, 0, 40], [1, 2, 3], ["a", 2, 3, 4], [600, 400, 100, 100]):
+        status, _, reply = http(url + "api/region", data=json.dumps({"rect": bad}).encode(),
+                                headers={"Content-Type": "application/json"})
+        assert status == 400, (bad, reply)
+        assert json.loads(reply)["error"]
+    assert daemon.config.read_text() == before
+
+
+def test_a_password_guards_every_path(tmp_path):
+    port = free_port()
+    config = tmp_path / "digitcam.toml"
+    config.write_text(config_text(tmp_path / "state", port, 'password = "s3cret pass"\n'))
+    daemon = Daemon(config, tmp_path / "daemon.stderr")
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_serving(url, daemon)
+        for path in ("", "api/status", "frame.jpg", "metrics"):
+            status, headers, _ = http(url + path)
+            assert status == 401, path
+            assert headers["WWW-Authenticate"].startswith("Basic")
+        import base64
+        wrong = "Basic " + base64.b64encode(b"digitcam:nope").decode()
+        assert http(url + "metrics", headers={"Authorization": wrong})[0] == 401
+        right = "Basic " + base64.b64encode(b"digitcam:s3cret pass").decode()
+        status, _, body = http(url + "metrics", headers={"Authorization": right})
+        assert status == 200 and b"digitcam_frames_total" in body
+    finally:
+        assert daemon.stop() == 0, daemon.stderr()
+
+
+def test_a_wide_bind_without_a_password_is_refused_at_config_check(tmp_path):
+    config = tmp_path / "digitcam.toml"
+    config.write_text(config_text(tmp_path / "state", 8321, 'bind = "0.0.0.0"\n'))
+    for command in (("device", "check-config", str(config)), ("device", "run", "--config", str(config))):
+        result = run_cli(*command, timeout=60)
+        assert result.returncode == 78, result.stderr  # EX_CONFIG: systemd stops restarting it
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "web.password" in lines[0] and "0.0.0.0" in lines[0], lines[0]
+    assert not (tmp_path / "state").exists()  # refused before anything was started
+
+
+def test_a_taken_port_leaves_the_daemon_reading(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "digitcam.toml"
+        config.write_text(config_text(tmp_path / "state", port))
+        daemon = Daemon(config, tmp_path / "daemon.stderr")
+        try:
+            db = tmp_path / "state" / "fieldlog.sqlite3"
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline and count_rows(db) == 0:
+                daemon.alive()
+                time.sleep(0.2)
+            assert count_rows(db) > 0, "no readings reached the field log"
+        finally:
+            assert daemon.stop() == 0, daemon.stderr()
+    errors = [line for line in daemon.stderr().splitlines() if "status page" in line]
+    assert errors and f"cannot listen on 127.0.0.1:{port}" in errors[0], daemon.stderr()
+    assert "Traceback" not in daemon.stderr()
