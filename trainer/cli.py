@@ -430,31 +430,34 @@ def cmd_import_photos(args: argparse.Namespace, env: Any) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace, env: Any) -> int:
-    from .finetune import finetune
+    """One fine-tune step, or with --recipe the steps a bundle records, each from the last."""
+    from .finetune import REAL_SHARE, finetune
 
+    steps: list[dict[str, Any]] = [{}]
     if args.recipe is not None:
         try:
-            recipe = json.loads(args.recipe.read_text())["finetune"]
+            steps = list(json.loads(args.recipe.read_text())["finetune"])
         except (OSError, ValueError, KeyError, TypeError):
             raise DigitcamError(f"{args.recipe}: not a bundle made by trainer finetune") from None
-        args.steps = args.steps or recipe["steps"]
-        args.learning_rate = args.learning_rate or recipe["learning_rate"]
-        args.replay = args.replay or recipe["replay_kinds"]
-        args.real_share = args.real_share or recipe.get("real_share")
-        args.real = args.real or [Path(r["set"]) for r in recipe["real"] if r.get("set")]
-    args.steps = 600 if args.steps is None else args.steps
-    args.learning_rate = args.learning_rate or 3e-4
-    if not args.real:
-        raise DigitcamError("give --real DIR_OR_SET (or --recipe BUNDLE)")
-    if args.steps < 1:
-        raise DigitcamError("--steps must be at least 1")
     _check_mnist(args.mnist)
     _log_to_run_dir(str(args.out))
-    with contextlib.redirect_stdout(sys.stderr):
-        summary = finetune(args.source, args.real, args.out, steps=args.steps,
-                           learning_rate=args.learning_rate, eval_count=args.eval_count,
-                           mnist_path=args.mnist, replay_kinds=args.replay,
-                           **({"real_share": args.real_share} if args.real_share else {}))
+    source, summary = args.source, {}
+    for number, recipe in enumerate(steps, 1):
+        real = args.real or [Path(r["set"]) for r in recipe.get("real", []) if r.get("set")]
+        if not real:
+            raise DigitcamError("give --real DIR_OR_SET (or --recipe BUNDLE)")
+        count = args.steps or recipe.get("steps", 600)
+        if count < 1:
+            raise DigitcamError("--steps must be at least 1")
+        out = args.out if len(steps) == 1 else args.out / f"step-{number}"
+        with contextlib.redirect_stdout(sys.stderr):
+            summary = finetune(source, real, out, steps=count,
+                               learning_rate=args.learning_rate or recipe.get("learning_rate", 3e-4),
+                               eval_count=args.eval_count, mnist_path=args.mnist,
+                               replay_kinds=args.replay or recipe.get("replay_kinds"),
+                               real_share=args.real_share or recipe.get("real_share", REAL_SHARE),
+                               seed=recipe.get("seed", 7))
+        source = Path(summary["bundle"])
     print(json.dumps(summary, indent=2), file=env.stdout)
     return 0
 

@@ -181,12 +181,12 @@ def measure_sets(config: TrainConfig, real: RealInputs, count: int) -> list[Eval
     return sets
 
 
-def write_recipe(meta_path: Path, base_training: dict[str, Any], recipe: dict[str, Any],
-                 metrics: dict[str, Any]) -> None:
+def write_recipe(meta_path: Path, base_training: dict[str, Any], previous_steps: list[dict[str, Any]],
+                 recipe: dict[str, Any], metrics: dict[str, Any]) -> None:
     """The bundle says how it was made: ``training`` stays the base run's recipe (what
-    `make train` retrains), ``finetune`` the step on top of it."""
+    `make train` retrains), ``finetune`` the list of steps on top of it, in order."""
     meta = json.loads(meta_path.read_text())
-    meta.update(training=base_training, finetune=recipe, metrics=metrics)
+    meta.update(training=base_training, finetune=[*previous_steps, recipe], metrics=metrics)
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
 
 
@@ -241,7 +241,8 @@ def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 60
               "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
               "replay_kinds": replay_kinds, "real_share": real_share}
     for path in (int8_path, float_path):
-        write_recipe(path.with_suffix(".json"), before.raw["training"], recipe,
+        write_recipe(path.with_suffix(".json"), before.raw["training"],
+                     list(before.raw.get("finetune") or []), recipe,
                      {"float": results["float"], "int8": results["int8"], "finetune": summary})
     evaluate.report({"before": results["before"], "after int8": results["int8"],
                      "after float": results["float"]},

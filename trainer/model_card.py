@@ -60,17 +60,21 @@ def _real_data(training: dict[str, Any]) -> list[str]:
             "`real-transition` has one digit exactly half-way, read right as either."]
 
 
-def _finetune(recipe: dict[str, Any] | None) -> list[str]:
-    if not recipe:
+def _finetune(steps: list[dict[str, Any]] | None) -> list[str]:
+    if not steps:
         return []
-    mix = ", ".join(f"{k} {v:.0%}" for k, v in recipe["replay_kinds"].items())
-    real = "; ".join(str(r.get("set") or r.get("field")) for r in recipe["real"])
-    return [f"- Then fine-tuned (`digitcam trainer finetune`) from the run above "
-            f"({recipe['from_sha256'][:12]}) for {recipe['steps']:,} steps of {recipe['batch_size']}, "
-            f"learning rate {recipe['learning_rate']} on a cosine decay: real strips ({real}) "
-            f"beside synthetic strips replayed from {mix}; the synthetic training strips now include "
-            "backlit LCD panels (dim, low contrast, decimal points, bezel, glare) and roller drums "
-            "caught up to half-way."]
+    lines = []
+    for number, step in enumerate(steps, 1):
+        mix = ", ".join(f"{k} {v:.0%}" for k, v in step["replay_kinds"].items())
+        real = "; ".join(str(r.get("set") or r.get("field")) for r in step["real"])
+        lines.append(f"- Fine-tune step {number} (`digitcam trainer finetune`) from "
+                     f"{step['from_sha256'][:12]}: {step['steps']:,} steps of {step['batch_size']}, "
+                     f"learning rate {step['learning_rate']} on a cosine decay, "
+                     f"{step.get('real_share', 0.3):.0%} real strips ({real}) beside synthetic "
+                     f"strips replayed from {mix}.")
+    lines.append("- The fine-tune steps' synthetic strips include backlit LCD panels (dim, low "
+                 "contrast, decimal points, bezel, glare) and roller drums caught up to half-way.")
+    return lines
 
 
 def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) -> Path:
