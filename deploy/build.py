@@ -24,7 +24,7 @@ from .probe import TargetInfo
 
 logger = logging.getLogger(__name__)
 
-# What the wheel is built from (the top level is fixed by ARCHITECTURE.md).
+# What the wheel is built from (the top level is fixed by docs/architecture.md).
 SOURCE_ITEMS = ("pyproject.toml", "README.md", "LICENSE", "device", "trainer", "deploy")
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", "*.egg-info")
 # The Pi extra holds numpy and OpenCV where apt's picamera2 works (see pyproject.toml).

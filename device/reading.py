@@ -1,4 +1,4 @@
-"""Contract 2: the reading. Every publisher receives this same record."""
+"""Contract 2 (docs/architecture.md): the reading. Every publisher receives this same record."""
 
 from __future__ import annotations
 

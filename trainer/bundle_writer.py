@@ -1,4 +1,4 @@
-"""Write a model bundle (contract 1 in ARCHITECTURE.md) and its model card."""
+"""Write a model bundle (contract 1 in docs/architecture.md) and its model card."""
 
 from __future__ import annotations
 
