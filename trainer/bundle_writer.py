@@ -38,7 +38,7 @@ def metadata(tflite_path: Path, config: TrainConfig, *, input_dtype: str, quanti
         "input": {"height": args.height, "width": args.width, "channels": 1,
                   "dtype": input_dtype, "layout": "NHWC",
                   "preprocess": "grey; scale to height keeping aspect, squeeze if wider, "
-                                "pad right with the border median (device/preprocess.py)"},
+                                "a margin of the border median on both sides (device/preprocess.py)"},
         "output": {"time_steps": args.time_steps, "classes": args.num_classes,
                    "meaning": "per-column logits over the alphabet with the blank at blank_index"},
         "decoder": "ctc-greedy",
