@@ -19,6 +19,10 @@ from pathlib import Path
 import pytest
 import tomllib
 from conftest import DIGITCAM, ROOT, run_cli
+
+# The tflite-runtime venv installs digitcam without its extras: no prometheus_client or selenium.
+pytest.importorskip("prometheus_client", reason="prometheus_client (the device extra) is not installed")
+pytest.importorskip("selenium", reason="selenium (the dev extra) is not installed")
 from prometheus_client.parser import text_string_to_metric_families
 from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains

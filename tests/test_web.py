@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tomllib
-from prometheus_client.parser import text_string_to_metric_families
 
 from digitcam.device.capture.resilient import SourceState
 from digitcam.device.config import ConfigError, is_loopback, parse_config
@@ -19,6 +18,11 @@ from digitcam.device.fieldlog import FieldLog
 from digitcam.device.frame_reader import FrameResult
 from digitcam.device.reading import Reading
 from digitcam.device.stabilise import Stabiliser
+
+# The tflite-runtime venv installs digitcam without the device extra: no prometheus_client there.
+pytest.importorskip("prometheus_client", reason="prometheus_client (the device extra) is not installed")
+from prometheus_client.parser import text_string_to_metric_families
+
 from digitcam.device.web.history import value_history
 from digitcam.device.web.live import LiveState
 from digitcam.device.web.metrics import Metrics, rejection_kind
