@@ -229,36 +229,33 @@ class FrameReader:
         if missed is not None:  # its invoke and decode are theirs, not the segmenter's
             infer_ms, decode_ms = missed.latency_ms["infer"], missed.latency_ms["decode"]
             segment_ms -= infer_ms + decode_ms
-        for i, quad in enumerate(quads):
-            r0 = time.monotonic()
-            strip = strips[i] if strips else rectify(grey, quad)
-            segment_ms += (time.monotonic() - r0) * 1000.0
-            result = self.recognizer.read(strip)
-            segment_ms += result.latency_ms["preprocess"]
-            infer_ms += result.latency_ms["infer"]
-            decode_ms += result.latency_ms["decode"]
-            if found and _too_wide(quad, len(result.text)):
-                continue
-            if result.text and (best is None or _better(result, best, self.min_confidence)):
-                best, best_quad = result, quad
-            if self.detector is not None and best is not None and best.confidence >= self.confident:
-                break
-        if self.windows and (best is None or best.confidence < self.confident):
-            w0 = time.monotonic()
-            window_quads = [q for c in find_windows(grey) for q in inside(c.quad)]
-            segment_ms += (time.monotonic() - w0) * 1000.0
-            for quad in window_quads:
+
+        def read_candidates(candidates: list[Quad], cut: list[npt.NDArray[np.uint8]],
+                            per_digit: float | None, stop_when_sure: bool) -> None:
+            """Read each quad (or its strip already cut), keep the best; ``per_digit``: the
+            widest a found region may be per digit read (None: any)."""
+            nonlocal best, best_quad, segment_ms, infer_ms, decode_ms
+            for i, quad in enumerate(candidates):
                 r0 = time.monotonic()
-                strip = rectify(grey, quad)
+                strip = cut[i] if cut else rectify(grey, quad)
                 segment_ms += (time.monotonic() - r0) * 1000.0
                 result = self.recognizer.read(strip)
                 segment_ms += result.latency_ms["preprocess"]
                 infer_ms += result.latency_ms["infer"]
                 decode_ms += result.latency_ms["decode"]
-                if _too_wide(quad, len(result.text), WINDOW_WIDTH_PER_DIGIT):
+                if per_digit is not None and _too_wide(quad, len(result.text), per_digit):
                     continue
                 if result.text and (best is None or _better(result, best, self.min_confidence)):
                     best, best_quad = result, quad
+                if stop_when_sure and best is not None and best.confidence >= self.confident:
+                    break
+
+        read_candidates(quads, strips, MAX_WIDTH_PER_DIGIT if found else None, self.detector is not None)
+        if self.windows and (best is None or best.confidence < self.confident):
+            w0 = time.monotonic()
+            window_quads = [q for c in find_windows(grey) for q in inside(c.quad)]
+            segment_ms += (time.monotonic() - w0) * 1000.0
+            read_candidates(window_quads, [], WINDOW_WIDTH_PER_DIGIT, False)
             quads = [*quads, *window_quads]
         if thumb is not None:
             # Only a frame with one strip in it is tracked: where the detector saw two,
