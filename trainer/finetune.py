@@ -38,7 +38,7 @@ from . import evaluate, mnist
 from .config import TrainConfig
 from .data import encode_labels, mnist_train
 from .evaluate import EvalSet
-from .real import RealSet, compose_strip
+from .real import RealSet
 from .synth import strips
 
 logger = logging.getLogger(__name__)
@@ -154,11 +154,9 @@ def training_strips(config: TrainConfig, real: RealInputs, count: int, seed: int
         fit_strip(strip, m.height, m.width, out=own[i])
         labels.append(text)
     if real.real_set is not None:
-        pools = [real.real_set.crops("train", kind) for kind in ("roller", "lcd")]
-        pools = [p for p in pools if p.size]
+        composer = strips.Synthesizer(None, real=real.real_set)  # the training mix's own real strips
         for i in range(n_field, n_field + n_real):
-            pool = pools[0] if len(pools) == 1 or rng.random() >= strips.REAL_LCD_SHARE else pools[1]
-            strip, text, _ = compose_strip(rng, real.real_set, pool)
+            strip, text = composer.real_strip(rng)
             if rng.random() < strips.STRETCH_SHARE:
                 strip = strips.stretch(rng, strip)
             fit_strip(strip, m.height, m.width, out=own[i])
