@@ -56,6 +56,22 @@ def test_seven_segment_lights_the_labelled_segments():
         assert expected[0] - 0.12 <= fraction <= expected[1] + 0.12, digit
 
 
+def test_meter_panels_are_training_only_and_draw_dark_digits_on_a_lighter_panel(monkeypatch):
+    from digitcam.trainer.synth import sevenseg
+
+    image = sevenseg._meter_panel(np.random.default_rng(2), "120")
+    assert np.percentile(image, 2) < np.median(image) - 15
+    drawn = []
+    monkeypatch.setattr(sevenseg, "_meter_panel", lambda rng, text: drawn.append(text) or image)
+    rng = np.random.default_rng(0)
+    for _ in range(40):  # evaluation sets: never a meter panel, so they stay byte-identical
+        sevenseg.seven_segment(rng, "123", [], backlit=False)
+    assert drawn == []
+    for _ in range(40):
+        sevenseg.seven_segment(rng, "123", [], backlit=True)
+    assert 5 <= len(drawn) <= 25  # METER_PANEL_SHARE of training's backlit draws
+
+
 def test_segment_geometry_has_seven_segments():
     assert sorted(_segment_polygons(30, 60, 6, 1)) == list("abcdefg")
 

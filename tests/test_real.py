@@ -130,6 +130,32 @@ def test_composed_strips_carry_one_label_digit_per_window(real_set):
     assert not real.matches(label + "1", accepted)  # an extra digit is wrong
 
 
+def test_training_recrop_moves_the_window_but_keeps_the_digit_in_it():
+    image = np.full((48, 32), 90, np.uint8)
+    image[8:40, 12:20] = 250  # the digit's ink, in the middle as the set's crops have it
+    rng = np.random.default_rng(5)
+    shifts = set()
+    for _ in range(200):
+        cut = real._recrop(rng, image)
+        assert 0.9 <= cut.shape[1] / 32 <= 1.12 and 0.9 <= cut.shape[0] / 48 <= 1.12
+        ink = (cut > 200).sum()
+        assert ink >= 0.95 * 32 * 8  # never cut out of the window
+        shifts.add(int(np.flatnonzero((cut > 200).any(axis=0))[0]))
+    assert len(shifts) >= 5  # and it does move
+
+
+def test_augmented_training_strips_keep_their_labels_and_evaluation_strips_do_not_change(real_set):
+    loaded = real.RealSet.load(real_set)
+    pool = loaded.crops("train", "roller")
+    plain = [real.compose_strip(np.random.default_rng(s), loaded, pool, length=4) for s in range(5)]
+    again = [real.compose_strip(np.random.default_rng(s), loaded, pool, length=4) for s in range(5)]
+    assert all(np.array_equal(a[0], b[0]) and a[1] == b[1] for a, b in zip(plain, again, strict=True))
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        strip, label, accepted = real.compose_strip(rng, loaded, pool, length=4, augment=True)
+        assert strip.dtype == np.uint8 and len(label) == 4 and real.matches(label, accepted)
+
+
 def test_real_sets_measure_only_held_out_meters(real_set):
     from digitcam.trainer.evaluate import real_sets
 

@@ -38,15 +38,18 @@ def _segment_polygons(w: float, h: float, t: float, gap: float) -> dict[str, np.
             "e": vert(left, mid, bot), "c": vert(right, mid, bot)}
 
 
-def drawn_masks(rng: Rng, text: str, field: int, point: int | None = None
-                ) -> tuple[FloatImage, FloatImage]:
+def drawn_masks(rng: Rng, text: str, field: int, point: int | None = None,
+                pitch_range: tuple[float, float] = (1.15, 1.5),
+                thickness_range: tuple[float, float] = (0.08, 0.16)) -> tuple[FloatImage, FloatImage]:
     """(lit, unlit) masks of segments drawn with OpenCV polygons; ``point``: a lit decimal
-    point after that digit (a meter's "123.45" reads 12345: the point is not a digit)."""
+    point after that digit (a meter's "123.45" reads 12345: the point is not a digit).
+    ``pitch_range`` is the cell pitch over the digit width, ``thickness_range`` the
+    segment thickness over the digit height."""
     h = float(rng.uniform(36, 70))
     w = h * rng.uniform(0.45, 0.65)
-    t = h * rng.uniform(0.08, 0.16)
+    t = h * rng.uniform(*thickness_range)
     gap = t * rng.uniform(0.05, 0.3)
-    pitch = w * rng.uniform(1.15, 1.5)
+    pitch = w * rng.uniform(*pitch_range)
     slant = rng.uniform(0.0, 0.2) if rng.random() < 0.6 else 0.0
     ss = 4  # supersample so the anti-aliased edges look like a lens, not a raster
     width = int((pitch * field + h * slant + t * 2) * ss)
@@ -99,6 +102,8 @@ def dseg_masks(rng: Rng, text: str, field: int, font_path: Path) -> tuple[FloatI
 def seven_segment(rng: Rng, text: str, font_files: list[Path], backlit: bool = False) -> FloatImage:
     """A seven-segment strip. ``backlit`` (training) adds what real meter LCDs showed and the
     clean ones lack: dim, low-contrast panels, decimal points, the bezel inside the crop, glare."""
+    if backlit and rng.random() < METER_PANEL_SHARE:
+        return _meter_panel(rng, text)
     field = len(text) + (int(rng.integers(0, 3)) if rng.random() < 0.3 else 0)
     point = None
     if backlit and len(text) > 1 and rng.random() < 0.4:
@@ -127,6 +132,30 @@ def seven_segment(rng: Rng, text: str, font_files: list[Path], backlit: bool = F
     if backlit:
         image = _panel(rng, image, bg)
     return image
+
+
+# Of the backlit strips, those drawn as the reflective LCD of a fuel pump or a meter's
+# register: digits spaced far apart (a '1' is two thin bars at the right of a wide
+# cell), thin segments, no ghosts, blank cells on the left, a point before the last
+# one to three digits, dark digits on a dim grey panel, cut close above and below.
+# The whole-photo check read 63.00 as 630 and 120.00 as 4200 on such panels.
+METER_PANEL_SHARE = 0.35
+METER_PITCH = (1.35, 2.3)  # cell pitch over digit width; plain panels 1.15-1.5
+METER_THICKNESS = (0.06, 0.12)  # segment over digit height; plain panels 0.08-0.16
+
+
+def _meter_panel(rng: Rng, text: str) -> FloatImage:
+    field = len(text) + int(rng.integers(0, 5))
+    point = None
+    if len(text) > 1 and rng.random() < 0.7:
+        point = len(text) - 1 - int(rng.integers(1, min(3, len(text) - 1) + 1))
+    lit, _ = drawn_masks(rng, text, field, point, pitch_range=METER_PITCH, thickness_range=METER_THICKNESS)
+    bg = rng.uniform(40, 200)
+    fg = bg - rng.uniform(20, min(bg, 90.0))
+    image = compose(lit, bg, fg)
+    image = np.pad(image, ((int(rng.integers(0, 4)),) * 2, (int(rng.integers(2, 12)),) * 2),
+                   mode="constant", constant_values=bg)
+    return _panel(rng, image, bg)
 
 
 def _panel(rng: Rng, image: FloatImage, bg: float) -> FloatImage:

@@ -121,7 +121,7 @@ class Synthesizer:
             self._real_pools.update({kind: self.real.crops("train", kind) for kind in REAL_KINDS})
         pools = self._real_pools
         lcd = rng.random() < REAL_LCD_SHARE and pools["lcd"].size > 0
-        strip, text, _ = compose_strip(rng, self.real, pools["lcd" if lcd else "roller"])
+        strip, text, _ = compose_strip(rng, self.real, pools["lcd" if lcd else "roller"], augment=True)
         return strip, text
 
     def empty(self, rng: Rng) -> npt.NDArray[np.uint8]:
