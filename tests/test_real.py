@@ -174,6 +174,20 @@ def test_scoring_rules_for_rollers_and_displays_with_decimals():
     assert not is_right("6749", pump) and not is_right("68", pump) and not is_right("", pump)
     assert is_right("13957", {"text": "139", "decimals": "2"})  # some labels cut, not round
     assert is_right("42", {"text": "42"}) and not is_right("42", {"text": "421"})
+    # A set of pumps showing one or two decimals, the label not saying which.
+    either = {"text": "220", "decimals": "1-2"}
+    assert is_right("2201", either) and is_right("22010", either)
+    assert not is_right("2201", {"text": "220", "decimals": "2"})
+    assert not is_right("220", either) and not is_right("2210", either) and not is_right("220100", either)
+
+
+@pytest.mark.parametrize("bad", ["two", "2-1", "-1", "1-x", "10"])
+def test_a_bad_decimals_count_is_a_clear_error(bad):
+    from digitcam.device.errors import DigitcamError
+    from digitcam.trainer.scoring import parse_decimals
+
+    with pytest.raises(DigitcamError, match="decimals"):
+        parse_decimals(bad)
 
 
 def test_import_real_and_real_strips_through_the_cli(crop_tree, tmp_path):

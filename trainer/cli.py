@@ -96,8 +96,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image-column", default="image")
     p.add_argument("--value-column", default="value")
     p.add_argument("--delimiter", default=",")
-    p.add_argument("--decimals", type=int, default=0,
-                   help="the display shows this many decimals the value leaves out")
+    p.add_argument("--decimals", default="0",
+                   help="the display shows this many decimals the value leaves out, or a range "
+                        "(1-2) when the photos' displays differ")
     p.add_argument("--kind", default="photo", help="the kind these photos are scored as")
     p.set_defaults(handler=cmd_import_photos)
 

@@ -313,7 +313,7 @@ def matches(text: str, accepted: list[str]) -> bool:
 # ------------------------------------------------------------------ whole photos
 
 def import_photos(table: Path, images: Path, out_dir: Path, *, image_column: str = "image",
-                  value_column: str = "value", decimals: int = 0, kind: str = "photo",
+                  value_column: str = "value", decimals: str = "0", kind: str = "photo",
                   delimiter: str = ",") -> int:
     """Labelled whole photos (a CSV naming each image and its value) into ``out_dir`` with a
     labels.csv that `digitcam trainer score` reads: ``file,text,kind,decimals``. Images are
@@ -323,6 +323,9 @@ def import_photos(table: Path, images: Path, out_dir: Path, *, image_column: str
     import os
     import shutil
 
+    from .scoring import parse_decimals
+
+    parse_decimals(decimals)  # a bad count is an error before anything is written
     try:
         with table.open(newline="") as fh:
             rows = list(csv.DictReader(fh, delimiter=delimiter))

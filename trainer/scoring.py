@@ -5,9 +5,13 @@ A labels.csv has ``file`` and ``text`` columns, and optionally:
 - ``accept``: per digit the digits accepted there, ``|``-separated ("0|12|3": a roller
   digit caught between 1 and 2 reads as either), for real roller strips;
 - ``decimals``: the label is the display's value in whole units and the display shows this
-  many decimals; some labels round ("67.96" is 68), some cut ("139.57" is 139), so a read is
-  right when its value is at most half a unit below the label and less than one above, and
-  it shows more digits than the decimals.
+  many decimals, or one of a range ("1-2": a set of photos from pumps that show one or two,
+  whose labels do not say which); some labels round ("67.96" is 68), some cut ("139.57" is
+  139), so a read is right when, for one of those decimals, its value is at most half a unit
+  below the label and less than one above, and it shows more digits than the decimals.
+  The digits after the point cannot be checked against such a label, so with a range a
+  two-decimal display read with one decimal digit dropped counts as right: the range is
+  the honest rule when the labels leave it open, the single count the stricter one.
 Frames labelled '' (no digits) are right only when nothing is read.
 """
 
@@ -23,13 +27,25 @@ from digitcam.device.errors import DigitcamError
 from .real import matches
 
 
+def parse_decimals(text: str) -> range:
+    """'2' -> range(2, 3); '1-2' -> range(1, 3); '' -> range(0, 1)."""
+    low, _, high = (text or "0").partition("-")
+    try:
+        first, last = int(low), int(high or low)
+    except ValueError:
+        raise DigitcamError(f"decimals {text!r}: expected a count (2) or a range (1-2)") from None
+    if not 0 <= first <= last <= 9:
+        raise DigitcamError(f"decimals {text!r}: expected counts 0-9, the smaller first")
+    return range(first, last + 1)
+
+
 def is_right(text: str, row: dict[str, str]) -> bool:
     if row.get("accept"):
         return matches(text, row["accept"].split("|"))
-    decimals = int(row.get("decimals") or 0)
-    if decimals and row["text"]:
-        value, label = int(text) / 10 ** decimals if len(text) > decimals else -1.0, float(row["text"])
-        return label - 0.5 <= value < label + 1
+    decimals = parse_decimals(row.get("decimals") or "")
+    if decimals != range(0, 1) and row["text"]:
+        label = float(row["text"])
+        return any(len(text) > d and label - 0.5 <= int(text) / 10 ** d < label + 1 for d in decimals)
     return text == row["text"]
 
 
