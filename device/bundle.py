@@ -1,50 +1,310 @@
 """The model bundle contract: ``NAME.tflite`` beside ``NAME.json``.
 
-Loading checks the metadata against the file (sha256) and against the model
-itself (input and output shapes and dtypes), so a bundle that disagrees with
-itself is refused with one line that names the file and the mismatch.
+One schema, as dataclasses, for both bundles the device loads: the recogniser's
+(:class:`RecogniserBundle`) and the strip detector's (:class:`DetectorBundle`).
+The trainer builds these objects and writes them with :func:`write`; the device
+reads them with :func:`load`, so the two sides cannot drift apart. A key the
+schema does not name is kept in ``extra`` and written back, so re-writing a bundle
+never drops what a newer trainer recorded.
+
+Loading checks the metadata against the file (sha256) and, for the recogniser,
+against the model itself (input and output shapes and dtypes), so a bundle that
+disagrees with itself is refused with one line that names the file and the mismatch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
+import types
+import typing
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from .errors import BundleError
 
 FORMAT = "digitcam-model"
+DETECTOR_FORMAT = "digitcam-detector"
 FORMAT_VERSION = 1
 DEFAULT_NAME = "digits"
+DETECTOR_NAME = "strips"
+INT8 = "full-int8 (per-channel weights)"
+
+# How the device makes each model's input (preprocess.fit_strip for the recogniser,
+# detector.StripDetector.probabilities for the detector): written into every bundle.
+RECOGNISER_PREPROCESS = ("grey; scale to height keeping aspect, squeeze if wider, "
+                         "a margin of the border median on both sides (device/preprocess.py)")
+DETECTOR_PREPROCESS = "grey frame resized to width x height (area)"
+RECOGNISER_MEANING = "per-column logits over the alphabet with the blank at blank_index"
+DETECTOR_MEANING = "probability that the cell lies inside a digit strip"
+
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+               dict: "an object", list: "a list"}
 
 
-@dataclass(frozen=True)
-class BundleMeta:
-    json_path: Path
-    tflite_path: Path
-    alphabet: str
-    blank_index: int
+class _Invalid(Exception):
+    """A schema violation; :func:`load` adds the file's name."""
+
+
+R = TypeVar("R", bound="Record")
+
+
+class Record:
+    """A JSON object with typed keys (the dataclass fields) and ``extra`` for the rest.
+
+    A field typed ``X | None`` with the default None is optional: absent in the
+    file, None here, and left out again when written.
+    """
+
+    extra: dict[str, Any]
+    _RESERVED: ClassVar[tuple[str, ...]] = ()  # keys read and written outside the fields
+
+    @classmethod
+    def from_dict(cls: type[R], raw: Any, where: str = "") -> R:
+        if not isinstance(raw, dict):
+            raise _Invalid(f"{repr(where) if where else 'metadata'} must be an object, not {_kind(raw)}")
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name == "extra":
+                continue
+            key = f"{where}.{f.name}" if where else f.name
+            if f.name not in raw:
+                if f.default is dataclasses.MISSING:
+                    raise _Invalid(f"metadata has no {key!r}")
+                continue
+            values[f.name] = _checked(raw[f.name], hints[f.name], key)
+        named = {f.name for f in dataclasses.fields(cls)} | set(cls._RESERVED)  # type: ignore[arg-type]
+        values["extra"] = {k: v for k, v in raw.items() if k not in named}
+        record = cls(**values)
+        record.check()
+        return record
+
+    def check(self) -> None:
+        """Rules beyond the types; raise :class:`_Invalid`."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.name == "extra" or (value is None and f.default is None):
+                continue
+            out[f.name] = value.to_dict() if isinstance(value, Record) else value
+        out.update(self.extra)
+        return out
+
+
+def _kind(value: Any) -> str:
+    text = json.dumps(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _checked(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        origin = typing.get_origin(hint)
+    if isinstance(hint, type) and issubclass(hint, Record):
+        return hint.from_dict(value, key)
+    want = origin or hint
+    if want is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif want is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, want)
+    if not ok:
+        raise _Invalid(f"{key!r} must be {_TYPE_NAMES.get(want, want.__name__)}, not {_kind(value)}")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class InputSpec(Record):
     height: int
     width: int
     channels: int
-    input_dtype: str
+    dtype: str
+    layout: str | None = None
+    preprocess: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecogniserOutput(Record):
     time_steps: int
+    classes: int | None = None
+    meaning: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DetectorOutput(Record):
+    height: int
+    width: int
+    stride: int | None = None
+    meaning: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Bundle(Record):
+    """What both bundles share: a ``format`` and its version, checked before the fields."""
+
+    FORMAT: ClassVar[str]
+    KIND: ClassVar[str]
+    _RESERVED = ("format", "format_version")
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": self.FORMAT, "format_version": FORMAT_VERSION, **super().to_dict()}
+
+
+# The fields stand in the order the files list them, so a bundle written again is the same text.
+@dataclass(frozen=True, kw_only=True)
+class RecogniserBundle(Bundle):
+    FORMAT = FORMAT
+    KIND = "model"
+    name: str | None = None
+    model_file: str | None = None
+    sha256: str
+    alphabet: str
+    blank_index: int
+    input: InputSpec
+    output: RecogniserOutput
     decoder: str
     max_length: int
-    sha256: str
-    raw: dict[str, Any]
+    quantization: str | None = None
+    training: dict[str, Any] | None = None  # the trainer's TrainConfig, the recipe that made it
+    git_revision: str | None = None
+    metrics: dict[str, Any] | None = None
+    finetune: list[dict[str, Any]] | None = None  # the fine-tune steps on top of ``training``
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
         return len(self.alphabet) + 1
 
+    def check(self) -> None:
+        if self.decoder != "ctc-greedy":
+            raise _Invalid(f"unsupported decoder {self.decoder!r}")
+        if not 0 <= self.blank_index <= len(self.alphabet):
+            raise _Invalid(f"blank_index {self.blank_index} is outside the alphabet")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DetectorBundle(Bundle):
+    FORMAT = DETECTOR_FORMAT
+    KIND = "detector"
+    name: str | None = None
+    model_file: str | None = None
+    sha256: str
+    input: InputSpec
+    output: DetectorOutput
+    threshold: float
+    quantization: str | None = None
+    training: dict[str, Any] | None = None
+    git_revision: str | None = None
+    metrics: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+B = TypeVar("B", bound=Bundle)
+
+
+@dataclass(frozen=True)
+class BundleMeta:
+    """A checked recogniser bundle: where it is, and what the device needs of it."""
+
+    json_path: Path
+    tflite_path: Path
+    bundle: RecogniserBundle
+
+    @property
+    def alphabet(self) -> str:
+        return self.bundle.alphabet
+
+    @property
+    def blank_index(self) -> int:
+        return self.bundle.blank_index
+
+    @property
+    def height(self) -> int:
+        return self.bundle.input.height
+
+    @property
+    def width(self) -> int:
+        return self.bundle.input.width
+
+    @property
+    def channels(self) -> int:
+        return self.bundle.input.channels
+
+    @property
+    def input_dtype(self) -> str:
+        return self.bundle.input.dtype
+
+    @property
+    def time_steps(self) -> int:
+        return self.bundle.output.time_steps
+
+    @property
+    def max_length(self) -> int:
+        return self.bundle.max_length
+
+    @property
+    def sha256(self) -> str:
+        return self.bundle.sha256
+
+    @property
+    def num_classes(self) -> int:
+        return self.bundle.num_classes
+
+
+@dataclass(frozen=True)
+class DetectorMeta:
+    """A checked detector bundle."""
+
+    json_path: Path
+    tflite_path: Path
+    bundle: DetectorBundle
+
+    @property
+    def height(self) -> int:
+        return self.bundle.input.height
+
+    @property
+    def width(self) -> int:
+        return self.bundle.input.width
+
+    @property
+    def out_height(self) -> int:
+        return self.bundle.output.height
+
+    @property
+    def out_width(self) -> int:
+        return self.bundle.output.width
+
+    @property
+    def threshold(self) -> float:
+        return float(self.bundle.threshold)
+
+
+def _shipped(name: str) -> Path:
+    return Path(str(resources.files("digitcam.device") / "models" / f"{name}.json"))
+
 
 def default_bundle_path() -> Path:
-    """The bundle shipped inside the device package."""
-    return Path(str(resources.files("digitcam.device") / "models" / f"{DEFAULT_NAME}.json"))
+    """The recogniser bundle shipped inside the device package."""
+    return _shipped(DEFAULT_NAME)
+
+
+def default_detector_path() -> Path:
+    """The strip detector bundle shipped inside the device package."""
+    return _shipped(DETECTOR_NAME)
 
 
 def sha256_of(path: Path) -> str:
@@ -55,10 +315,10 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def resolve(path: str | Path | None) -> tuple[Path, Path]:
+def resolve(path: str | Path | None, default: Path | None = None) -> tuple[Path, Path]:
     """(json, tflite) for a bundle given by either file, or the default bundle."""
     if path is None:
-        json_path = default_bundle_path()
+        json_path = default or default_bundle_path()
     else:
         p = Path(path)
         if p.is_dir():
@@ -67,52 +327,69 @@ def resolve(path: str | Path | None) -> tuple[Path, Path]:
     return json_path, json_path.with_suffix(".tflite")
 
 
-def read_meta(path: str | Path | None = None) -> BundleMeta:
-    json_path, tflite_path = resolve(path)
-    for p in (json_path, tflite_path):
-        if not p.is_file():
-            raise BundleError(f"{p}: model bundle file not found")
-    try:
-        raw = json.loads(json_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{json_path}: not valid JSON metadata ({exc})") from None
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise BundleError(f"{json_path}: not a digitcam model bundle (format != {FORMAT!r})")
+def parse(raw: Any, cls: type[B], source: str | Path) -> B:
+    """The schema object for a bundle's parsed JSON; one-line :class:`BundleError` when
+    the format, its version, a key or a type is wrong. ``source`` names it in errors."""
+    if not isinstance(raw, dict) or raw.get("format") != cls.FORMAT:
+        raise BundleError(f"{source}: not a digitcam {cls.KIND} bundle (format != {cls.FORMAT!r})")
     if raw.get("format_version") != FORMAT_VERSION:
-        raise BundleError(
-            f"{json_path}: bundle format version {raw.get('format_version')!r} "
-            f"is not supported (expected {FORMAT_VERSION})"
-        )
+        raise BundleError(f"{source}: {cls.KIND} bundle format version {raw.get('format_version')!r} "
+                          f"is not supported (expected {FORMAT_VERSION})")
     try:
-        inp, out = raw["input"], raw["output"]
-        meta = BundleMeta(
-            json_path=json_path,
-            tflite_path=tflite_path,
-            alphabet=str(raw["alphabet"]),
-            blank_index=int(raw["blank_index"]),
-            height=int(inp["height"]),
-            width=int(inp["width"]),
-            channels=int(inp["channels"]),
-            input_dtype=str(inp["dtype"]),
-            time_steps=int(out["time_steps"]),
-            decoder=str(raw["decoder"]),
-            max_length=int(raw["max_length"]),
-            sha256=str(raw["sha256"]),
-            raw=raw,
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"{json_path}: metadata is missing or has a bad field ({exc})") from None
-    if meta.decoder != "ctc-greedy":
-        raise BundleError(f"{json_path}: unsupported decoder {meta.decoder!r}")
-    if not 0 <= meta.blank_index <= len(meta.alphabet):
-        raise BundleError(f"{json_path}: blank_index {meta.blank_index} is outside the alphabet")
+        return cls.from_dict(raw)
+    except _Invalid as exc:
+        raise BundleError(f"{source}: {exc}") from None
+
+
+def load(json_path: Path, cls: type[B]) -> B:
+    """Read and check one bundle: its JSON against the schema, its ``.tflite`` against
+    the recorded sha256."""
+    return _checked_sha(parse(_read(json_path, cls.KIND), cls, json_path), json_path)
+
+
+def load_any(json_path: Path) -> RecogniserBundle | DetectorBundle:
+    """:func:`load` with the schema its ``format`` names (a recogniser's by default)."""
+    raw = _read(json_path, "model")
+    if isinstance(raw, dict) and raw.get("format") == DetectorBundle.FORMAT:
+        return _checked_sha(parse(raw, DetectorBundle, json_path), json_path)
+    return _checked_sha(parse(raw, RecogniserBundle, json_path), json_path)
+
+
+def _read(json_path: Path, kind: str) -> Any:
+    for p in (json_path, json_path.with_suffix(".tflite")):
+        if not p.is_file():
+            raise BundleError(f"{p}: {kind} bundle file not found")
+    try:
+        return json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{json_path}: unreadable {kind} metadata, not valid JSON ({exc})") from None
+
+
+def _checked_sha(meta: B, json_path: Path) -> B:
+    tflite_path = json_path.with_suffix(".tflite")
     actual = sha256_of(tflite_path)
     if actual != meta.sha256:
-        raise BundleError(
-            f"{tflite_path}: sha256 mismatch: metadata says {meta.sha256[:12]}…, "
-            f"file is {actual[:12]}…"
-        )
+        raise BundleError(f"{tflite_path}: sha256 mismatch: metadata says {meta.sha256[:12]}…, "
+                          f"file is {actual[:12]}…")
     return meta
+
+
+def write(meta: Bundle, json_path: Path) -> Path:
+    """The one way a bundle's JSON is written (two-space indent, a final newline)."""
+    json_path.write_text(json.dumps(meta.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return json_path
+
+
+def read_meta(path: str | Path | None = None) -> BundleMeta:
+    """The recogniser bundle at ``path`` (either file), or the shipped one, checked."""
+    json_path, tflite_path = resolve(path)
+    return BundleMeta(json_path, tflite_path, load(json_path, RecogniserBundle))
+
+
+def read_detector_meta(path: str | Path | None = None) -> DetectorMeta:
+    """The strip detector bundle at ``path`` (either file), or the shipped one, checked."""
+    json_path, tflite_path = resolve(path, default_detector_path())
+    return DetectorMeta(json_path, tflite_path, load(json_path, DetectorBundle))
 
 
 def check_against_model(meta: BundleMeta, input_detail: dict[str, Any],

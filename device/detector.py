@@ -9,74 +9,25 @@ sha256, shapes and dtype, one line naming the file when anything disagrees.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .bundle import sha256_of
+from .bundle import read_detector_meta
 from .config import FINDERS
 from .errors import BundleError
 from .runtime import Dequantizer, describe, load_model
 from .segment import Candidate, order_quad
 
-FORMAT = "digitcam-detector"
-FORMAT_VERSION = 1
-DEFAULT_NAME = "strips"
 MIN_CELLS = 4  # smaller regions are specks, not a strip of digits
-
-
-def default_detector_path() -> Path:
-    return Path(str(resources.files("digitcam.device") / "models" / f"{DEFAULT_NAME}.json"))
-
-
-@dataclass(frozen=True)
-class DetectorMeta:
-    tflite_path: Path
-    height: int
-    width: int
-    out_height: int
-    out_width: int
-    threshold: float
-    raw: dict[str, Any]
-
-
-def read_meta(path: str | Path | None = None) -> DetectorMeta:
-    json_path = default_detector_path() if path is None else Path(path).with_suffix(".json")
-    tflite_path = json_path.with_suffix(".tflite")
-    for p in (json_path, tflite_path):
-        if not p.is_file():
-            raise BundleError(f"{p}: detector bundle file not found")
-    try:
-        raw = json.loads(json_path.read_text(encoding="utf-8"))
-        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-            raise BundleError(f"{json_path}: not a digitcam detector bundle (format != {FORMAT!r})")
-        if raw.get("format_version") != FORMAT_VERSION:
-            raise BundleError(f"{json_path}: detector format version {raw.get('format_version')!r} "
-                              f"is not supported (expected {FORMAT_VERSION})")
-        meta = DetectorMeta(tflite_path, int(raw["input"]["height"]), int(raw["input"]["width"]),
-                            int(raw["output"]["height"]), int(raw["output"]["width"]),
-                            float(raw["threshold"]), raw)
-        expected = str(raw["sha256"])
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"{json_path}: detector metadata is unreadable or has a bad field "
-                          f"({exc})") from None
-    actual = sha256_of(tflite_path)
-    if actual != expected:
-        raise BundleError(f"{tflite_path}: sha256 mismatch: metadata says {expected[:12]}…, "
-                          f"file is {actual[:12]}…")
-    return meta
 
 
 class StripDetector:
     def __init__(self, model: str | Path | None = None, threads: int = 1,
                  runtime: str | None = None, max_candidates: int = 3) -> None:
-        self.meta = read_meta(model)
+        self.meta = read_detector_meta(model)
         self.threshold = self.meta.threshold
         self.max_candidates = max_candidates
         self._interpreter, self.runtime, self.load_ms = load_model(self.meta.tflite_path, threads,

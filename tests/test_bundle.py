@@ -28,11 +28,11 @@ def test_shipped_bundle_states_its_contract(shipped_bundle):
     meta = bundle.read_meta(shipped_bundle)
     assert meta.alphabet == "0123456789" and meta.blank_index == 10
     assert meta.input_dtype == "uint8" and meta.channels == 1
-    assert meta.raw["quantization"].startswith("full-int8")
-    assert meta.raw["decoder"] == "ctc-greedy"
+    assert meta.bundle.quantization == bundle.INT8
+    assert meta.bundle.decoder == "ctc-greedy"
     assert meta.tflite_path.stat().st_size <= 300 * 1024
     for key in ("training", "git_revision", "metrics"):
-        assert meta.raw[key], key
+        assert getattr(meta.bundle, key), key
     assert shipped_bundle.with_suffix(".md").is_file()  # the model card
 
 
@@ -91,3 +91,71 @@ def test_future_format_version_is_refused(bundle_copy):
     rewrite(bundle_copy, format_version=99)
     with pytest.raises(BundleError, match="format version 99"):
         bundle.read_meta(bundle_copy)
+
+
+SHIPPED = [("digits", bundle.RecogniserBundle), ("strips", bundle.DetectorBundle)]
+
+
+@pytest.mark.parametrize("name, schema", SHIPPED)
+def test_shipped_bundles_write_back_through_the_schema_unchanged(tmp_path, shipped_bundle, name, schema):
+    source = shipped_bundle.with_name(f"{name}.json")
+    meta = bundle.load(source, schema)
+    written = bundle.write(meta, tmp_path / f"{name}.json")
+    assert json.loads(written.read_text()) == json.loads(source.read_text())
+    assert written.read_text() == source.read_text()  # the same text too: fields in file order
+    assert type(bundle.load_any(source)) is schema
+
+
+@pytest.mark.parametrize("name, schema", SHIPPED)
+def test_keys_the_schema_does_not_name_are_kept(name, schema, shipped_bundle):
+    raw = json.loads(shipped_bundle.with_name(f"{name}.json").read_text())
+    raw["calibration"] = {"temperature": 1.3}
+    raw["input"]["mean"] = 0.5
+    raw["output"]["note"] = "from a newer trainer"
+    raw["metrics"]["new_set"] = {"exact": 0.5}
+    meta = bundle.parse(raw, schema, "x.json")
+    assert meta.extra == {"calibration": {"temperature": 1.3}} and meta.input.extra == {"mean": 0.5}
+    assert meta.to_dict() == raw
+
+
+def test_optional_keys_an_older_bundle_lacks_stay_absent(shipped_bundle):
+    raw = json.loads(shipped_bundle.read_text())
+    for key in ("finetune", "metrics", "name", "model_file"):
+        del raw[key]
+    del raw["input"]["preprocess"], raw["output"]["classes"]
+    assert bundle.parse(raw, bundle.RecogniserBundle, "old.json").to_dict() == raw
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m["input"].pop("height"), r"digits\.json: metadata has no 'input\.height'"),
+    (lambda m: m.pop("sha256"), "metadata has no 'sha256'"),
+    (lambda m: m["input"].update(height="32"), r"'input\.height' must be an integer, not str \"32\""),
+    (lambda m: m.update(blank_index=True), "'blank_index' must be an integer, not bool"),
+    (lambda m: m.update(alphabet=list("0123")), "'alphabet' must be a string, not list"),
+    (lambda m: m.update(output=48), "'output' must be an object, not int 48"),
+    (lambda m: m.update(training="x" * 500), r"'training' must be an object, not str \"x{36}\.\.\.$"),
+    (lambda m: m.update(decoder="beam"), "unsupported decoder 'beam'"),
+    (lambda m: m.update(blank_index=12), "blank_index 12 is outside the alphabet"),
+])
+def test_malformed_metadata_is_refused_in_one_line(bundle_copy, change, message):
+    meta = json.loads(bundle_copy.read_text())
+    change(meta)
+    bundle_copy.write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match=message) as err:
+        bundle.read_meta(bundle_copy)
+    assert "\n" not in str(err.value)
+
+
+def test_a_detector_threshold_must_be_a_number(tmp_path, shipped_bundle):
+    for suffix in (".json", ".tflite"):
+        (tmp_path / f"strips{suffix}").write_bytes(shipped_bundle.with_name(f"strips{suffix}").read_bytes())
+    rewrite(tmp_path / "strips.json", threshold="high")
+    with pytest.raises(BundleError, match=r"strips\.json: 'threshold' must be a number, not str"):
+        bundle.read_detector_meta(tmp_path / "strips.json")
+    assert bundle.parse({**json.loads((shipped_bundle.with_name("strips.json")).read_text()), "threshold": 1},
+                        bundle.DetectorBundle, "x").threshold == 1  # an integer is a number
+
+
+def test_a_recogniser_bundle_is_not_a_detector_bundle(shipped_bundle):
+    with pytest.raises(BundleError, match="not a digitcam detector bundle"):
+        bundle.read_detector_meta(shipped_bundle)

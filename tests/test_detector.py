@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from digitcam.device import detector
+from digitcam.device import bundle, detector
 from digitcam.device.errors import BundleError
 
 pytestmark = pytest.mark.tflite_runtime
@@ -25,7 +25,7 @@ def shipped() -> detector.StripDetector:
 
 @pytest.fixture
 def detector_copy(tmp_path: Path) -> Path:
-    src = detector.default_detector_path()
+    src = bundle.default_detector_path()
     for suffix in (".json", ".tflite"):
         shutil.copy2(src.with_suffix(suffix), tmp_path / f"strips{suffix}")
     return tmp_path / "strips.json"
@@ -40,11 +40,11 @@ def overlap(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_shipped_detector_states_its_contract(shipped):
-    raw = shipped.meta.raw
-    assert raw["format"] == detector.FORMAT and raw["quantization"].startswith("full-int8")
-    assert (raw["input"]["height"], raw["input"]["width"]) == (240, 320)
-    assert raw["output"]["stride"] * raw["output"]["width"] == raw["input"]["width"]
-    assert raw["training"] and raw["metrics"]["cell_recall"] > 0.5
+    meta = shipped.meta.bundle
+    assert meta.to_dict()["format"] == bundle.DETECTOR_FORMAT and meta.quantization == bundle.INT8
+    assert (meta.input.height, meta.input.width) == (240, 320)
+    assert meta.output.stride * meta.output.width == meta.input.width
+    assert meta.training and meta.metrics and meta.metrics["cell_recall"] > 0.5
 
 
 def test_sample_frames_strips_are_found_and_empty_frames_give_nothing(shipped):

@@ -9,13 +9,14 @@ import pytest
 pytest.importorskip("PIL")  # the card names the training faces (trainer extra)
 pytest.importorskip("keras")  # and reads the network through TrainConfig
 
+from digitcam.device import bundle
 from digitcam.trainer.model_card import write_card
 
 SHIPPED = Path(__file__).resolve().parent.parent / "device" / "models" / "digits.json"
 
 
 def card_for(tmp_path: Path, meta: dict) -> str:
-    return write_card(tmp_path / "card.md", meta).read_text()
+    return write_card(tmp_path / "card.md", bundle.parse(meta, bundle.RecogniserBundle, "test")).read_text()
 
 
 def test_card_names_the_network_and_a_final_phase_only_when_there_is_one(tmp_path):

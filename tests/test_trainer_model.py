@@ -8,8 +8,7 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from digitcam.device.errors import DigitcamError
-from digitcam.trainer.cli import _run_config
-from digitcam.trainer.config import TrainConfig
+from digitcam.trainer.config import TrainConfig, run_config
 from digitcam.trainer.model import ModelArgs, build
 
 SMALL = {"channels": (4, 4, 4, 4, 4), "head": 8, "dilations": (1,)}
@@ -65,19 +64,19 @@ def test_runs_written_before_an_option_keep_the_network_they_trained(tmp_path, k
     old = TrainConfig().to_dict()
     del old["model"][key]
     (tmp_path / "config.json").write_text(json.dumps(old))
-    assert getattr(_run_config(tmp_path).model, key) == shipped
+    assert getattr(run_config(tmp_path).model, key) == shipped
 
 
 def test_new_runs_keep_the_stem_they_were_trained_with(tmp_path):
     for stride in (1, 2):
         config = TrainConfig(model=ModelArgs(first_stride=stride))
         config.save(tmp_path / "config.json")
-        assert _run_config(tmp_path).model.first_stride == stride
+        assert run_config(tmp_path).model.first_stride == stride
 
 
 def test_a_folder_without_a_config_is_not_a_run(tmp_path):
     with pytest.raises(DigitcamError, match="not a training run"):
-        _run_config(tmp_path)
+        run_config(tmp_path)
 
 
 def test_a_four_row_fold_weighs_every_row_the_last_block_sees():

@@ -1,8 +1,8 @@
-"""Write a model bundle (contract 1 in docs/architecture.md) and its model card."""
+"""Build a recogniser bundle's metadata (docs/architecture.md, "the model bundle") from a
+training config; ``digitcam.device.bundle`` holds the schema and writes it."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -25,32 +25,27 @@ def git_revision() -> str:
 
 
 def metadata(tflite_path: Path, config: TrainConfig, *, input_dtype: str, quantization: str,
-             metrics: dict[str, Any] | None = None, revision: str | None = None) -> dict[str, Any]:
+             metrics: dict[str, Any] | None = None, revision: str | None = None
+             ) -> bundle.RecogniserBundle:
     args = config.model
-    return {
-        "format": bundle.FORMAT,
-        "format_version": bundle.FORMAT_VERSION,
-        "name": tflite_path.stem,
-        "model_file": tflite_path.name,
-        "sha256": bundle.sha256_of(tflite_path),
-        "alphabet": args.alphabet,
-        "blank_index": args.blank_index,
-        "input": {"height": args.height, "width": args.width, "channels": 1,
-                  "dtype": input_dtype, "layout": "NHWC",
-                  "preprocess": "grey; scale to height keeping aspect, squeeze if wider, "
-                                "a margin of the border median on both sides (device/preprocess.py)"},
-        "output": {"time_steps": args.time_steps, "classes": args.num_classes,
-                   "meaning": "per-column logits over the alphabet with the blank at blank_index"},
-        "decoder": "ctc-greedy",
-        "max_length": MAX_LENGTH,
-        "quantization": quantization,
-        "training": config.to_dict(),
-        "git_revision": revision or git_revision(),
-        "metrics": metrics or {},
-    }
+    return bundle.RecogniserBundle(
+        name=tflite_path.stem,
+        model_file=tflite_path.name,
+        sha256=bundle.sha256_of(tflite_path),
+        alphabet=args.alphabet,
+        blank_index=args.blank_index,
+        input=bundle.InputSpec(height=args.height, width=args.width, channels=1, dtype=input_dtype,
+                               layout="NHWC", preprocess=bundle.RECOGNISER_PREPROCESS),
+        output=bundle.RecogniserOutput(time_steps=args.time_steps, classes=args.num_classes,
+                                       meaning=bundle.RECOGNISER_MEANING),
+        decoder="ctc-greedy",
+        max_length=MAX_LENGTH,
+        quantization=quantization,
+        training=config.to_dict(),
+        git_revision=revision or git_revision(),
+        metrics=metrics or {},
+    )
 
 
-def write_meta(tflite_path: Path, meta: dict[str, Any]) -> Path:
-    path = tflite_path.with_suffix(".json")
-    path.write_text(json.dumps(meta, indent=2) + "\n")
-    return path
+def write_meta(tflite_path: Path, meta: bundle.RecogniserBundle) -> Path:
+    return bundle.write(meta, tflite_path.with_suffix(".json"))

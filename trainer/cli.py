@@ -10,7 +10,6 @@ import contextlib
 import csv
 import json
 import logging
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -60,7 +59,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = tsub.add_parser("ship", help="copy a run's int8 bundle (recogniser or detector) into the "
                         "device package")
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--to", type=Path, default=Path(__file__).parent.parent / "device" / "models")
+    p.add_argument("--to", type=Path)
     p.set_defaults(handler=cmd_ship)
 
     p = tsub.add_parser("seedset", help="write the 2017 seed-protocol strips as PNG files")
@@ -293,45 +292,19 @@ def cmd_detector(args: argparse.Namespace, env: Any) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         path, metrics = train(config)
     if args.ship:
-        _install_detector(path.with_suffix(".json"), Path(__file__).parent.parent / "device" / "models")
+        from .ship import ship
+
+        ship(path.with_suffix(".json"))
     print(json.dumps({"bundle": str(path.with_suffix(".json")), "shipped": args.ship, **metrics},
                      indent=2), file=env.stdout)
     return 0
 
 
-def _install_detector(json_path: Path, to: Path) -> tuple[str, Path]:
-    """Copy a detector bundle (checked first) and its card into ``to``; return its sha256
-    and the card's path. Both `trainer detector --ship` and `trainer ship` end here."""
-    from digitcam.device.detector import read_meta
-
-    from .detector import write_card
-
-    meta = read_meta(json_path)  # refuses a bundle whose sha or format disagrees
-    to.mkdir(parents=True, exist_ok=True)
-    for path in (meta.tflite_path, json_path):
-        shutil.copy2(path, to / path.name)
-    return str(meta.raw["sha256"]), write_card(to / f"{json_path.stem}.md", meta.raw)
-
-
-def _ship_detector(args: argparse.Namespace, env: Any) -> int:
-    sha, card = _install_detector(args.run_dir / "bundle" / "strips.json", args.to)
-    print(f"shipped strips.tflite ({sha[:12]}) and {card.name} to {args.to}", file=env.stdout)
-    return 0
-
-
-def _run_config(run_dir: Path) -> Any:
-    from .config import TrainConfig
-
-    path = run_dir / "config.json"
-    if not path.is_file():
-        raise DigitcamError(f"{run_dir}: not a training run (no config.json)")
-    return TrainConfig.load(path)
-
-
 def cmd_quantize(args: argparse.Namespace, env: Any) -> int:
+    from .config import run_config
     from .pipeline import export
 
-    config = _run_config(args.run_dir)
+    config = run_config(args.run_dir)
     config.out_dir = str(args.run_dir)
     best = args.run_dir / "checkpoints" / "best.keras"
     if not best.is_file():
@@ -342,9 +315,10 @@ def cmd_quantize(args: argparse.Namespace, env: Any) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, env: Any) -> int:
+    from .config import run_config
     from .pipeline import evaluate_run
 
-    config = _run_config(args.run_dir)
+    config = run_config(args.run_dir)
     config.out_dir = str(args.run_dir)
     if args.mnist:
         config.mnist_path = args.mnist
@@ -358,22 +332,10 @@ def cmd_evaluate(args: argparse.Namespace, env: Any) -> int:
 
 
 def cmd_ship(args: argparse.Namespace, env: Any) -> int:
-    from digitcam.device import bundle
+    from .ship import DEVICE_MODELS, run_bundle, ship
 
-    from .model_card import write_card
-
-    if (args.run_dir / "bundle" / "strips.json").is_file():  # a `trainer detector` run
-        return _ship_detector(args, env)
-    config = _run_config(args.run_dir)
-    src = args.run_dir / "bundle" / f"{config.name}.json"
-    meta = bundle.read_meta(src)  # refuses a bundle that disagrees with itself
-    args.to.mkdir(parents=True, exist_ok=True)
-    weights = meta.json_path.with_name(f"{config.name}.weights.h5")
-    for path in (meta.tflite_path, meta.json_path, *([weights] if weights.is_file() else [])):
-        shutil.copy2(path, args.to / path.name)
-    card = write_card(args.to / f"{config.name}.md", meta.raw, args.run_dir)
-    print(f"shipped {meta.tflite_path.name} ({meta.sha256[:12]}) and {card.name} to {args.to}",
-          file=env.stdout)
+    to = args.to or DEVICE_MODELS
+    print(ship(run_bundle(args.run_dir), to).line(to), file=env.stdout)
     return 0
 
 

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from digitcam.device.errors import DigitcamError
+
 from .model import ModelArgs
 from .synth.strips import EMPTY_SHARE, REAL, TRAIN_KINDS
 
@@ -98,6 +100,14 @@ class TrainConfig:
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def run_config(run_dir: Path) -> TrainConfig:
+    """The config a training run saved beside its checkpoints."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise DigitcamError(f"{run_dir}: not a training run (no config.json)")
+    return TrainConfig.load(path)
 
 
 def tiny(config: TrainConfig) -> TrainConfig:

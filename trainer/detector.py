@@ -28,8 +28,8 @@ import numpy as np
 import numpy.typing as npt
 from keras import layers
 
+from digitcam.device import bundle
 from digitcam.device import detector as device_detector
-from digitcam.device.bundle import sha256_of
 
 from . import mnist, quantize
 from .bundle_writer import git_revision
@@ -262,51 +262,18 @@ def cell_metrics(path: Path, frames: npt.NDArray[np.uint8], masks: npt.NDArray[n
 
 def write_meta(path: Path, config: DetectorConfig, metrics: dict[str, Any], revision: str) -> Path:
     args = config.model
-    meta = {
-        "format": device_detector.FORMAT,
-        "format_version": device_detector.FORMAT_VERSION,
-        "name": path.stem,
-        "model_file": path.name,
-        "sha256": sha256_of(path),
-        "input": {"height": args.height, "width": args.width, "channels": 1, "dtype": "uint8",
-                  "layout": "NHWC", "preprocess": "grey frame resized to width x height (area)"},
-        "output": {"height": args.out_height, "width": args.out_width, "stride": args.stride,
-                   "meaning": "probability that the cell lies inside a digit strip"},
-        "threshold": 0.5,
-        "quantization": "full-int8 (per-channel weights)",
-        "training": config.to_dict(),
-        "git_revision": revision,
-        "metrics": metrics,
-    }
-    meta_path = path.with_suffix(".json")
-    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
-    return meta_path
-
-
-def write_card(path: Path, meta: dict[str, Any]) -> Path:
-    """A short model card for the shipped detector, from its metadata."""
-    t, m = meta["training"], meta["metrics"]
-    text = f"""# strips — the strip detector
-
-A {m.get('parameters', '?'):,}-parameter fully convolutional int8 network
-(`trainer/detector.py`): a 320x240 grey view of the frame in, the probability
-that each 4x4 cell (8x8 pixels of a 640x480 frame) lies inside a digit strip
-out. The device turns connected regions above {meta['threshold']} into candidate
-quadrilaterals (`device/detector.py`) and the recogniser reads them.
-
-- Trained on {t['train_scenes']:,} synthetic `train`-split scenes for {t['epochs']} epochs
-  ({m.get('train_minutes', '?')} min on the 2-core workstation): training type faces,
-  MNIST's training split, seven-segment and roller-counter strips, textured
-  backgrounds with meter-housing panels, rules, boxes, circles and words
-  (none of the test scenes' words), {t['none_share']:.0%} frames without digits.
-- Validation (int8, through the device's own code, {t['val_scenes']} scenes):
-  cell precision {m.get('cell_precision')}, cell recall {m.get('cell_recall')}.
-- The pipeline's accuracy with it is measured on `test`-split scenes (held-out
-  faces, MNIST's test split, other words): see BENCHMARKS.md.
-- Limits: one strip per region; two strips closer than ~8 px merge; frames are
-  squeezed to 4:3, so very wide frames see thin digits; it has never seen a
-  real photograph, only synthetic ones.
-- git revision {meta['git_revision']}, sha256 {meta['sha256'][:12]}.
-"""
-    path.write_text(text)
-    return path
+    meta = bundle.DetectorBundle(
+        name=path.stem,
+        model_file=path.name,
+        sha256=bundle.sha256_of(path),
+        input=bundle.InputSpec(height=args.height, width=args.width, channels=1, dtype="uint8",
+                               layout="NHWC", preprocess=bundle.DETECTOR_PREPROCESS),
+        output=bundle.DetectorOutput(height=args.out_height, width=args.out_width, stride=args.stride,
+                                     meaning=bundle.DETECTOR_MEANING),
+        threshold=0.5,
+        quantization=bundle.INT8,
+        training=config.to_dict(),
+        git_revision=revision,
+        metrics=metrics,
+    )
+    return bundle.write(meta, path.with_suffix(".json"))

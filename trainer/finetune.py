@@ -18,8 +18,8 @@ The new bundle's JSON carries the before/after numbers and where the real data c
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -77,7 +77,9 @@ def load_model(source: Path) -> tuple[TrainConfig, Any, bundle.BundleMeta]:
     from .model import build
 
     meta = bundle.read_meta(source)  # refuses a bundle that disagrees with itself
-    config = TrainConfig.from_dict(meta.raw["training"])
+    if meta.bundle.training is None:
+        raise DigitcamError(f"{source}: the bundle records no training config to rebuild its network from")
+    config = TrainConfig.from_dict(meta.bundle.training)
     weights = float_weights(source)
     if weights.suffix == ".keras":
         model = keras.saving.load_model(weights, compile=False)
@@ -179,13 +181,13 @@ def measure_sets(config: TrainConfig, real: RealInputs, count: int) -> list[Eval
     return sets
 
 
-def write_recipe(meta_path: Path, base_training: dict[str, Any], previous_steps: list[dict[str, Any]],
-                 recipe: dict[str, Any], metrics: dict[str, Any]) -> None:
+def write_recipe(meta_path: Path, before: bundle.RecogniserBundle, recipe: dict[str, Any],
+                 metrics: dict[str, Any]) -> None:
     """The bundle says how it was made: ``training`` stays the base run's recipe (what
     `make train` retrains), ``finetune`` the list of steps on top of it, in order."""
-    meta = json.loads(meta_path.read_text())
-    meta.update(training=base_training, finetune=[*previous_steps, recipe], metrics=metrics)
-    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    meta = bundle.load(meta_path, bundle.RecogniserBundle)
+    bundle.write(dataclasses.replace(meta, training=before.training, metrics=metrics,
+                                     finetune=[*(before.finetune or []), recipe]), meta_path)
 
 
 def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 600,
@@ -239,8 +241,7 @@ def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 60
               "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
               "replay_kinds": replay_kinds, "real_share": real_share}
     for path in (int8_path, float_path):
-        write_recipe(path.with_suffix(".json"), before.raw["training"],
-                     list(before.raw.get("finetune") or []), recipe,
+        write_recipe(path.with_suffix(".json"), before.bundle, recipe,
                      {"float": results["float"], "int8": results["int8"], "finetune": summary})
     evaluate.report({"before": results["before"], "after int8": results["int8"],
                      "after float": results["float"]},
@@ -248,3 +249,4 @@ def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 60
                     out_dir)
     logger.info("fine-tuned in %.1f min: %s", summary["minutes"], summary["exact"])
     return summary
+

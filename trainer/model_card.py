@@ -1,10 +1,13 @@
-"""A short, honest model card written from the bundle's own metadata."""
+"""Short, honest model cards, the recogniser's and the strip detector's, written from
+the bundle's own metadata."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
+
+from digitcam.device.bundle import DetectorBundle, RecogniserBundle
 
 from .config import TrainConfig
 from .synth import fonts
@@ -77,29 +80,30 @@ def _finetune(steps: list[dict[str, Any]] | None) -> list[str]:
     return lines
 
 
-def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) -> Path:
-    t = meta["training"]
-    m = meta.get("metrics", {})
-    inp = meta["input"]
+def write_card(path: Path, meta: RecogniserBundle) -> Path:
+    """The recogniser's model card."""
+    t = meta.training or {}
+    m = meta.metrics or {}
+    inp = meta.input
     final = t.get("final_epochs") or 0  # the last epochs on their own mix (TrainConfig)
     last_epochs = "The last epoch trains" if final == 1 else f"The last {final} epochs train"
     empty = TrainConfig.from_dict(t).empty_share  # older bundles: the default they had
     lines = [
-        f"# Model card: {meta['name']}",
+        f"# Model card: {meta.name}",
         "",
         f"A fully convolutional CTC digit-string recogniser, full-integer int8 "
-        f"(`{meta['model_file']}`, {m.get('size_kb', '?')} KB, {m.get('parameters', '?')} "
-        f"parameters). Input: uint8 grey 1×{inp['height']}×{inp['width']}×1 (scaling inside "
-        f"the model); output: {meta['output']['time_steps']} columns × "
-        f"{meta['output']['classes']} classes (alphabet `{meta['alphabet']}`, blank index "
-        f"{meta['blank_index']}), decoded greedily on the device.",
+        f"(`{meta.model_file}`, {m.get('size_kb', '?')} KB, {m.get('parameters', '?')} "
+        f"parameters). Input: uint8 grey 1×{inp.height}×{inp.width}×1 (scaling inside "
+        f"the model); output: {meta.output.time_steps} columns × "
+        f"{meta.output.classes} classes (alphabet `{meta.alphabet}`, blank index "
+        f"{meta.blank_index}), decoded greedily on the device.",
         "",
         "## Training",
         "",
         f"- {t['train_samples']:,} synthesised strips (seed {t['seed']}), up to "
         f"{t['epochs']} epochs, batch {t['batch_size']}, Adam with cosine decay from "
         f"{t['learning_rate']}, CTC loss with the blank pinned at index "
-        f"{meta['blank_index']}; {_selection(t, m)}",
+        f"{meta.blank_index}; {_selection(t, m)}",
         "- Mix: " + ", ".join(f"{k} {v:.0%}" for k, v in t["kinds"].items())
         + f", plus {empty:.0%} strips with no digits (words, rules, blank panels"
         + ("; half of them one word cropped close, italics among them)." if "empty_share" in t
@@ -108,7 +112,7 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
            + ", ".join(f"{k} {v:.0%}" for k, v in t["final_kinds"].items())
            + ", the learning rate at the tail of its decay."] if final else []),
         *_real_data(t),
-        *_finetune(meta.get("finetune")),
+        *_finetune(meta.finetune),
         f"- Network: {network_summary(t)}.",
         "- Printed: " + ", ".join(p.rstrip("-") for p in fonts.TRAIN_PRINTED) + " faces (Debian "
         "font packages) and OpenCV Hershey faces; regular, bold, condensed, either polarity. "
@@ -124,7 +128,7 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
         "half of all strips scaled to the model's height by a random resampler (nearest "
         "to bicubic, some sharpened) "
         "(shares in trainer/synth/strips.py at the revision below).",
-        f"- Git revision {meta['git_revision']}; the full config is in the bundle's JSON.",
+        f"- Git revision {meta.git_revision}; the full config is in the bundle's JSON.",
         "",
         "## Measured accuracy (exact match; through the device's own inference code)",
         "",
@@ -179,4 +183,33 @@ def write_card(path: Path, meta: dict[str, Any], run_dir: Path | None = None) ->
         "",
     ]
     path.write_text("\n".join(lines))
+    return path
+
+
+def write_detector_card(path: Path, meta: DetectorBundle) -> Path:
+    """A short model card for the shipped detector, from its metadata."""
+    t, m = meta.training or {}, meta.metrics or {}
+    text = f"""# strips — the strip detector
+
+A {m.get('parameters', '?'):,}-parameter fully convolutional int8 network
+(`trainer/detector.py`): a 320x240 grey view of the frame in, the probability
+that each 4x4 cell (8x8 pixels of a 640x480 frame) lies inside a digit strip
+out. The device turns connected regions above {meta.threshold} into candidate
+quadrilaterals (`device/detector.py`) and the recogniser reads them.
+
+- Trained on {t['train_scenes']:,} synthetic `train`-split scenes for {t['epochs']} epochs
+  ({m.get('train_minutes', '?')} min on the 2-core workstation): training type faces,
+  MNIST's training split, seven-segment and roller-counter strips, textured
+  backgrounds with meter-housing panels, rules, boxes, circles and words
+  (none of the test scenes' words), {t['none_share']:.0%} frames without digits.
+- Validation (int8, through the device's own code, {t['val_scenes']} scenes):
+  cell precision {m.get('cell_precision')}, cell recall {m.get('cell_recall')}.
+- The pipeline's accuracy with it is measured on `test`-split scenes (held-out
+  faces, MNIST's test split, other words): see BENCHMARKS.md.
+- Limits: one strip per region; two strips closer than ~8 px merge; frames are
+  squeezed to 4:3, so very wide frames see thin digits; it has never seen a
+  real photograph, only synthetic ones.
+- git revision {meta.git_revision}, sha256 {meta.sha256[:12]}.
+"""
+    path.write_text(text)
     return path

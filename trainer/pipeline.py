@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import keras
+
+from digitcam.device import bundle
 
 from . import bundle_writer, evaluate, quantize
 from .config import TrainConfig
@@ -44,7 +47,7 @@ def export(config: TrainConfig, keras_path: Path, revision: str | None = None
     # The float weights travel with the bundle: `trainer finetune --from` starts from them.
     model.save_weights(out / f"{config.name}.weights.h5")
     bundle_writer.write_meta(int8_path, bundle_writer.metadata(
-        int8_path, config, input_dtype="uint8", quantization="full-int8 (per-channel weights)",
+        int8_path, config, input_dtype="uint8", quantization=bundle.INT8,
         revision=revision))
     bundle_writer.write_meta(float_path, bundle_writer.metadata(
         float_path, config, input_dtype="float32", quantization="none (float32 reference)",
@@ -74,9 +77,8 @@ def evaluate_run(config: TrainConfig, int8_path: Path, float_path: Path,
     # The metrics go into the bundle itself; its sha256 covers only the .tflite.
     for path in (int8_path, float_path):
         meta_path = path.with_suffix(".json")
-        meta = json.loads(meta_path.read_text())
-        meta["metrics"] = metrics
-        bundle_writer.write_meta(path, meta)
+        meta = bundle.load(meta_path, bundle.RecogniserBundle)
+        bundle.write(dataclasses.replace(meta, metrics=metrics), meta_path)
     return metrics
 
 
