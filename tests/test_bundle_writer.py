@@ -62,6 +62,13 @@ def test_a_fine_tune_step_is_appended_and_nothing_else_is_lost(tmp_path):
     assert after["training"] == before.training and after["metrics"] == {"int8": {}}
     assert after["finetune"] == [*(before.finetune or []), step]
     assert after["calibration"] == {"temperature": 1.3}
+    assert finetune.recorded_steps(target)[-1] == step
+
+
+def test_a_bundle_without_fine_tune_steps_is_no_recipe(tmp_path):
+    plain = copy_bundle("strips", tmp_path)
+    with pytest.raises(Exception, match=r"strips\.json: not a bundle made by trainer finetune"):
+        finetune.recorded_steps(plain)
 
 
 @pytest.mark.slow

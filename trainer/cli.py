@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
 import logging
 import sys
@@ -340,23 +339,11 @@ def cmd_ship(args: argparse.Namespace, env: Any) -> int:
 
 
 def cmd_seedset(args: argparse.Namespace, env: Any) -> int:
-    import cv2
-
-    from . import mnist
-    from .evaluate import seed_protocol
+    from .datasets import write_seedset
 
     _check_mnist(args.mnist)
-    _, (x_test, y_test) = mnist.load(args.mnist)
-    dataset = seed_protocol(x_test, y_test, invert=args.invert)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    with (args.out_dir / "labels.csv").open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["file", "text"])
-        for i, (image, text) in enumerate(zip(dataset.images, dataset.labels, strict=True)):
-            name = f"{i:04d}.png"
-            cv2.imwrite(str(args.out_dir / name), image)
-            writer.writerow([name, text])
-    print(f"wrote {len(dataset.labels)} strips to {args.out_dir}", file=env.stdout)
+    written = write_seedset(args.out_dir, args.mnist, invert=args.invert)
+    print(f"wrote {written} strips to {args.out_dir}", file=env.stdout)
     return 0
 
 
@@ -394,33 +381,16 @@ def cmd_import_photos(args: argparse.Namespace, env: Any) -> int:
 
 def cmd_finetune(args: argparse.Namespace, env: Any) -> int:
     """One fine-tune step, or with --recipe the steps a bundle records, each from the last."""
-    from .finetune import REAL_SHARE, finetune
+    from .finetune import finetune_steps, recorded_steps
 
-    steps: list[dict[str, Any]] = [{}]
-    if args.recipe is not None:
-        try:
-            steps = list(json.loads(args.recipe.read_text())["finetune"])
-        except (OSError, ValueError, KeyError, TypeError):
-            raise DigitcamError(f"{args.recipe}: not a bundle made by trainer finetune") from None
+    steps = recorded_steps(args.recipe) if args.recipe is not None else [{}]
     _check_mnist(args.mnist)
     _log_to_run_dir(str(args.out))
-    source, summary = args.source, {}
-    for number, recipe in enumerate(steps, 1):
-        real = args.real or [Path(r["set"]) for r in recipe.get("real", []) if r.get("set")]
-        if not real:
-            raise DigitcamError("give --real DIR_OR_SET (or --recipe BUNDLE)")
-        count = args.steps or recipe.get("steps", 600)
-        if count < 1:
-            raise DigitcamError("--steps must be at least 1")
-        out = args.out if len(steps) == 1 else args.out / f"step-{number}"
-        with contextlib.redirect_stdout(sys.stderr):
-            summary = finetune(source, real, out, steps=count,
-                               learning_rate=args.learning_rate or recipe.get("learning_rate", 3e-4),
-                               eval_count=args.eval_count, mnist_path=args.mnist,
-                               replay_kinds=args.replay or recipe.get("replay_kinds"),
-                               real_share=args.real_share or recipe.get("real_share", REAL_SHARE),
-                               seed=recipe.get("seed", 7))
-        source = Path(summary["bundle"])
+    with contextlib.redirect_stdout(sys.stderr):
+        summary = finetune_steps(args.source, steps, args.out, real=args.real, count=args.steps,
+                                 learning_rate=args.learning_rate, eval_count=args.eval_count,
+                                 mnist_path=args.mnist, replay_kinds=args.replay,
+                                 real_share=args.real_share)
     print(json.dumps(summary, indent=2), file=env.stdout)
     return 0
 
@@ -441,84 +411,29 @@ def cmd_score(args: argparse.Namespace, env: Any) -> int:
 
 
 def cmd_scenes(args: argparse.Namespace, env: Any) -> int:
-    import cv2
-    import numpy as np
-
-    from . import mnist
-    from .synth.handwriting import MnistPool
-    from .synth.scenes import SceneMaker, reshoot
-    from .synth.strips import KINDS
+    from .datasets import write_scenes
 
     _check_mnist(args.mnist)
-    _, (x_test, y_test) = mnist.load(args.mnist)
-    maker = SceneMaker(MnistPool(x_test, y_test))
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    plan = [(k, args.per_kind) for k in KINDS] + [("none", args.empty), ("word", args.words)]
-    with (args.out_dir / "labels.csv").open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["file", "text", "kind", "quad"])
-        for k, (kind, count) in enumerate(plan):
-            rng = np.random.default_rng([args.seed, k])
-            for i in range(count):
-                scene = maker.make(rng, kind)
-                for r in range(args.repeat):
-                    image = scene.image if r == 0 else reshoot(rng, scene.image)
-                    name = f"{kind}-{i:04d}" + (f"-{r}" if args.repeat > 1 else "") + ".jpg"
-                    cv2.imwrite(str(args.out_dir / name), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-                    writer.writerow([name, scene.text, kind,
-                                     json.dumps(np.round(scene.quad, 1).tolist())])
-    total = sum(c for _, c in plan) * args.repeat
+    total = write_scenes(args.out_dir, args.mnist, per_kind=args.per_kind, empty=args.empty,
+                         words=args.words, repeat=args.repeat, seed=args.seed)
     print(f"wrote {total} frames to {args.out_dir}", file=env.stdout)
     return 0
 
 
 def cmd_preview(args: argparse.Namespace, env: Any) -> int:
-    import cv2
-    import numpy as np
+    from .datasets import write_preview
 
-    from digitcam.device.preprocess import fit_strip
-
-    from . import mnist
-    from .model import ModelArgs
-    from .synth.handwriting import MnistPool
-    from .synth.strips import KINDS, Synthesizer
-
-    (x_train, y_train), _ = mnist.load(args.mnist)
-    synth = Synthesizer(MnistPool(x_train, y_train))
-    rng = np.random.default_rng(args.seed)
-    m = ModelArgs()
-    rows = []
-    for kind in KINDS:
-        for _ in range(6):
-            strip, _text = synth.sample(rng, kind)
-            rows.append(np.pad(fit_strip(strip, m.height, m.width), 2, constant_values=128))
-    cv2.imwrite(str(args.out), np.concatenate(rows))
+    write_preview(args.out, args.mnist, seed=args.seed)
     print(args.out, file=env.stdout)
     return 0
 
 
 def cmd_samples(args: argparse.Namespace, env: Any) -> int:
-    """Strips for the demo, drawn with faces the model never trained on where
-    the kind allows it, and handwriting from MNIST's test split."""
-    import cv2
-    import numpy as np
-
-    from . import mnist
-    from .synth import fonts
-    from .synth.handwriting import MnistPool
-    from .synth.strips import KINDS, Synthesizer
+    from .datasets import write_samples
 
     _check_mnist(args.mnist)
-    _, (x_test, y_test) = mnist.load(args.mnist)
-    synth = Synthesizer(MnistPool(x_test, y_test), empty_rate=0.0, spaced_share=0.0)
-    synth.printed_fonts = fonts.font_files(fonts.HELD_OUT_PRINTED)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    for k, kind in enumerate(KINDS):
-        rng = np.random.default_rng([args.seed, k])
-        for i in range(args.per_kind):
-            strip, text = synth.sample(rng, kind)
-            cv2.imwrite(str(args.out_dir / f"{kind}-{i:02d}_{text}.png"), strip)
-    print(f"wrote {len(KINDS) * args.per_kind} strips to {args.out_dir}", file=env.stdout)
+    written = write_samples(args.out_dir, args.mnist, per_kind=args.per_kind, seed=args.seed)
+    print(f"wrote {written} strips to {args.out_dir}", file=env.stdout)
     return 0
 
 

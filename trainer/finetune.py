@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -250,3 +251,37 @@ def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 60
     logger.info("fine-tuned in %.1f min: %s", summary["minutes"], summary["exact"])
     return summary
 
+
+def recorded_steps(recipe: Path) -> list[dict[str, Any]]:
+    """The fine-tune steps a bundle records, in order (what `make train` repeats)."""
+    try:
+        steps = bundle.parse(json.loads(recipe.read_text()), bundle.RecogniserBundle, recipe).finetune
+    except (OSError, ValueError, DigitcamError):
+        steps = None
+    if not steps:
+        raise DigitcamError(f"{recipe}: not a bundle made by trainer finetune")
+    return steps
+
+
+def finetune_steps(source: Path, steps: list[dict[str, Any]], out: Path, *, real: list[Path] | None,
+                   count: int | None, learning_rate: float | None, eval_count: int,
+                   mnist_path: str | None, replay_kinds: dict[str, float] | None,
+                   real_share: float | None) -> dict[str, Any]:
+    """Each step from the last one's bundle; an argument given overrides what a step records.
+    One step writes to ``out``, several to ``out/step-N``. The last step's summary."""
+    summary: dict[str, Any] = {}
+    for number, recipe in enumerate(steps, 1):
+        inputs = real or [Path(r["set"]) for r in recipe.get("real", []) if r.get("set")]
+        if not inputs:
+            raise DigitcamError("give --real DIR_OR_SET (or --recipe BUNDLE)")
+        n = count or recipe.get("steps", 600)
+        if n < 1:
+            raise DigitcamError("--steps must be at least 1")
+        summary = finetune(source, inputs, out if len(steps) == 1 else out / f"step-{number}", steps=n,
+                           learning_rate=learning_rate or recipe.get("learning_rate", 3e-4),
+                           eval_count=eval_count, mnist_path=mnist_path,
+                           replay_kinds=replay_kinds or recipe.get("replay_kinds"),
+                           real_share=real_share or recipe.get("real_share", REAL_SHARE),
+                           seed=recipe.get("seed", 7))
+        source = Path(summary["bundle"])
+    return summary
