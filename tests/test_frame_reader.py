@@ -34,9 +34,9 @@ def test_a_word_with_a_digit_like_letter_reads_as_nothing(reader, word):
 
 
 def test_most_lone_words_read_as_nothing(reader):
-    # The 30 evaluation words (none seen in training) in the same italic face. Run C,
-    # shipped before session 18 and trained on few close-cropped words, read 10 of them
-    # as digits (GAS -> 645, Soil -> 5, Slot -> 51); run H6 reads 4.
+    # The 30 evaluation words (none seen in training) in the same italic face: a model
+    # trained on few close-cropped words reads a third of them as digits (GAS -> 645,
+    # Soil -> 5, Slot -> 51); training on words brings that under a fifth (BENCHMARKS.md).
     from digitcam.trainer.synth.words import EVAL_WORDS
 
     read_as_digits = {w: text for w in EVAL_WORDS if (text := reader.read(frame_with(w)).text)}

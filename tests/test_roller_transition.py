@@ -14,8 +14,8 @@ from digitcam.trainer.synth.common import random_digits
 from digitcam.trainer.synth.counter import roller_counter
 
 STRIPS = 200
-# The shipped model (session 21) reads 152 of 200 as one of the two values and never adds a
-# digit; the model before it, trained without half-rolled drums or real roller crops, 32 of 200.
+# A half-rolled last drum shows two values at once; a model trained on half-rolled drums and
+# real roller crops reads it as either and never adds a digit (BENCHMARKS.md, issue 27).
 
 
 @pytest.fixture(scope="module")

@@ -30,9 +30,9 @@ class TrainConfig:
     kinds: dict[str, float] = field(default_factory=lambda: {
         "printed": 0.20, "sevenseg": 0.12, "counter": 0.13, "handwriting": 0.55})
     # The last ``final_epochs`` of ``epochs`` train on new strips drawn from ``final_kinds``
-    # (0: one mix throughout). Session 10 fine-tuned run H on a handwriting-heavy mix
-    # (0.83) for 1,500 steps: seed protocol 0.951 -> 0.9605 with the other kinds within
-    # 0.6 points, where the same steps on the default mix bought 0.956 (BENCHMARKS.md).
+    # (0: one mix throughout). A handwriting-heavy last phase (0.83) lifts the seed
+    # protocol (0.951 -> 0.9605 in 1,500 steps) and holds the other kinds within 0.6
+    # points, where the same steps on the default mix reach 0.956 (BENCHMARKS.md).
     final_epochs: int = 0
     final_kinds: dict[str, float] | None = None
     # Keep an exponential moving average of the weights over about this many steps

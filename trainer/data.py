@@ -73,7 +73,7 @@ def make_split(config: TrainConfig, count: int, seed: int, digits: Digits,
 class PendingSplit:
     """``make_split`` in a background process at the lowest CPU priority, for strips
     needed later: training in the foreground keeps its cores and the synthesis takes
-    the cycles it leaves idle (a run used ~175 % of two cores, session 19).
+    the cycles it leaves idle (training alone uses ~175 % of two cores: BENCHMARKS.md).
 
     The process is spawned, not forked: a fork of a process whose TensorFlow
     threads are running can inherit their locks held. The synthesiser never

@@ -2,8 +2,8 @@
 
 Keras 3 normalises a batch with separate moments, subtract, multiply and add
 ops on every backend; on this 2-core CPU those cost the shipped network 28 %
-of a training step (0.227 s against 0.171 s with the fused kernel, measured
-in session 19). The fused kernel computes the same function, so this layer
+of a training step (0.227 s against 0.171 s with the fused kernel, measured:
+BENCHMARKS.md, "Training"). The fused kernel computes the same function, so this layer
 trains the same network faster and is a plain BatchNormalization everywhere
 else: inference, the moving statistics it keeps, its saved weights, and the
 batch-1 copy that is converted to TFLite (which folds it into the convolution).

@@ -28,22 +28,21 @@ class ModelArgs:
     channels: tuple[int, ...] = (16, 32, 64, 80, 96)
     # New keys default to what models had before them, so an older run's
     # config.json still rebuilds its own network.
-    # 1: a 3x3 convolution fills a 32xW map that is max-pooled (the shipped stem).
+    # 1: a 3x3 convolution fills a 32xW map that is max-pooled.
     # 2: that convolution strides instead: a quarter off a training step (0.17 ->
-    # 0.128 s at batch 64 in full runs; same weights), but run G, 7 epochs in the
-    # hour instead of 5, read the seed protocol no better (BENCHMARKS.md).
+    # 0.128 s at batch 64; same weights); the epochs that buys in an hour do not
+    # read the seed protocol better on their own (BENCHMARKS.md, "Training").
     first_stride: int = 1
     # 3x3 convolutions per block (b1's first is the stem). (1, 2, 2, 1, 1) puts two
     # at 16 x W/2 and 8 x W/4, where the strokes are, as VGG-style MNIST networks
-    # do. Run H (with stride 2 and separable context, 3 epochs) read whole frames
-    # 0.935 against C's 0.926 but the seed protocol no better (BENCHMARKS.md).
+    # do: whole frames read a little better (BENCHMARKS.md).
     block_convs: tuple[int, ...] = (1, 1, 1, 1, 1)
     # Rows left when the fold convolution turns the map into columns. 2: max-pool
-    # 4 -> 2 rows first (the shipped network). 4: the last block works on 4 rows and
-    # the fold weighs all of them, so where a stroke sits vertically (the closed top
-    # of a 9, the bar of a 7) survives to the columns instead of being max-pooled away.
-    # Run H10 (shipped, session 20) with 4: seed protocol 0.970 / 0.970 against H7's
-    # 0.968 / 0.9685 with 2, same recipe and strips (BENCHMARKS.md).
+    # 4 -> 2 rows first. 4: the last block works on 4 rows and the fold weighs all of
+    # them, so where a stroke sits vertically (the closed top of a 9, the bar of a 7)
+    # survives to the columns instead of being max-pooled away: the shipped model uses
+    # 4 (seed protocol 0.970 / 0.970 against 0.968 / 0.9685 with 2, same recipe and
+    # strips: BENCHMARKS.md).
     fold_rows: int = 2
     head: int = 96
     context: int = 3  # taps of the column convolutions in the head
@@ -52,7 +51,7 @@ class ModelArgs:
     # undilated layer the model inserted a digit at such junctions).
     dilations: tuple[int, ...] = (1, 2, 4)
     # Depthwise (1, context) + pointwise: a third of a full column convolution's
-    # bytes. Run F spent them on wider last blocks and read no better than C.
+    # bytes; spending those bytes on wider last blocks instead reads no better.
     separable_context: bool = False
     alphabet: str = ALPHABET
     blank_index: int = BLANK

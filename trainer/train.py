@@ -31,7 +31,7 @@ def ctc_loss_fn(blank: int):
 
     The labels go to TensorFlow as a SparseTensor: that runs the fused CTC
     kernel, where the padded labels keras.ops.ctc_loss passes run a loop of
-    small ops (same loss to 1e-5; 13 ms of a 0.227 s step here, session 19).
+    small ops (same loss to 1e-5; 13 ms of a 0.227 s step here: BENCHMARKS.md).
     """
 
     stand_in = 1 if blank == 0 else 0  # any class but the blank

@@ -25,10 +25,10 @@ def close_rows(rng: Rng, strip: FloatImage) -> FloatImage:
 
     ``loose_crop`` only ever adds margin, so no training strip had its digits taller
     than the generator drew them (MNIST's 28-row cells: ink at ~71 % of the height).
-    A crop cut to the glyphs is real — a hand-set ROI, a display window — and run H
-    read the seed protocol 0.951 as drawn, 0.805 with 3 rows cut off each edge and
-    0.963 with 4 rows added. Run K, C's recipe with this, read the cut strips 0.8405
-    but the seed as drawn no better (0.951): coverage, not the seed's answer.
+    A crop cut to the glyphs is real — a hand-set ROI, a display window — and a model
+    trained without such strips reads the seed protocol 0.951 as drawn but 0.805 with
+    3 rows cut off each edge. Training with them lifts the cut strips, not the seed as
+    drawn: coverage, not the seed's answer (BENCHMARKS.md).
     """
     dev = np.abs(strip - border_level(strip))
     peak = float(dev.max())
@@ -239,10 +239,10 @@ def photograph(rng: Rng, strip: FloatImage, clutter: list[FloatImage],
 # bilinear, but a camera's ISP, a crop of a sharp sensor or a scan can hand it edges
 # as hard as nearest-neighbour or as crisp as bicubic with sharpening. Training strips
 # had nearly all been smoothed on the way (digit warps, stretches, area shrinks), and
-# the model read the seed protocol 0.953 as drawn, 0.9675 after a 0.8-pixel blur,
-# 0.9395 upscaled bicubic and 0.8865 nearest (run K, float). 1,500 fine-tuning steps
-# with rescale: nearest 0.901 against 0.8795 without, as drawn and the other kinds
-# unchanged (BENCHMARKS.md, session 12): coverage for hard edges, not a seed fix.
+# a model trained without this reads the seed protocol 0.953 as drawn, 0.9675 after a
+# 0.8-pixel blur, 0.9395 upscaled bicubic and 0.8865 nearest (float). Fine-tuning with
+# rescale lifts nearest to 0.901 (0.8795 without), as drawn and the other kinds
+# unchanged (BENCHMARKS.md): coverage for hard edges, not a seed fix.
 RESAMPLERS = (cv2.INTER_NEAREST, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_AREA)
 RESAMPLER_ODDS = (0.2, 0.3, 0.3, 0.2)
 

@@ -12,9 +12,9 @@ from .common import FloatImage, Rng, trim_columns
 # the seed protocol keep MNIST's own test digits untouched.
 DISTORT_SHARE = 0.6
 # Training strings written with wide gaps, as on a form or a tally. Touching and
-# nearly touching digits taught the model that a lone upright stroke is a scratch:
-# run C read 32 of MNIST's 1,135 test '1's drawn alone as nothing, and five test
-# digits 10 pixels apart 0.85 (254 of 2,000 strips lost a digit, nearly all a '1').
+# nearly touching digits alone teach a model that a lone upright stroke is a scratch:
+# it read 32 of MNIST's 1,135 test '1's drawn alone as nothing, and five test digits
+# 10 pixels apart 0.85 (254 of 2,000 strips lost a digit, nearly all a '1').
 SPACED_SHARE = 0.15
 SPACED_GAPS = (10, 40)  # pixels between the ink of neighbours, on a 40-pixel canvas
 

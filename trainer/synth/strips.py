@@ -40,7 +40,7 @@ LIGHT_SHARE = 0.30  # after the pristine ones: loose crop, strength 0-0.3; the r
 CLOSE_ROWS_SHARE = 0.4
 # Training strips stretched or squeezed sideways (log-uniform factor in STRETCH_RANGE):
 # digits come narrow and wide, and fit_strip squeezes long strings, so without it the
-# model learnt one width per layout — run C read the seed protocol 0.953 as drawn and
+# model learns one width per layout — it read the seed protocol 0.953 as drawn and
 # 0.9635 with the strips narrowed to 0.87, handwriting strips best at 1.1.
 STRETCH_SHARE = 0.75
 STRETCH_RANGE = (0.7, 1.4)

@@ -10,8 +10,8 @@ TRAIN_WORDS = ("Power", "Reading", "Unit", "Class", "Made in", "litres", "Pressu
 # Letters a meter shows beside its number; no O, I, l, S, B, Z, g, q that pass for digits.
 UNIT_WORDS = ("kWh", "kW", "Wh", "m", "V", "Hz", "kPa", "rev", "NET", "CH", "ft", "x", "W", "h")
 # Words a meter or an equipment label prints, for strips that must read as nothing. Many
-# hold letters a careless reader takes for digits (l, i, t, o, s, b, z, g): run H5, whose
-# last epoch was 83 % handwriting, read the italic word "Model" on a plain panel as 111.
+# hold letters a careless reader takes for digits (l, i, t, o, s, b, z, g): a model whose
+# last epoch is mostly handwriting reads the italic word "Model" on a plain panel as 111.
 # Neither the test scenes' words nor EVAL_WORDS appear here (tested).
 LABEL_WORDS = (
     "Level", "Fuel", "Oil", "Cool", "Boil", "Still", "Fill", "Tilt", "Lot", "Batch", "Size",
