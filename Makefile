@@ -37,6 +37,13 @@ define apt_install
 	fi
 endef
 
+# The editable installs below: setuptools maps digitcam.device -> device/ (package-dir) with an
+# import finder and says so on every install ("Editable installation ... folders with the same
+# name as your package"). There is no digitcam/ folder here, and no other mode fits this layout
+# (compat puts the checkout on sys.path, where digitcam.* does not exist; strict prints its own
+# notice and needs a reinstall for each new file), so that one notice is filtered, nothing else.
+$(VENV)/.device $(VENV)/.dev $(TFLITE_VENV)/.ready: export PYTHONWARNINGS = ignore:Editable installation
+
 $(VENV)/.device: pyproject.toml
 	$(call apt_install,$(APT_BASE))
 	$(PYTHON) -m venv $(VENV)
