@@ -22,7 +22,7 @@ import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from .errors import BundleError
 
@@ -52,6 +52,7 @@ class _Invalid(Exception):
 R = TypeVar("R", bound="Record")
 
 
+@dataclass(frozen=True, kw_only=True)
 class Record:
     """A JSON object with typed keys (the dataclass fields) and ``extra`` for the rest.
 
@@ -59,7 +60,7 @@ class Record:
     file, None here, and left out again when written.
     """
 
-    extra: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
     _RESERVED: ClassVar[tuple[str, ...]] = ()  # keys read and written outside the fields
 
     @classmethod
@@ -68,7 +69,7 @@ class Record:
             raise _Invalid(f"{repr(where) if where else 'metadata'} must be an object, not {_kind(raw)}")
         hints = typing.get_type_hints(cls)
         values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        for f in dataclasses.fields(cls):
             if f.name == "extra":
                 continue
             key = f"{where}.{f.name}" if where else f.name
@@ -77,7 +78,7 @@ class Record:
                     raise _Invalid(f"metadata has no {key!r}")
                 continue
             values[f.name] = _checked(raw[f.name], hints[f.name], key)
-        named = {f.name for f in dataclasses.fields(cls)} | set(cls._RESERVED)  # type: ignore[arg-type]
+        named = {f.name for f in dataclasses.fields(cls)} | set(cls._RESERVED)
         values["extra"] = {k: v for k, v in raw.items() if k not in named}
         record = cls(**values)
         record.check()
@@ -88,7 +89,7 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+        for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name == "extra" or (value is None and f.default is None):
                 continue
@@ -125,64 +126,72 @@ def _checked(value: Any, hint: Any, key: str) -> Any:
 
 @dataclass(frozen=True, kw_only=True)
 class InputSpec(Record):
+    """The model's input tensor (batch 1) and how the device fills it."""
+
     height: int
     width: int
     channels: int
     dtype: str
     layout: str | None = None
     preprocess: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
 class RecogniserOutput(Record):
+    """Scores per column of the strip, over the alphabet and the blank."""
+
     time_steps: int
     classes: int | None = None
     meaning: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
 class DetectorOutput(Record):
-    height: int
+    """A strip probability per cell of the frame's grid; a cell is ``stride`` input pixels."""
+
+    height: int  # cells
     width: int
     stride: int | None = None
     meaning: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, kw_only=True)
 class Bundle(Record):
-    """What both bundles share: a ``format`` and its version, checked before the fields."""
+    """What both bundles share. ``format`` and its version are checked before the fields
+    are read; ``KEYS`` is the order the keys are written in (the shipped files' order, so
+    a bundle written again is the same text)."""
 
     FORMAT: ClassVar[str]
     KIND: ClassVar[str]
+    KEYS: ClassVar[tuple[str, ...]]
     _RESERVED = ("format", "format_version")
+    name: str | None = None
+    model_file: str | None = None
     sha256: str
+    input: InputSpec
+    quantization: str | None = None
+    training: dict[str, Any] | None = None  # the trainer's config: the recipe that made it
+    git_revision: str | None = None
+    metrics: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": self.FORMAT, "format_version": FORMAT_VERSION, **super().to_dict()}
+        keys = super().to_dict()
+        ordered = {k: keys.pop(k) for k in self.KEYS if k in keys}
+        return {"format": self.FORMAT, "format_version": FORMAT_VERSION, **ordered, **keys}
 
 
-# The fields stand in the order the files list them, so a bundle written again is the same text.
 @dataclass(frozen=True, kw_only=True)
 class RecogniserBundle(Bundle):
     FORMAT = FORMAT
     KIND = "model"
-    name: str | None = None
-    model_file: str | None = None
-    sha256: str
+    KEYS = ("name", "model_file", "sha256", "alphabet", "blank_index", "input", "output", "decoder",
+            "max_length", "quantization", "training", "git_revision", "metrics", "finetune")
     alphabet: str
     blank_index: int
-    input: InputSpec
     output: RecogniserOutput
     decoder: str
     max_length: int
-    quantization: str | None = None
-    training: dict[str, Any] | None = None  # the trainer's TrainConfig, the recipe that made it
-    git_revision: str | None = None
-    metrics: dict[str, Any] | None = None
     finetune: list[dict[str, Any]] | None = None  # the fine-tune steps on top of ``training``
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -199,38 +208,24 @@ class RecogniserBundle(Bundle):
 class DetectorBundle(Bundle):
     FORMAT = DETECTOR_FORMAT
     KIND = "detector"
-    name: str | None = None
-    model_file: str | None = None
-    sha256: str
-    input: InputSpec
+    KEYS = ("name", "model_file", "sha256", "input", "output", "threshold", "quantization", "training",
+            "git_revision", "metrics")
     output: DetectorOutput
     threshold: float
-    quantization: str | None = None
-    training: dict[str, Any] | None = None
-    git_revision: str | None = None
-    metrics: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 B = TypeVar("B", bound=Bundle)
 
 
 @dataclass(frozen=True)
-class BundleMeta:
-    """A checked recogniser bundle: where it is, and what the device needs of it."""
+class Loaded(Generic[B]):
+    """A checked bundle: where its two files are, and its metadata."""
 
     json_path: Path
     tflite_path: Path
-    bundle: RecogniserBundle
+    bundle: B
 
-    @property
-    def alphabet(self) -> str:
-        return self.bundle.alphabet
-
-    @property
-    def blank_index(self) -> int:
-        return self.bundle.blank_index
-
+    # The input size and the checksum: what every user of either model asks first.
     @property
     def height(self) -> int:
         return self.bundle.input.height
@@ -238,59 +233,14 @@ class BundleMeta:
     @property
     def width(self) -> int:
         return self.bundle.input.width
-
-    @property
-    def channels(self) -> int:
-        return self.bundle.input.channels
-
-    @property
-    def input_dtype(self) -> str:
-        return self.bundle.input.dtype
-
-    @property
-    def time_steps(self) -> int:
-        return self.bundle.output.time_steps
-
-    @property
-    def max_length(self) -> int:
-        return self.bundle.max_length
 
     @property
     def sha256(self) -> str:
         return self.bundle.sha256
 
-    @property
-    def num_classes(self) -> int:
-        return self.bundle.num_classes
 
-
-@dataclass(frozen=True)
-class DetectorMeta:
-    """A checked detector bundle."""
-
-    json_path: Path
-    tflite_path: Path
-    bundle: DetectorBundle
-
-    @property
-    def height(self) -> int:
-        return self.bundle.input.height
-
-    @property
-    def width(self) -> int:
-        return self.bundle.input.width
-
-    @property
-    def out_height(self) -> int:
-        return self.bundle.output.height
-
-    @property
-    def out_width(self) -> int:
-        return self.bundle.output.width
-
-    @property
-    def threshold(self) -> float:
-        return float(self.bundle.threshold)
+BundleMeta = Loaded[RecogniserBundle]
+DetectorMeta = Loaded[DetectorBundle]
 
 
 def _shipped(name: str) -> Path:
@@ -383,28 +333,28 @@ def write(meta: Bundle, json_path: Path) -> Path:
 def read_meta(path: str | Path | None = None) -> BundleMeta:
     """The recogniser bundle at ``path`` (either file), or the shipped one, checked."""
     json_path, tflite_path = resolve(path)
-    return BundleMeta(json_path, tflite_path, load(json_path, RecogniserBundle))
+    return Loaded(json_path, tflite_path, load(json_path, RecogniserBundle))
 
 
 def read_detector_meta(path: str | Path | None = None) -> DetectorMeta:
     """The strip detector bundle at ``path`` (either file), or the shipped one, checked."""
     json_path, tflite_path = resolve(path, default_detector_path())
-    return DetectorMeta(json_path, tflite_path, load(json_path, DetectorBundle))
+    return Loaded(json_path, tflite_path, load(json_path, DetectorBundle))
 
 
 def check_against_model(meta: BundleMeta, input_detail: dict[str, Any],
                         output_detail: dict[str, Any]) -> None:
     """Refuse a model whose tensors disagree with its metadata."""
-    want_in = [1, meta.height, meta.width, meta.channels]
+    want_in = [1, meta.height, meta.width, meta.bundle.input.channels]
     got_in = [int(d) for d in input_detail["shape"]]
     if got_in != want_in:
         raise BundleError(f"{meta.tflite_path}: input shape {got_in} does not match metadata {want_in}")
     got_dtype = getattr(input_detail["dtype"], "__name__", str(input_detail["dtype"]))
-    if got_dtype != meta.input_dtype:
+    if got_dtype != meta.bundle.input.dtype:
         raise BundleError(
-            f"{meta.tflite_path}: input dtype {got_dtype} does not match metadata {meta.input_dtype}"
+            f"{meta.tflite_path}: input dtype {got_dtype} does not match metadata {meta.bundle.input.dtype}"
         )
-    want_out = [1, meta.time_steps, meta.num_classes]
+    want_out = [1, meta.bundle.output.time_steps, meta.bundle.num_classes]
     got_out = [int(d) for d in output_detail["shape"]]
     if got_out != want_out:
         raise BundleError(

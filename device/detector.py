@@ -28,7 +28,7 @@ class StripDetector:
     def __init__(self, model: str | Path | None = None, threads: int = 1,
                  runtime: str | None = None, max_candidates: int = 3) -> None:
         self.meta = read_detector_meta(model)
-        self.threshold = self.meta.threshold
+        self.threshold = float(self.meta.bundle.threshold)
         self.max_candidates = max_candidates
         self._interpreter, self.runtime, self.load_ms = load_model(self.meta.tflite_path, threads,
                                                                    runtime)
@@ -36,7 +36,7 @@ class StripDetector:
         inp = self._interpreter.get_input_details()[0]
         out = self._interpreter.get_output_details()[0]
         want_in = [1, self.meta.height, self.meta.width, 1]
-        want_out = [1, self.meta.out_height, self.meta.out_width, 1]
+        want_out = [1, self.meta.bundle.output.height, self.meta.bundle.output.width, 1]
         got_in, got_out = [int(d) for d in inp["shape"]], [int(d) for d in out["shape"]]
         if got_in != want_in or got_out != want_out or inp["dtype"] != np.uint8:
             raise BundleError(f"{self.meta.tflite_path}: tensors {got_in}/{got_out} "
@@ -66,7 +66,7 @@ class StripDetector:
             return []
         areas = stats[1:, cv2.CC_STAT_AREA]
         order = np.argsort(-areas)[: 2 * self.max_candidates] + 1
-        sx, sy = w / self.meta.out_width, h / self.meta.out_height
+        sx, sy = w / self.meta.bundle.output.width, h / self.meta.bundle.output.height
         found: list[Candidate] = []
         for label in order:
             area = int(stats[label, cv2.CC_STAT_AREA])

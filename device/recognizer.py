@@ -67,7 +67,7 @@ class Recognizer:
         t1 = time.monotonic()
         scores = self.scores(self._strip)
         t2 = time.monotonic()
-        decoded: Decoded = ctc_greedy(scores, self.meta.alphabet, self.meta.blank_index)
+        decoded: Decoded = ctc_greedy(scores, self.meta.bundle.alphabet, self.meta.bundle.blank_index)
         t3 = time.monotonic()
         latency = {
             "preprocess": (t1 - t0) * 1000.0,
@@ -75,6 +75,6 @@ class Recognizer:
             "decode": (t3 - t2) * 1000.0,
             "total": (t3 - t0) * 1000.0,
         }
-        if len(decoded.text) > self.meta.max_length:  # longer than any label it learnt: noise
+        if len(decoded.text) > self.meta.bundle.max_length:  # longer than any label it learnt: noise
             return Recognition("", 0.0, (), latency)
         return Recognition(decoded.text, decoded.confidence, decoded.digit_confidences, latency)

@@ -26,8 +26,8 @@ def rewrite(json_path: Path, **changes) -> None:
 
 def test_shipped_bundle_states_its_contract(shipped_bundle):
     meta = bundle.read_meta(shipped_bundle)
-    assert meta.alphabet == "0123456789" and meta.blank_index == 10
-    assert meta.input_dtype == "uint8" and meta.channels == 1
+    assert meta.bundle.alphabet == "0123456789" and meta.bundle.blank_index == 10
+    assert meta.bundle.input.dtype == "uint8" and meta.bundle.input.channels == 1
     assert meta.bundle.quantization == bundle.INT8
     assert meta.bundle.decoder == "ctc-greedy"
     assert meta.tflite_path.stat().st_size <= 300 * 1024

@@ -23,7 +23,7 @@ def test_the_expected_runtime_runs_the_model(shipped_bundle):
     rec = Recognizer(shipped_bundle)
     assert rec.runtime == expected
     scores = rec.scores(np.full((rec.meta.height, rec.meta.width), 128, np.uint8))
-    assert scores.shape == (rec.meta.time_steps, 11) and scores.dtype == np.float32
+    assert scores.shape == (rec.meta.bundle.output.time_steps, 11) and scores.dtype == np.float32
 
 
 def test_falls_back_when_litert_is_missing():
