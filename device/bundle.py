@@ -57,7 +57,8 @@ class Record:
     """A JSON object with typed keys (the dataclass fields) and ``extra`` for the rest.
 
     A field typed ``X | None`` with the default None is optional: absent in the
-    file, None here, and left out again when written.
+    file, None here, and left out again when written. An optional key the file gives
+    as null is kept in ``extra``, so it is written back as null.
     """
 
     extra: dict[str, Any] = field(default_factory=dict)
@@ -77,9 +78,10 @@ class Record:
                 if f.default is dataclasses.MISSING:
                     raise _Invalid(f"metadata has no {key!r}")
                 continue
-            values[f.name] = _checked(raw[f.name], hints[f.name], key)
-        named = {f.name for f in dataclasses.fields(cls)} | set(cls._RESERVED)
-        values["extra"] = {k: v for k, v in raw.items() if k not in named}
+            if (value := _checked(raw[f.name], hints[f.name], key)) is not None:
+                values[f.name] = value
+        unset = {k for k in raw if k not in values}  # unnamed, or an optional null
+        values["extra"] = {k: raw[k] for k in unset if k not in cls._RESERVED}
         record = cls(**values)
         record.check()
         return record
@@ -94,7 +96,7 @@ class Record:
             if f.name == "extra" or (value is None and f.default is None):
                 continue
             out[f.name] = value.to_dict() if isinstance(value, Record) else value
-        out.update(self.extra)
+        out.update((k, v) for k, v in self.extra.items() if k not in out)  # a set field wins
         return out
 
 

@@ -1,5 +1,6 @@
 """The bundle contract: metadata and model must agree, or the device refuses."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -124,6 +125,10 @@ def test_optional_keys_an_older_bundle_lacks_stay_absent(shipped_bundle):
         del raw[key]
     del raw["input"]["preprocess"], raw["output"]["classes"]
     assert bundle.parse(raw, bundle.RecogniserBundle, "old.json").to_dict() == raw
+    raw["git_revision"] = None  # given as null: written back as null
+    meta = bundle.parse(raw, bundle.RecogniserBundle, "old.json")
+    assert meta.git_revision is None and meta.to_dict() == raw
+    assert dataclasses.replace(meta, git_revision="abc").to_dict()["git_revision"] == "abc"
 
 
 @pytest.mark.parametrize("change, message", [
