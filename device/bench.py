@@ -1,7 +1,9 @@
 """``digitcam device bench``: the real pipeline on a real source, timed.
 
-Frames come from the source through the same reader and stabiliser as the
-daemon (sinks excluded: they are I/O, timed in the daemon's own profile).
+Frames come from the source through the pipeline the daemon builds from the
+same config (``pipeline.build_pipeline``: reader, finder, stabiliser and their
+settings; sinks excluded: they are I/O, timed in the daemon's own profile). A
+replay source runs as fast as it goes, looping.
 Invoke-only latency is measured separately on one strip, so the model's cost
 can be told apart from the segmenter's. The result names what was measured:
 runtime and version, whether the XNNPACK delegate took each model, the thread
@@ -18,24 +20,24 @@ import os
 import platform
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
+from .capture import spec
 from .capture.base import SourceError
-from .capture.spec import parse_source
-from .detector import load_finder
+from .config import Config
+from .detector import LearnedFinder
 from .errors import DigitcamError
-from .frame_reader import FrameReader
+from .pipeline import build_pipeline
 from .preprocess import limit_opencv_threads
-from .profiling import LatencyProfile
-from .recognizer import Recognizer
+from .profiling import CAPTURE_WAIT, LatencyProfile, percentiles
 from .runtime import RuntimeInfo, cpu_summary
-from .stabilise import Stabiliser
 
-STAGES = ("capture_wait", "segment", "infer", "decode")
 # A host whose 1-minute load average reaches its core count was busy: the wall-clock
 # percentiles then include time spent waiting for a CPU, which the CPU-time row does not.
 BUSY_LOAD_PER_CORE = 1.0
@@ -52,10 +54,16 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
-    arr = np.asarray(values, np.float64)
-    return {"p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95)),
-            "p99": float(np.percentile(arr, 99)), "max": float(arr.max())}
+def _timed(call: Callable[[npt.NDArray[np.uint8]], object], shape: tuple[int, int], runs: int,
+           warmup: int) -> dict[str, float]:
+    """Percentiles of ``call`` on a flat grey image, the first ``warmup`` runs left out."""
+    image = np.full(shape, 128, np.uint8)
+    times = []
+    for _ in range(runs):
+        t0 = time.monotonic()
+        call(image)
+        times.append((time.monotonic() - t0) * 1000.0)
+    return percentiles(times[warmup:])
 
 
 def runtime_warnings(infos: dict[str, RuntimeInfo]) -> list[str]:
@@ -88,24 +96,25 @@ def busy_warning(load: tuple[float, float]) -> list[str]:
             f"cores): wall-clock times include waiting for a CPU; see the CPU-time row"]
 
 
-def run_bench(source: str, frames: int = 300, warmup: int = 20, threads: int = 1,
-              model: str | None = None, region: str = "auto", finder: str = "learned",
-              track_every: int = 0) -> dict[str, Any]:
+def run_bench(config: Config, frames: int = 300, warmup: int = 20, full_frame: bool = False
+              ) -> dict[str, Any]:
+    """Time the pipeline ``config`` describes (built as the daemon builds it) on its source."""
+    threads = config.model.threads
     limit_opencv_threads(threads)  # as the daemon does
     started = time.monotonic()
-    recognizer = Recognizer(model, threads=threads)
-    detector = load_finder(finder, None, threads) if region == "auto" else None
+    pipeline = build_pipeline(config, full_frame=full_frame)
     load_ms = (time.monotonic() - started) * 1000.0  # both models
-    reader = FrameReader(recognizer, region, detector=detector, track_every=track_every)
+    described = pipeline.describe()  # before the run: its settings, not its counters
+    recognizer, reader, stabiliser = pipeline.recognizer, pipeline.reader, pipeline.stabiliser
+    detector = reader.finder.detector if isinstance(reader.finder, LearnedFinder) else None
     infos = {"recogniser": recognizer.info, **({"detector": detector.info} if detector else {})}
-    stabiliser = Stabiliser()
-    options: dict[str, Any] = {"fps": 0.0, "loop": True} if source.startswith("replay:") else {}
+    source = config.source.spec
     try:
-        src = parse_source(source, **options)
+        src = spec.make_source(spec.unthrottled(config.source))
         src.open()
-    except (ValueError, SourceError) as exc:
+    except (ValueError, DigitcamError, SourceError) as exc:
         raise DigitcamError(f"bench source {source!r}: {exc}") from None
-    profile = LatencyProfile(window=max(1, frames))
+    profile = LatencyProfile(window=max(2, frames))
     read_texts = 0
     cpu: list[float] = []  # process CPU time per frame: what the frame cost, waiting excluded
     load_before = _load_average()
@@ -128,12 +137,8 @@ def run_bench(source: str, frames: int = 300, warmup: int = 20, threads: int = 1
             if i == warmup:
                 loop_started = waited
             if i >= warmup:
-                stages = {"capture_wait": wait_ms, **{k: result.latency_ms[k] for k in STAGES[1:]},
-                          "total": result.latency_ms["total"]}
-                if "detect" in result.latency_ms:  # inside segment; 0 on a tracked frame
-                    stages["detect"] = result.latency_ms["detect"]
                 cpu.append(cpu_ms)
-                profile.record(stages, time.monotonic())
+                profile.record({CAPTURE_WAIT: wait_ms, **result.latency_ms}, time.monotonic())
                 measured += 1
                 read_texts += bool(result.text)
         wall = time.monotonic() - loop_started
@@ -141,19 +146,8 @@ def run_bench(source: str, frames: int = 300, warmup: int = 20, threads: int = 1
         src.close()
     if measured == 0:
         raise DigitcamError(f"bench source {source!r} gave no frames to measure")
-    strip = np.full((recognizer.meta.height, recognizer.meta.width), 128, np.uint8)
-    invoke = []
-    for _ in range(200):
-        t0 = time.monotonic()
-        recognizer.scores(strip)
-        invoke.append((time.monotonic() - t0) * 1000.0)
-    detect: list[float] = []
-    if detector is not None:
-        frame_grey = np.full((480, 640), 128, np.uint8)
-        for _ in range(100):
-            t0 = time.monotonic()
-            detector.probabilities(frame_grey)
-            detect.append((time.monotonic() - t0) * 1000.0)
+    invoke = _timed(recognizer.scores, (recognizer.meta.height, recognizer.meta.width), 200, 20)
+    detect = _timed(detector.probabilities, (480, 640), 100, 10) if detector is not None else None
     summary = profile.summary()
     load = (load_before, _load_average())
     return {
@@ -161,22 +155,23 @@ def run_bench(source: str, frames: int = 300, warmup: int = 20, threads: int = 1
         "fps": measured / wall if wall > 0 else 0.0,
         "total": summary["total"],
         "stages": summary["stages"],
-        "cpu_ms": _percentiles(cpu),
+        "cpu_ms": percentiles(cpu),
         "load_average": list(load),
         "rss_mb": round(rss_mb(), 1),
         "model_load_ms": round(load_ms, 2),
-        "invoke_ms": _percentiles(invoke[20:]),
-        "detector_ms": _percentiles(detect[10:]) if detect else None,
-        "finder": (finder if region == "auto" else None),
+        "invoke_ms": invoke, "detector_ms": detect,
+        "finder": None if full_frame or config.region.mode != "auto" else config.region.finder,
         "frames_with_digits": read_texts,
-        "source": source, "region": region, "threads": threads, "runtime": recognizer.runtime,
+        "source": source, "region": "full" if full_frame else config.region.mode, "threads": threads,
+        "runtime": recognizer.runtime,
         "runtime_version": recognizer.info.version,
         "opencv_threads": cv2.getNumThreads(),
         "delegates": {name: info.delegate for name, info in infos.items()},
         "warnings": runtime_warnings(infos) + busy_warning(load),
-        "track_every": track_every if detector is not None else 0,
+        "track_every": reader.track_every,
         "tracked_frames": reader.tracked_frames - tracked_before,
         "model": recognizer.meta.tflite_path.name, "model_sha256": recognizer.sha256,
+        "pipeline": described,
         "machine": {"platform": platform.platform(), "processor": platform.machine(),
                     "cpus": os.cpu_count(), "python": platform.python_version(),
                     "cpu": cpu_summary()},
@@ -213,8 +208,8 @@ def table(result: dict[str, Any], previous: dict[str, Any] | None = None) -> str
         lines.append(f"tracking: the last confident quad re-read for up to {result['track_every']} "
                      f"frames; {result.get('tracked_frames', 0)} of {result['frames']} frames "
                      f"skipped the detector")
-    lines.append("total = segment (detect included) + infer + decode, wall clock (capture wait "
-                 "excluded); CPU time = the process's CPU time for the same span")
+    lines.append("total = preprocess + segment (detect included) + infer + decode, wall clock (capture "
+                 "wait excluded); CPU time = the process's CPU time for the same span")
     return "\n".join(lines)
 
 

@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .capture import spec
 from .errors import DigitcamError, ExitStatus
 from .stabilise import EMIT_MODES
 
 logger = logging.getLogger(__name__)
 
-SOURCE_FORMS = ("replay:DIR_OR_VIDEO", "opencv:INDEX_OR_URL", "picamera2")
 REGION_MODES = ("auto", "rect", "quad")
 FINDERS = ("learned", "classical")
 RUNTIMES = ("", "ai-edge-litert", "tflite-runtime")
@@ -75,7 +75,7 @@ def _field(default: Any, help: str, *, min: float | None = None, max: float | No
 @dataclass(frozen=True)
 class SourceConfig:
     spec: str = _field("replay:/usr/share/digitcam/samples",
-                       "where frames come from: replay:DIR_OR_VIDEO, opencv:INDEX_OR_URL or picamera2")
+                       "where frames come from: replay:DIR_OR_VIDEO, opencv:INDEX_OR_URL or picamera2[:N]")
     fps: float = _field(10.0, "frames per second to aim for; 0 = as fast as possible (replay only)",
                         min=0.0, max=240.0)
     loop: bool = _field(True, "replay: start again at the end instead of stopping")
@@ -131,7 +131,8 @@ class ModelConfig:
 class StabiliserConfig:
     k: int = _field(3, "accept a reading when k of the last n frames agree on it (k <= n)", min=1, max=100)
     n: int = _field(5, "the number of recent frames that vote", min=1, max=100)
-    min_confidence: float = _field(0.6, "frames below this confidence do not vote", min=0.0, max=1.0)
+    min_confidence: float = _field(0.6, "frames below this confidence do not vote; a region read this "
+                                        "surely also ends the search for the strip", min=0.0, max=1.0)
     monotonic: bool = _field(False, "counter: reject a value lower than the last accepted one")
     max_rate_per_min: float = _field(0.0, "counter: reject increases faster than this per minute; 0 = off",
                                      min=0.0, max=1e9)
@@ -460,17 +461,10 @@ class _Builder:
 
 def _check_cross_fields(cfg: Config, b: _Builder) -> None:
     """Rules that involve more than one key, or the shape of a string."""
-    spec = cfg.source.spec
-    kind, sep, rest = spec.partition(":")
-    if not ((kind in ("replay", "opencv") and sep and rest) or spec == "picamera2"):
-        raise b.error("source.spec", f"expected one of {', '.join(SOURCE_FORMS)}, got {spec!r}")
-    if cfg.source.fps == 0 and kind != "replay":
-        raise b.error("source.fps", "0 (as fast as possible) is for replay sources only")
     src = cfg.source
-    if spec == "picamera2":
-        for key, value in (("width", src.width), ("height", src.height)):
-            if value % 2:
-                raise b.error(f"source.{key}", f"picamera2 needs an even {key}, got {value}")
+    found = spec.problem(src)  # capture/spec.py owns source kinds and what each takes
+    if found is not None:
+        raise b.error(f"source.{found[0]}", found[1])
     if src.af_mode == "manual" and src.lens_position < 0:
         raise b.error("source.af_mode", "manual focus needs source.lens_position (dioptres, >= 0)")
     if src.af_mode in ("continuous", "auto") and src.lens_position >= 0:

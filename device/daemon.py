@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
-from . import assemble
+from .capture import spec
 from .capture.latest import LatestFrameGrabber
 from .capture.resilient import ResilientSource, SourceState
 from .config import Config, default_config, load_config
@@ -27,9 +27,10 @@ from .errors import DigitcamError
 from .fieldlog import FieldLogOptions
 from .frame_reader import FrameReader, FrameResult
 from .notify import Notifier
+from .pipeline import build_pipeline
 from .preprocess import limit_opencv_threads, silence_opencv
 from .previous_value import PreviousValueStore
-from .profiling import LatencyProfile
+from .profiling import CAPTURE_WAIT, PUBLISH, TOTAL, LatencyProfile
 from .reading import Reading, utc_now
 from .recognizer import Recognizer
 from .sinks.archive import ArchiveSink
@@ -131,9 +132,8 @@ class Daemon:
 
     def init_model(self) -> None:
         limit_opencv_threads(self.config.model.threads)
-        self.recognizer = assemble.make_recognizer(self.config.model)
-        self.reader = assemble.make_reader(self.recognizer, self.config.region, self.config.model)
-        self.stabiliser = Stabiliser.from_config(self.config.stabiliser)
+        built = build_pipeline(self.config)
+        self.recognizer, self.reader, self.stabiliser = built.recognizer, built.reader, built.stabiliser
         logger.info("model %s (%s) loaded in %.1f ms with %s", self.recognizer.meta.tflite_path.name,
                     self.recognizer.sha256[:12], self.recognizer.load_ms, self.recognizer.runtime)
 
@@ -181,10 +181,8 @@ class Daemon:
     def init_source(self) -> None:
         source_cfg = self.config.source
         silence_opencv()  # a bad replay image is our one warning, not libpng's three lines
-        self.source = ResilientSource(lambda: assemble.make_source(source_cfg),
-                                      on_state=self._source_state)
-        lossless = source_cfg.spec.startswith("replay:") and source_cfg.fps == 0
-        self.grabber = LatestFrameGrabber(self.source, lossless=lossless)
+        self.source = ResilientSource(lambda: spec.make_source(source_cfg), on_state=self._source_state)
+        self.grabber = LatestFrameGrabber(self.source, lossless=spec.lossless(source_cfg))
         self.grabber.start()
 
     def stop(self) -> None:
@@ -261,14 +259,8 @@ class Daemon:
         # not news. Everything else, accepted or rejected with its reason, is published.
         if result.text and (verdict.accepted or not verdict.reason.startswith("unchanged")):
             started = time.monotonic()
-            reading = Reading(
-                timestamp=utc_now(), text=result.text, confidence=round(result.confidence, 4),
-                digit_confidences=result.digit_confidences,
-                quad=tuple((round(float(x), 1), round(float(y), 1)) for x, y in result.quad)  # type: ignore[arg-type]
-                if result.quad is not None else ((0.0, 0.0),) * 4,
-                frame_id=frame_id, accepted=verdict.accepted, reason=verdict.reason,
-                latency_ms={k: round(v, 3) for k, v in result.latency_ms.items()},
-                model_sha256=self.recognizer.sha256)
+            reading = Reading.of(result, frame_id, verdict.accepted, verdict.reason,
+                                 self.recognizer.sha256, utc_now())
             if self.sinks is not None:
                 self.sinks.publish(reading, image)  # type: ignore[arg-type]
             if verdict.accepted:
@@ -277,10 +269,8 @@ class Daemon:
                 logger.debug("rejected %s: %s", result.text, verdict.reason)
             publish_ms = (time.monotonic() - started) * 1000.0
         now = time.monotonic()
-        stages = {"capture_wait": wait_ms, "segment": result.latency_ms.get("segment", 0.0),
-                  "infer": result.latency_ms.get("infer", 0.0),
-                  "decode": result.latency_ms.get("decode", 0.0), "publish": publish_ms,
-                  "total": result.latency_ms.get("total", 0.0) + publish_ms}
+        stages = {CAPTURE_WAIT: wait_ms, **result.latency_ms, PUBLISH: publish_ms,
+                  TOTAL: result.latency_ms[TOTAL] + publish_ms}
         self.profile.record(stages, now)
         if self.web is not None:
             self.web.frame(image, frame_id, result, verdict, stages)  # type: ignore[arg-type]
@@ -308,24 +298,23 @@ class Daemon:
         self.notifier.reloading()
         try:
             config = load_config(self.config_path) if self.config_path else self.config
-            recognizer = assemble.make_recognizer(config.model)
-            reader = assemble.make_reader(recognizer, config.region, config.model)
+            pipeline = build_pipeline(config)
         except DigitcamError as exc:
             logger.error("reload failed, keeping the running config and model: %s", exc)
             self.notifier.ready()
             return
         source_changed = config.source != self.config.source
         limit_opencv_threads(config.model.threads)
-        self.config, self.recognizer, self.reader = config, recognizer, reader
+        self.config, self.recognizer, self.reader = config, pipeline.recognizer, pipeline.reader
         previous = self.stabiliser.previous() if self.stabiliser is not None else None
-        self.stabiliser = Stabiliser.from_config(config.stabiliser)
+        self.stabiliser = pipeline.stabiliser
         if previous is not None:  # new rules, same meter, same run
             self.stabiliser.restore(previous, same_run=True)
         if source_changed:
             if self.grabber is not None:
                 self.grabber.stop()
             self.init_source()
-        logger.info("reloaded config and model %s", recognizer.sha256[:12])
+        logger.info("reloaded config and model %s", pipeline.recognizer.sha256[:12])
         self.notifier.ready()
 
 

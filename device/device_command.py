@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,8 +13,6 @@ from .config import FINDERS, RegionConfig
 from .config_command import add_check_config
 from .errors import DigitcamError
 from .source_command import add_check_source
-
-TRACK_EVERY = RegionConfig().track_every  # the daemon's default, so bench measures what it runs
 
 if TYPE_CHECKING:
     from .cli import Env
@@ -43,20 +42,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="seconds to wait for a running daemon to take it (default 3)")
     p.set_defaults(handler=cmd_set_value)
 
-    p = dsub.add_parser("bench", help="time the real pipeline on a source")
+    p = dsub.add_parser("bench", help="time the real pipeline on a source",
+                        description="Time the pipeline the daemon builds from --config (default: "
+                                    "the built-in defaults); the options below override it.")
+    p.add_argument("--config", type=Path, help="the daemon's TOML config")
     p.add_argument("--source", default=None, metavar="SPEC",
-                   help="replay:DIR_OR_VIDEO, opencv:INDEX_OR_URL or picamera2 "
-                        "(default: the bundled sample frames)")
+                   help="replay:DIR_OR_VIDEO, opencv:INDEX_OR_URL or picamera2[:N] (default: the "
+                        "config's source with --config, else the bundled sample frames)")
     p.add_argument("--frames", type=int, default=300)
     p.add_argument("--warmup", type=int, default=20)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--model", metavar="PATH")
-    p.add_argument("--region", default="auto", choices=("auto", "full"))
-    p.add_argument("--finder", default="learned", choices=FINDERS,
-                   help="region auto: the learned strip detector (default) or classical edge blobs")
-    p.add_argument("--track-every", type=int, default=TRACK_EVERY, metavar="N",
-                   help="region auto: re-read the last confident strip for up to N frames "
-                        f"before the detector runs again, as the daemon does (default {TRACK_EVERY}; "
+    p.add_argument("--threads", type=int, help="model.threads")
+    p.add_argument("--model", metavar="PATH", help="model.path")
+    p.add_argument("--region", choices=("auto", "full"),
+                   help="auto: find the strip (region.mode auto); full: read each whole frame")
+    p.add_argument("--finder", choices=FINDERS, help="region.finder: the learned strip detector "
+                                                     "(default) or classical edge blobs")
+    p.add_argument("--track-every", type=int, metavar="N",
+                   help="region.track_every: re-read the last confident strip for up to N frames "
+                        f"before the detector runs again (default {RegionConfig().track_every}; "
                         "0: search every frame)")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--compare", type=Path, metavar="PREV.json", help="show changes against a previous run")
@@ -79,15 +82,21 @@ def cmd_run(args: argparse.Namespace, env: Env) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, env: Env) -> int:
-    from .assemble import bundled_frames
     from .bench import load_previous, run_bench, table
+    from .config import default_config, load_config
+    from .pipeline import bundled_frames
 
     previous = load_previous(args.compare) if args.compare else None
-    source = args.source or f"replay:{bundled_frames()}"
-    if args.track_every < 0:
+    if args.track_every is not None and args.track_every < 0:
         raise DigitcamError(f"--track-every {args.track_every}: expected 0 (off) or more frames")
-    result = run_bench(source, args.frames, args.warmup, args.threads, args.model, args.region,
-                       args.finder, args.track_every)
+    config = load_config(args.config) if args.config else default_config()
+    source = args.source or (None if args.config else f"replay:{bundled_frames()}")
+    given = {"source": {"spec": source}, "model": {"threads": args.threads, "path": args.model},
+             "region": {"mode": args.region and "auto", "finder": args.finder,
+                        "track_every": args.track_every}}
+    config = replace(config, **{section: replace(getattr(config, section), **{
+        k: v for k, v in values.items() if v is not None}) for section, values in given.items()})
+    result = run_bench(config, args.frames, args.warmup, full_frame=args.region == "full")
     if previous is not None:
         result["compared_with"] = str(args.compare)
     if args.json:

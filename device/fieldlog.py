@@ -150,11 +150,11 @@ def _row(reading: Reading) -> Row:
     except ValueError:
         # A reading with a bad timestamp is still a reading: keep it as given.
         ts = reading.timestamp
-    return (ts, reading.text, float(reading.confidence),
-            json.dumps(list(reading.digit_confidences), separators=(",", ":")),
-            json.dumps([list(p) for p in reading.quad], separators=(",", ":")),
-            int(reading.frame_id), int(bool(reading.accepted)), reading.reason,
-            json.dumps(reading.latency_ms, separators=(",", ":")), reading.model_sha256)
+    record = reading.to_dict()
+    digits, quad, latency = (json.dumps(record[k], separators=(",", ":"))
+                             for k in ("digit_confidences", "quad", "latency_ms"))
+    return (ts, reading.text, float(reading.confidence), digits, quad, int(reading.frame_id),
+            int(bool(reading.accepted)), reading.reason, latency, reading.model_sha256)
 
 
 def _log_row(raw: tuple[Any, ...]) -> LogRow:

@@ -137,9 +137,9 @@ def write_csv(rows: Iterable[LogRow], out: TextIO) -> int:
     writer.writerow(CSV_COLUMNS)
     count = 0
     for row in rows:
-        r = row.reading
+        r, record = row.reading, row.reading.to_dict()
         writer.writerow([row.id, r.timestamp, r.text, repr(r.confidence),
-                         json.dumps(list(r.digit_confidences)), json.dumps([list(p) for p in r.quad]),
+                         json.dumps(record["digit_confidences"]), json.dumps(record["quad"]),
                          r.frame_id, int(r.accepted), r.reason, json.dumps(r.latency_ms),
                          r.model_sha256])
         count += 1

@@ -17,13 +17,18 @@ import numpy.typing as npt
 
 logger = logging.getLogger(__name__)
 
-TOTAL = "total"
+# Every latency dict's stage names, in one place: the reader's (``detect``, the
+# finder's own time, is a part of ``segment``), then those the commands time around it.
+PREPROCESS, SEGMENT, DETECT, INFER, DECODE = "preprocess", "segment", "detect", "infer", "decode"
+READER_STAGES = (PREPROCESS, SEGMENT, DETECT, INFER, DECODE)
+CAPTURE_WAIT, PUBLISH, LOAD, TOTAL = "capture_wait", "publish", "load", "total"
 _QUANTILES = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
 
 
-def _stats(samples: npt.NDArray[np.float64]) -> dict[str, float]:
+def percentiles(samples: npt.ArrayLike) -> dict[str, float]:
     """p50/p95/p99/max of the finite samples (NaN marks a frame without this stage)."""
-    values = samples[np.isfinite(samples)]
+    values = np.asarray(samples, np.float64)
+    values = values[np.isfinite(values)]
     if values.size == 0:
         return {name: 0.0 for name, _ in _QUANTILES} | {"max": 0.0}
     qs = np.percentile(values, [q for _, q in _QUANTILES])
@@ -99,8 +104,8 @@ class LatencyProfile:
             "frames": n,
             "frames_total": self._count,
             "fps": self.fps(),
-            TOTAL: _stats(self._total[:n]),
-            "stages": {name: _stats(buf[:n]) for name, buf in self._stages.items()},
+            TOTAL: percentiles(self._total[:n]),
+            "stages": {name: percentiles(buf[:n]) for name, buf in self._stages.items()},
         }
 
     def table(self) -> str:

@@ -6,8 +6,9 @@ import argparse
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -16,10 +17,13 @@ import numpy.typing as npt
 from .config import FINDERS
 from .errors import DigitcamError, ExitStatus, InputError
 from .preprocess import silence_opencv
+from .profiling import LOAD, TOTAL, LatencyProfile
 
 if TYPE_CHECKING:
     from .cli import Env
 
+# --json: the path, then these fields of the reading's record (reading.py).
+JSON_FIELDS = ("text", "confidence", "digit_confidences", "quad", "latency_ms")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp"}
 
 
@@ -94,19 +98,21 @@ def crop(image: npt.NDArray[np.uint8], roi: str | tuple[int, int, int, int],
 
 
 def run(args: argparse.Namespace, env: Env) -> int:
-    from .detector import load_finder
-    from .frame_reader import FrameReader
-    from .recognizer import Recognizer
+    from .config import Config, ModelConfig, RegionConfig
+    from .pipeline import build_pipeline
+    from .reading import Reading
 
     silence_opencv()
     roi = parse_roi(args.roi)
-    recognizer = Recognizer(args.model, threads=args.threads)
-    detector = load_finder(args.finder, args.detector, args.threads) if roi == "auto" else None
-    reader = FrameReader(recognizer, mode="auto" if roi == "auto" else "full", detector=detector,
-                         windows=args.windows)
+    # Each image is independent: no tracking. The rest is the daemon's pipeline.
+    config = Config(model=ModelConfig(path=args.model or "", threads=args.threads),
+                    region=RegionConfig(finder=args.finder, detector=args.detector or "",
+                                        windows=args.windows, track_every=0))
+    pipeline = build_pipeline(config, full_frame=roi != "auto")
+    paths = list(expand(args.paths))
+    profile = LatencyProfile(window=max(2, len(paths)))
     failed = 0
-    timings: dict[str, list[float]] = {}
-    for path in expand(args.paths):
+    for path in paths:
         started = time.monotonic()
         try:
             image = crop(load_grey(path), roi, path)
@@ -115,37 +121,19 @@ def run(args: argparse.Namespace, env: Env) -> int:
             failed += 1
             continue
         load_ms = (time.monotonic() - started) * 1000.0
-        result = reader.read(image)
-        latency = {"load": load_ms, **result.latency_ms}
-        latency["total"] += load_ms
-        for stage, ms in latency.items():
-            timings.setdefault(stage, []).append(ms)
+        result = pipeline.reader.read(image)
+        latency = {LOAD: load_ms, **result.latency_ms}
+        latency[TOTAL] += load_ms
+        profile.record(latency, time.monotonic())
         if args.json:
-            record: dict[str, Any] = {
-                "path": str(path), "text": result.text,
-                "confidence": round(result.confidence, 4),
-                "digit_confidences": list(result.digit_confidences),
-                "quad": None if result.quad is None else [
-                    [round(float(v), 1) for v in p] for p in result.quad],
-                "latency_ms": {k: round(v, 3) for k, v in latency.items()},
-            }
-            print(json.dumps(record), file=env.stdout)
+            record = Reading.of(replace(result, latency_ms=latency)).to_dict()
+            print(json.dumps({"path": str(path), **{k: record[k] for k in JSON_FIELDS}}), file=env.stdout)
         else:
             print(f"{path}\t{result.text or '-'}\t{result.confidence:.3f}\t"
-                  f"{latency['total']:.2f} ms", file=env.stdout)
-    if args.stats and timings:
-        print(latency_table(timings, recognizer), file=env.stdout)
+                  f"{latency[TOTAL]:.2f} ms", file=env.stdout)
+    if args.stats and profile.frames:
+        recognizer = pipeline.recognizer
+        print(f"\n{profile.frames} image(s), model {recognizer.meta.tflite_path.name} "
+              f"({recognizer.sha256[:12]}), runtime {recognizer.runtime}, loaded in "
+              f"{recognizer.load_ms:.1f} ms\n{profile.table()}", file=env.stdout)
     return int(ExitStatus.BAD_INPUT if failed else ExitStatus.OK)
-
-
-def latency_table(timings: dict[str, list[float]], recognizer: Any) -> str:
-    count = len(timings["total"])
-    lines = [f"\n{count} image(s), model {recognizer.meta.tflite_path.name} "
-             f"({recognizer.sha256[:12]}), runtime {recognizer.runtime}, "
-             f"loaded in {recognizer.load_ms:.1f} ms",
-             f"{'stage':<12}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}"]
-    for stage, values in timings.items():
-        arr = np.asarray(values)
-        lines.append(f"{stage:<12}{np.percentile(arr, 50):>9.3f}{np.percentile(arr, 95):>9.3f}"
-                     f"{arr.max():>9.3f}")
-    return "\n".join(lines)

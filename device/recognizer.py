@@ -18,6 +18,7 @@ import numpy.typing as npt
 from . import bundle
 from .decode import Decoded, ctc_greedy
 from .preprocess import GreyImage, fit_strip, to_grey
+from .profiling import DECODE, INFER, PREPROCESS, TOTAL
 from .runtime import Dequantizer, describe, load_model
 
 logger = logging.getLogger(__name__)
@@ -61,20 +62,19 @@ class Recognizer:
 
     def read(self, image: npt.NDArray[Any]) -> Recognition:
         """Read a strip image of any size, dtype or channel count."""
+        return self.read_grey(to_grey(image))
+
+    def read_grey(self, grey: GreyImage) -> Recognition:
+        """Read a 2-D uint8 strip (the frame reader converts each frame once)."""
         t0 = time.monotonic()
-        grey: GreyImage = to_grey(image)
         fit_strip(grey, self.meta.height, self.meta.width, out=self._strip)
         t1 = time.monotonic()
         scores = self.scores(self._strip)
         t2 = time.monotonic()
         decoded: Decoded = ctc_greedy(scores, self.meta.bundle.alphabet, self.meta.bundle.blank_index)
         t3 = time.monotonic()
-        latency = {
-            "preprocess": (t1 - t0) * 1000.0,
-            "infer": (t2 - t1) * 1000.0,
-            "decode": (t3 - t2) * 1000.0,
-            "total": (t3 - t0) * 1000.0,
-        }
+        latency = {PREPROCESS: (t1 - t0) * 1000.0, INFER: (t2 - t1) * 1000.0,
+                   DECODE: (t3 - t2) * 1000.0, TOTAL: (t3 - t0) * 1000.0}
         if len(decoded.text) > self.meta.bundle.max_length:  # longer than any label it learnt: noise
             return Recognition("", 0.0, (), latency)
         return Recognition(decoded.text, decoded.confidence, decoded.digit_confidences, latency)

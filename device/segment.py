@@ -1,4 +1,4 @@
-"""Find the digit strip in a frame and rectify it.
+"""The classical finder: edge blobs shaped like a line of digits.
 
 Classical vision proposes a few candidate strips; the recogniser's confidence
 picks among them (see ``frame_reader``). Proposals come from a polarity-free
@@ -11,39 +11,16 @@ strip). The strip itself is cut from the full-resolution frame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-Quad = npt.NDArray[np.float32]  # 4x2: top-left, top-right, bottom-right, bottom-left
+from .finder import Candidate, Finder
+from .geometry import Quad, box_quad, expand, quad_height
+from .preprocess import GreyImage
 
 _GRADIENT_KERNEL = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
 WORK_WIDTH = 320  # frames are searched at this width (4x cheaper than 640); strips are cut from the original
-
-
-@dataclass(frozen=True)
-class Candidate:
-    quad: Quad  # in frame coordinates
-    score: float  # proposal heuristic; higher first
-
-
-def order_quad(points: npt.NDArray[np.floating]) -> Quad:
-    """Corners as TL, TR, BR, BL with the edge nearest the horizontal on top.
-
-    Not the long edge: a single digit is taller than wide, and laying its box down
-    fed the recogniser a digit on its side (measured: 27 % of one-digit scenes read).
-    Strips are upright within ±10° of the camera, so the top edge is the flatter one.
-    """
-    pts = np.asarray(points, np.float32).reshape(4, 2)
-    first, second = pts[1] - pts[0], pts[2] - pts[1]
-    if abs(first[1]) * abs(second[0]) > abs(second[1]) * abs(first[0]):  # first edge steeper
-        pts = np.roll(pts, -1, axis=0)
-    # Reading direction: left to right.
-    if pts[0, 0] + pts[3, 0] > pts[1, 0] + pts[2, 0]:
-        pts = pts[[2, 3, 0, 1]]
-    return pts
 
 
 def _proposals(binary: npt.NDArray[np.uint8], close_w: int, close_h: int,
@@ -65,7 +42,7 @@ def _proposals(binary: npt.NDArray[np.uint8], close_w: int, close_h: int,
         long_side, short_side = max(rw, rh), min(rw, rh)
         if short_side < min_h or long_side < 1.2 * short_side or long_side > 24 * short_side:
             continue
-        quad = order_quad(np.asarray(cv2.boxPoints(((cx, cy), (rw, rh), angle)), np.float32))
+        quad = box_quad(((cx, cy), (rw, rh), angle))
         dx, dy = quad[1] - quad[0]
         if abs(np.degrees(np.arctan2(dy, dx))) > 20:  # digit lines are near horizontal
             continue
@@ -144,60 +121,16 @@ def _line_chains(found: list[Candidate]) -> list[Candidate]:
                 last = nxt
         if len(chain) > 1:
             points = np.concatenate([c.quad for c in chain])
-            quad = order_quad(np.asarray(cv2.boxPoints(cv2.minAreaRect(points)), np.float32))
+            quad = box_quad(cv2.minAreaRect(points))
             chains.append(Candidate(quad, sum(c.score for c in chain)))
     return chains
 
 
-def quad_height(quad: Quad) -> float:
-    return float((np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2)
+class ClassicalFinder(Finder):
+    """``find_strips``'s proposals, each grown by ``expand``'s default margins."""
 
+    def __init__(self, max_candidates: int = 4) -> None:
+        self.max_candidates = max_candidates
 
-def quad_width(quad: Quad) -> float:
-    return float((np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) / 2)
-
-
-def expand(quad: Quad, vertical: float = 0.12, horizontal: float = 0.25) -> Quad:
-    """Grow a tight quad by a share of its height on every side: the model was
-    trained on loose crops and reads worse on a crop that clips a glyph."""
-    centre = quad.mean(axis=0)
-    right = (quad[1] - quad[0] + quad[2] - quad[3]) / 2
-    down = (quad[3] - quad[0] + quad[2] - quad[1]) / 2
-    h = float(np.linalg.norm(down))
-    w = float(np.linalg.norm(right))
-    if h < 1e-6 or w < 1e-6:
-        return quad
-    ux, uy = right / w, down / h
-    half_w = w / 2 + horizontal * h
-    half_h = h / 2 + vertical * h
-    return np.array([centre - ux * half_w - uy * half_h, centre + ux * half_w - uy * half_h,
-                     centre + ux * half_w + uy * half_h, centre - ux * half_w + uy * half_h], np.float32)
-
-
-def rectify(grey: npt.NDArray[np.uint8], quad: Quad, max_height: int = 64) -> npt.NDArray[np.uint8]:
-    """Cut ``quad`` out of ``grey`` as an upright strip at most ``max_height`` tall."""
-    h = max(2.0, quad_height(quad))
-    w = max(2.0, quad_width(quad))
-    scale = min(1.0, max_height / h)
-    out_w, out_h = max(2, round(w * scale)), max(2, round(h * scale))
-    dst = np.array([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]], np.float32)
-    matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
-    if scale < 0.5:  # warping is point sampling: smooth first so strokes don't alias away
-        sigma = 0.5 / scale
-        x0, y0 = np.floor(quad.min(axis=0) - 3 * sigma).astype(int)
-        x1, y1 = np.ceil(quad.max(axis=0) + 3 * sigma).astype(int)
-        x0, y0 = max(0, x0), max(0, y0)
-        x1, y1 = min(grey.shape[1], x1), min(grey.shape[0], y1)
-        if x1 - x0 < 2 or y1 - y0 < 2:  # the region lies off this frame
-            return np.zeros((out_h, out_w), np.uint8)
-        region = cv2.GaussianBlur(grey[y0:y1, x0:x1], (0, 0), sigma)
-        matrix = matrix @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)
-        source = region
-    else:
-        source = grey
-    return np.asarray(cv2.warpPerspective(source, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR,
-                                          borderMode=cv2.BORDER_REPLICATE), np.uint8)
-
-
-def rect_quad(x: float, y: float, w: float, h: float) -> Quad:
-    return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32)
+    def find(self, grey: GreyImage) -> list[list[Quad]]:
+        return [[expand(c.quad)] for c in find_strips(grey, self.max_candidates)]

@@ -21,6 +21,7 @@ import importlib.util
 import logging
 from typing import TYPE_CHECKING
 
+from .capture import spec
 from .config import load_config
 from .errors import DigitcamError, ExitStatus
 
@@ -75,8 +76,8 @@ def _where(module: object) -> str:
 
 
 def open_once(file: str) -> str:
-    from .assemble import make_source
     from .capture.base import SourceError
+    from .capture.spec import make_source
 
     source = make_source(load_config(file).source)
     try:
@@ -94,7 +95,7 @@ def open_once(file: str) -> str:
 
 def run_check_source(args: argparse.Namespace, env: Env) -> int:
     cfg = load_config(args.file)
-    kind = cfg.source.spec.split(":", 1)[0].lower()
+    kind, _ = spec.split(cfg.source.spec)
     for line in check_imports(kind):
         print(f"  {line}", file=env.stdout)
     if args.open:

@@ -20,7 +20,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .segment import Candidate, Quad, order_quad, quad_height, quad_width
+from .finder import Candidate, Finder
+from .geometry import Quad, box_quad, quad_height, quad_width, scale_about_centre
+from .preprocess import GreyImage
 
 WORK_WIDTH = 320
 MIN_AREA = 0.015  # of the frame
@@ -29,6 +31,9 @@ ASPECT = (1.5, 9.0)  # width / height
 # The digits sit inside the window, away from its bezel: the recogniser reads the inside
 # at two heights (tuned on the fuel-pump photos of pump-hq only, never on pump-mq/-lq).
 INSETS = ((0.97, 0.9), (0.97, 0.75))
+# A display window's inside holds its digits at nearly full height, each narrower than tall:
+# a window wider than this per digit read is a panel with a word on it ("GAS" read as 6).
+WINDOW_WIDTH_PER_DIGIT = 1.6
 
 
 def find_windows(grey: npt.NDArray[np.uint8], max_candidates: int = 2) -> list[Candidate]:
@@ -49,7 +54,7 @@ def find_windows(grey: npt.NDArray[np.uint8], max_candidates: int = 2) -> list[C
         box_area = rect[1][0] * rect[1][1]
         if box_area <= 0 or region / box_area < MIN_FILL:
             continue
-        quad = order_quad(np.asarray(cv2.boxPoints(rect), np.float32)) / scale
+        quad = box_quad(rect) / scale
         width, height = quad_width(quad), quad_height(quad)
         if height <= 0 or not ASPECT[0] < width / height < ASPECT[1] or width > 0.98 * w:
             continue
@@ -60,6 +65,13 @@ def find_windows(grey: npt.NDArray[np.uint8], max_candidates: int = 2) -> list[C
 
 def inside(quad: Quad) -> list[Quad]:
     """The window's inside at each of INSETS (width, height kept), centred."""
-    centre = quad.mean(axis=0)
-    return [(centre + (quad - centre) * np.array(inset, np.float32)).astype(np.float32)
-            for inset in INSETS]
+    return [scale_about_centre(quad, inset) for inset in INSETS]
+
+
+class WindowsFinder(Finder):
+    """Display windows, each read at its insides: the reader's fallback."""
+
+    per_digit = WINDOW_WIDTH_PER_DIGIT
+
+    def find(self, grey: GreyImage) -> list[list[Quad]]:
+        return [inside(c.quad) for c in find_windows(grey)]

@@ -1,17 +1,24 @@
-"""``device bench`` says what it measured: runtime, delegate, threads, CPU, tracking."""
+"""``device bench`` says what it measured: runtime, delegate, threads, CPU, tracking;
+and what it measured is the daemon's own pipeline."""
+
+import json
+from dataclasses import replace
 
 import pytest
 from conftest import run_cli
 
-from digitcam.device.assemble import bundled_frames
 from digitcam.device.bench import busy_warning, run_bench, table
+from digitcam.device.config import SourceConfig, default_config, load_config
+from digitcam.device.daemon import Daemon
+from digitcam.device.pipeline import Pipeline, bundled_frames
 
 pytestmark = pytest.mark.tflite_runtime
 
 
 @pytest.fixture(scope="module")
 def bench() -> dict:
-    return run_bench(f"replay:{bundled_frames()}", frames=40, warmup=5, threads=1, track_every=10)
+    config = replace(default_config(), source=SourceConfig(spec=f"replay:{bundled_frames()}"))
+    return run_bench(config, frames=40, warmup=5)
 
 
 def test_the_result_names_runtime_delegates_threads_and_cpu(bench):
@@ -55,3 +62,36 @@ def test_a_negative_track_every_is_one_line():
     assert result.returncode != 0
     (line,) = result.stderr.strip().splitlines()
     assert line == "digitcam: error: --track-every -1: expected 0 (off) or more frames"
+
+
+def daemon_pipeline(config_file) -> dict:
+    daemon = Daemon(load_config(config_file))
+    daemon.init_model()
+    return Pipeline(daemon.recognizer, daemon.reader, daemon.stabiliser).describe()
+
+
+CONFIGS = {
+    "defaults": "",
+    "learned": "[region]\ntrack_every = 3\nwindows = false\n[model]\nthreads = 2\n"
+               "[stabiliser]\nk = 2\nn = 4\nmin_confidence = 0.7\nemit = \"every\"\nmonotonic = true\n",
+    "classical": "[region]\nfinder = \"classical\"\n[stabiliser]\nexpected_digits = 5\n",
+    "rect": "[region]\nmode = \"rect\"\nrect = [100, 150, 440, 180]\n[stabiliser]\nmax_rate_per_min = 6\n",
+}
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_the_bench_times_the_daemons_pipeline(tmp_path, name):
+    # The bench's parts, by type and setting (finder, fallback, reader floors, tracking,
+    # every stabiliser rule, threads), are those the daemon builds from the same file.
+    config_file = tmp_path / "digitcam.toml"
+    config_file.write_text(f'[source]\nspec = "replay:{bundled_frames()}"\n' + CONFIGS[name])
+    result = run_cli("device", "bench", "--config", str(config_file), "--frames", "2", "--warmup", "0",
+                     "--json", timeout=120)
+    assert result.returncode == 0, result.stderr
+    timed = json.loads(result.stdout)["pipeline"]
+    assert timed == daemon_pipeline(config_file)
+    assert timed["stabiliser"]["emit"] == ("every" if name == "learned" else "change")
+    finder = {"defaults": "LearnedFinder", "learned": "LearnedFinder", "classical": "ClassicalFinder",
+              "rect": "FixedRegion"}[name]
+    assert timed["finder"]["type"] == finder
+    assert (timed["fallback"] is None) == (name in ("learned", "rect"))

@@ -306,7 +306,17 @@ def test_grabber_with_a_slow_consumer_drops_but_never_reorders(tmp_path: Path) -
     assert len(got) + grabber.dropped == 40 and grabber.dropped > 0
 
 
-class BlockingSource(FrameSource):
+class StandIn(FrameSource):
+    """Nothing to acquire or release: only ``read`` matters to these tests."""
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class BlockingSource(StandIn):
     """A live camera that has not produced a frame yet; stop() releases it."""
 
     def __init__(self) -> None:
@@ -329,7 +339,7 @@ def test_grabber_timeout_is_not_the_end() -> None:
     assert grabber.ended and grabber.get(timeout=0.05) is None
 
 
-class BrokenSource(FrameSource):
+class BrokenSource(StandIn):
     def read(self) -> Frame | None:
         raise RuntimeError("driver bug")
 

@@ -12,6 +12,7 @@ from conftest import run_cli
 
 from digitcam.device import bundle, detector
 from digitcam.device.errors import BundleError
+from digitcam.device.geometry import box_quad
 
 pytestmark = pytest.mark.tflite_runtime
 
@@ -113,9 +114,15 @@ def test_missing_detector_file_is_named(tmp_path):
 
 
 def test_classical_finder_needs_no_detector():
-    assert detector.load_finder("classical") is None
-    with pytest.raises(ValueError, match="unknown strip finder"):
-        detector.load_finder("magic")
+    from digitcam.device.config import ModelConfig, RegionConfig
+    from digitcam.device.pipeline import make_finder
+    from digitcam.device.segment import ClassicalFinder
+
+    # A detector path that does not exist: loading it would raise BundleError.
+    region = RegionConfig(finder="classical", detector="/no/such/strips.json")
+    assert isinstance(make_finder(region, ModelConfig()), ClassicalFinder)
+    with pytest.raises(BundleError, match="not found"):
+        make_finder(RegionConfig(detector="/no/such/strips.json"), ModelConfig())
 
 
 def all_cell_corners(mask: np.ndarray, sx: float, sy: float) -> np.ndarray:
@@ -159,8 +166,8 @@ def test_found_quads_on_the_sample_frames_are_unchanged_by_the_fast_box(shipped)
         found = shipped.find(grey)
         for cand in found:
             # Each found quad is the all-corners box of one of the regions.
-            boxes = [detector.order_quad(cv2.boxPoints(cv2.minAreaRect(
-                all_cell_corners(labels == lab, sx, sy)))) for lab in by_area]
+            boxes = [box_quad(cv2.minAreaRect(all_cell_corners(labels == lab, sx, sy)))
+                     for lab in by_area]
             assert any(np.abs(cand.quad - box).max() < 1e-2 for box in boxes), path.name
             checked += 1
     assert checked >= 15

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from digitcam.device.detector import StripDetector
+from digitcam.device.detector import LearnedFinder, StripDetector
 from digitcam.device.frame_reader import FrameReader
 from digitcam.device.recognizer import Recognizer
+from digitcam.device.windows import WindowsFinder
 
 pytestmark = pytest.mark.tflite_runtime
 
@@ -17,7 +18,7 @@ ITALIC = "/usr/share/fonts/truetype/liberation/LiberationSans-Italic.ttf"
 
 @pytest.fixture(scope="module")
 def reader() -> FrameReader:
-    return FrameReader(Recognizer(), detector=StripDetector())
+    return FrameReader(Recognizer(), LearnedFinder(StripDetector()), fallback=WindowsFinder())
 
 
 def frame_with(text: str) -> np.ndarray:
@@ -56,7 +57,7 @@ def shaken(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def test_a_still_stream_rereads_the_strip_without_the_detector(reader):
     rng = np.random.default_rng(1)
-    tracker = FrameReader(reader.recognizer, detector=reader.detector, track_every=5)
+    tracker = FrameReader(reader.recognizer, reader.finder, fallback=reader.fallback, track_every=5)
     scene = frame_with("4071")
     results = [tracker.read(shaken(scene, rng)) for _ in range(12)]
     assert [r.text for r in results] == ["4071"] * 12
@@ -69,7 +70,7 @@ def test_a_still_stream_rereads_the_strip_without_the_detector(reader):
 
 
 def test_a_new_scene_is_searched_again(reader):
-    tracker = FrameReader(reader.recognizer, detector=reader.detector, track_every=30)
+    tracker = FrameReader(reader.recognizer, reader.finder, fallback=reader.fallback, track_every=30)
     assert tracker.read(frame_with("4071")).text == "4071"
     img = Image.new("L", (640, 480), 40)
     ImageDraw.Draw(img).text((60, 60), "306", font=ImageFont.truetype(ITALIC, 80), fill=250)

@@ -148,17 +148,22 @@ def bundle(shipped_bundle: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def readers(bundle: Path) -> dict[str, Any]:
-    from digitcam.device.detector import StripDetector
+    from digitcam.device.detector import LearnedFinder, StripDetector
+    from digitcam.device.finder import FixedRegion
     from digitcam.device.frame_reader import FrameReader
+    from digitcam.device.geometry import rect_quad
     from digitcam.device.recognizer import Recognizer
-    from digitcam.device.segment import rect_quad
+    from digitcam.device.segment import ClassicalFinder
+    from digitcam.device.windows import WindowsFinder
 
     recognizer = Recognizer(bundle)
-    return {"auto": FrameReader(recognizer, "auto", detector=StripDetector()),
+    learned = LearnedFinder(StripDetector())
+    return {"auto": FrameReader(recognizer, learned, fallback=WindowsFinder()),
             # The daemon's stream mode: the last confident quad is re-read between searches.
-            "auto-tracking": FrameReader(recognizer, "auto", detector=StripDetector(), track_every=3),
-            "auto-classical": FrameReader(recognizer, "auto"), "full": FrameReader(recognizer, "full"),
-            "rect": FrameReader(recognizer, "rect", rect_quad(*RECT))}
+            "auto-tracking": FrameReader(recognizer, learned, fallback=WindowsFinder(), track_every=3),
+            "auto-classical": FrameReader(recognizer, ClassicalFinder(), fallback=WindowsFinder()),
+            "full": FrameReader(recognizer, FixedRegion()),
+            "rect": FrameReader(recognizer, FixedRegion(rect_quad(*RECT)))}
 
 
 @pytest.fixture
@@ -291,10 +296,11 @@ def test_daemon_process_survives_an_empty_colour_frame(daemon):
 def test_a_tall_fixed_region_off_a_small_frame_reads_nothing(readers, shape):
     """A rect configured for 640x480 while the camera delivers smaller frames (a changed
     source.width/height, another camera): the region is off the frame, nothing is read."""
+    from digitcam.device.finder import FixedRegion
     from digitcam.device.frame_reader import FrameReader
-    from digitcam.device.segment import rect_quad
+    from digitcam.device.geometry import rect_quad
 
-    reader = FrameReader(readers["auto"].recognizer, "rect", rect_quad(100, 150, 440, 180))
+    reader = FrameReader(readers["auto"].recognizer, FixedRegion(rect_quad(100, 150, 440, 180)))
     result = reader.read(np.full(shape, 200, np.uint8))
     check(result, np.empty(0), "off-frame")
 

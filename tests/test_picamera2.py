@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 import pytest
 
-from digitcam.device.assemble import make_source, source_options
 from digitcam.device.capture.base import SourceError
 from digitcam.device.capture.picamera2_source import AF_MODES, Picamera2Source
+from digitcam.device.capture.spec import make_source, options
 from digitcam.device.config import parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,7 +174,7 @@ def test_a_numpy_abi_mismatch_is_a_source_error_that_names_the_pin(
 def test_config_reaches_the_source(standin: Path) -> None:
     cfg = parse_config('[source]\nspec = "picamera2"\nfps = 12.5\nwidth = 800\nheight = 600\n'
                        'exposure_us = 90000\nlens_position = 3.0\n')
-    assert source_options(cfg.source) == {"size": (800, 600), "framerate": 12.5, "exposure_us": 90000,
+    assert options(cfg.source) == {"size": (800, 600), "framerate": 12.5, "exposure_us": 90000,
                                           "af_mode": "manual", "lens_position": 3.0}
     source = make_source(cfg.source)
     assert isinstance(source, Picamera2Source)

@@ -4,7 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from digitcam.device.segment import expand, find_strips, order_quad, rect_quad, rectify
+from digitcam.device.geometry import expand, order_quad, rect_quad, rectify
+from digitcam.device.segment import find_strips
 
 pytestmark = pytest.mark.tflite_runtime
 

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from digitcam.device.segment import order_quad
+from digitcam.device.geometry import order_quad
 from digitcam.device.windows import find_windows, inside
 
 

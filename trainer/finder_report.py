@@ -20,20 +20,19 @@ from typing import Any
 
 import cv2
 
-from digitcam.device.detector import StripDetector
-from digitcam.device.frame_reader import DETECTOR_CROPS, FrameReader
+from digitcam.device.detector import LearnedFinder, StripDetector
+from digitcam.device.frame_reader import FrameReader
+from digitcam.device.geometry import rectify
 from digitcam.device.preprocess import to_grey
 from digitcam.device.recognizer import Recognizer
-from digitcam.device.segment import expand, rectify
-from digitcam.device.windows import find_windows, inside
+from digitcam.device.windows import WindowsFinder
 
 from .scoring import is_right
 
 
 def report(labels: Path, model: str | None = None) -> dict[str, Any]:
     recognizer = Recognizer(model)
-    detector = StripDetector()
-    reader = FrameReader(recognizer, "auto", detector=detector)
+    reader = FrameReader(recognizer, LearnedFinder(StripDetector()), fallback=WindowsFinder())
     with labels.open(newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["text"]]
     per_kind: dict[str, Counter[str]] = {}
@@ -42,9 +41,8 @@ def report(labels: Path, model: str | None = None) -> dict[str, Any]:
         if image is None:
             continue
         grey = to_grey(image)
-        quads = [expand(c.quad, v, h) for c in detector.find(grey)[: reader.max_candidates]
-                 for v, h in DETECTOR_CROPS]
-        quads += [q for c in find_windows(grey) for q in inside(c.quad)]
+        quads = [q for finder in (reader.finder, reader.fallback) if finder is not None
+                 for group in finder.find(grey) for q in group]
         any_right = any(is_right(recognizer.read(rectify(grey, q)).text, row) for q in quads)
         answer = reader.read(image).text
         outcome = ("read" if is_right(answer, row) else "chosen wrong" if any_right

@@ -3,6 +3,7 @@ source, not a test hack."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,19 +22,21 @@ class SourceError(Exception):
     """The source cannot deliver frames now (unplugged, stream dropped, bad path)."""
 
 
-class FrameSource:
+class FrameSource(ABC):
     """Open, read frames until None (end of a finite source), close."""
 
     name = "source"
 
+    @abstractmethod
     def open(self) -> None:
         """Acquire the device or file; raise SourceError with a one-line reason."""
 
+    @abstractmethod
     def read(self) -> Frame | None:
         """Block until the next frame; None at the end of a finite source.
         Raise SourceError when the source fails mid-stream."""
-        return None
 
+    @abstractmethod
     def close(self) -> None:
         """Release the device; safe to call twice."""
 

@@ -1,19 +1,87 @@
-"""``--source SPEC`` strings to frame sources."""
+"""Source kinds and their options: the one owner of ``--source SPEC`` strings and
+of which ``[source]`` settings each kind takes. Config validation, the daemon,
+``device bench`` and ``check-source`` all ask here."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..errors import DigitcamError
 from .base import FrameSource
-from .opencv_source import OpenCVSource
-from .picamera2_source import Picamera2Source
-from .replay import ReplaySource
+
+if TYPE_CHECKING:
+    from ..config import SourceConfig
 
 logger = logging.getLogger(__name__)
 
+KINDS = ("replay", "opencv", "picamera2")
 FORMS = "replay:DIR_OR_VIDEO, opencv:INDEX_OR_URL (camera index, video file or rtsp/http URL), picamera2[:N]"
+
+
+def split(spec: str) -> tuple[str, str]:
+    """(kind, argument) of a SPEC; a ValueError naming the forms for a bad one."""
+    kind, _, arg = spec.strip().partition(":")
+    kind = kind.lower()
+    if (kind in ("replay", "opencv") and arg) or (kind == "picamera2" and (not arg or arg.isdigit())):
+        return kind, arg
+    raise ValueError(f"bad source {spec!r}: use one of {FORMS}")
+
+
+def problem(cfg: SourceConfig) -> tuple[str, str] | None:
+    """The first (key, problem) of a ``[source]`` section for its kind; None when it is fine."""
+    try:
+        kind, _ = split(cfg.spec)
+    except ValueError as exc:
+        return "spec", str(exc)
+    if cfg.fps == 0 and kind != "replay":
+        return "fps", "0 (as fast as possible) is for replay sources only"
+    if kind == "picamera2":
+        for key, value in (("width", cfg.width), ("height", cfg.height)):
+            if value % 2:
+                return key, f"picamera2 needs an even {key}, got {value}"
+    return None
+
+
+def options(cfg: SourceConfig) -> dict[str, Any]:
+    """Only the options the named source takes, with 0/-1 'automatic' left out."""
+    kind, _ = split(cfg.spec)
+    if kind == "replay":
+        return {"fps": cfg.fps, "loop": cfg.loop}
+    if kind == "opencv":
+        return {"width": cfg.width, "height": cfg.height, **({"fps": cfg.fps} if cfg.fps > 0 else {})}
+    picamera2: dict[str, Any] = {"size": (cfg.width, cfg.height), "framerate": cfg.fps}
+    if cfg.exposure_us > 0:
+        picamera2["exposure_us"] = cfg.exposure_us
+    if cfg.gain > 0:
+        picamera2["analogue_gain"] = cfg.gain
+    if cfg.af_mode:
+        picamera2["af_mode"] = cfg.af_mode
+    if cfg.lens_position >= 0:
+        picamera2.update(af_mode="manual", lens_position=cfg.lens_position)
+    if len(cfg.awb_gains) == 2:
+        picamera2["colour_gains"] = (cfg.awb_gains[0], cfg.awb_gains[1])
+    return picamera2
+
+
+def lossless(cfg: SourceConfig) -> bool:
+    """A replay at full speed: every frame is read, none dropped for being late."""
+    return split(cfg.spec)[0] == "replay" and cfg.fps == 0
+
+
+def unthrottled(cfg: SourceConfig) -> SourceConfig:
+    """For timing: a replay as fast as it goes, looping; a camera keeps its own rate."""
+    return dataclasses.replace(cfg, fps=0.0, loop=True) if split(cfg.spec)[0] == "replay" else cfg
+
+
+def make_source(cfg: SourceConfig) -> FrameSource:
+    """The (not yet open) source a ``[source]`` section describes."""
+    try:
+        return parse_source(cfg.spec, **options(cfg))
+    except ValueError as exc:
+        raise DigitcamError(str(exc)) from None
 
 
 def parse_source(spec: str, **options: Any) -> FrameSource:
@@ -21,19 +89,20 @@ def parse_source(spec: str, **options: Any) -> FrameSource:
     (replay: fps, loop; opencv: width, height, fps, timeout_s; picamera2: the
     camera controls). Raises ValueError with a one-line message on a bad SPEC
     or an option the source does not take."""
-    kind, _, arg = spec.strip().partition(":")
-    kind = kind.lower()
+    from .opencv_source import OpenCVSource  # OpenCV and picamera2 load only when a source is made
+    from .picamera2_source import Picamera2Source
+    from .replay import ReplaySource
+
+    kind, arg = split(spec)
     source_type: type[FrameSource]
     args: list[Any]
-    if kind == "replay" and arg:
+    if kind == "replay":
         source_type, args = ReplaySource, [arg]
-    elif kind == "opencv" and arg:
+    elif kind == "opencv":
         # A bare integer is a camera index; anything else is a path or URL.
         source_type, args = OpenCVSource, [int(arg) if arg.isdigit() else arg]
-    elif kind == "picamera2" and (not arg or arg.isdigit()):
-        source_type, args = Picamera2Source, [int(arg)] if arg else []
     else:
-        raise ValueError(f"bad source {spec!r}: use one of {FORMS}")
+        source_type, args = Picamera2Source, [int(arg)] if arg else []
     _check_options(kind, source_type, len(args), options)
     return source_type(*args, **options)
 

@@ -23,8 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..config import ARCHIVE_MODES
+from ..geometry import rectify
 from ..reading import Reading
-from ..segment import rectify
 from .base import Sink
 from .kept import KeptFolder
 from .snapshot import encode, kept_name, write_atomic
@@ -68,8 +68,7 @@ class ArchiveSink(Sink):
     def publish(self, reading: Reading, frame: npt.NDArray[np.uint8] | None = None) -> None:
         if frame is None or not reading.text or not self.wants(reading):
             return
-        quad = np.asarray(reading.quad, np.float32)
-        strip = rectify(frame, quad) if np.any(quad) else frame
+        strip = frame if reading.quad is None else rectify(frame, np.asarray(reading.quad, np.float32))
         name = kept_name(reading)
         data = encode(strip, ".png")
         write_atomic(self.folder / name, data)

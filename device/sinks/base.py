@@ -1,6 +1,9 @@
-"""The ``Sink`` seam: every publisher gets the same ``Reading``."""
+"""The ``Sink`` seam: every publisher gets the same ``Reading``. ``publish`` is
+the one job; ``start`` and ``stop`` do nothing unless a sink holds resources."""
 
 from __future__ import annotations
+
+from abc import ABC, abstractmethod
 
 import numpy as np
 import numpy.typing as npt
@@ -8,15 +11,16 @@ import numpy.typing as npt
 from ..reading import Reading
 
 
-class Sink:
+class Sink(ABC):
     name = "sink"
 
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: B027 (a deliberate do-nothing default)
         """Open files, sockets, databases."""
 
+    @abstractmethod
     def publish(self, reading: Reading, frame: npt.NDArray[np.uint8] | None = None) -> None:
         """Deliver one reading (accepted or rejected). ``frame`` is the grey
         frame it came from, for sinks that draw; may be None."""
 
-    def stop(self) -> None:
+    def stop(self) -> None:  # noqa: B027 (a deliberate do-nothing default)
         """Flush and close; safe to call twice."""

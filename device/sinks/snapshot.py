@@ -76,8 +76,8 @@ def annotate(frame: npt.NDArray[np.uint8], reading: Reading) -> npt.NDArray[np.u
     height, width = image.shape[:2]
     scale = max(0.4, width / 900.0)
     thickness = max(1, round(scale * 2))
-    quad = np.round(np.asarray(reading.quad, dtype=np.float64)).astype(np.int32)
-    if quad.shape == (4, 2) and np.any(quad):
+    if reading.quad is not None:
+        quad = np.round(np.asarray(reading.quad, dtype=np.float64)).astype(np.int32)
         cv2.polylines(image, [quad.reshape(-1, 1, 2)], True, colour, thickness, cv2.LINE_AA)
     label = f"{reading.text or '-'}  {reading.confidence:.2f}"
     if "total" in reading.latency_ms:

@@ -22,8 +22,6 @@ from ..sinks.snapshot import annotate, encode
 
 logger = logging.getLogger(__name__)
 
-NO_QUAD = ((0.0, 0.0),) * 4
-
 
 @dataclass(frozen=True)
 class LatestFrame:
@@ -35,23 +33,16 @@ class LatestFrame:
 
     def as_reading(self) -> Reading:
         """The frame's result in the shape ``annotate`` draws (not a published reading)."""
-        r = self.result
-        quad = tuple((float(x), float(y)) for x, y in r.quad) if r.quad is not None else NO_QUAD
         # A repeat of the accepted value is only "rejected" as news; on the picture it is
         # the value in force, and drawing it red would tell the user something is wrong.
         agrees = self.accepted or self.reason.startswith("unchanged")
-        return Reading(timestamp="", text=r.text, confidence=r.confidence,
-                       digit_confidences=r.digit_confidences, quad=quad,  # type: ignore[arg-type]
-                       frame_id=self.frame_id, accepted=agrees, reason="" if agrees else self.reason,
-                       latency_ms=dict(r.latency_ms))
+        return Reading.of(self.result, self.frame_id, agrees, "" if agrees else self.reason)
 
     def summary(self) -> dict[str, Any]:
         height, width = self.image.shape[:2]
-        r = self.result
-        return {"frame_id": self.frame_id, "width": int(width), "height": int(height), "text": r.text,
-                "confidence": round(r.confidence, 4), "accepted": self.accepted, "reason": self.reason,
-                "quad": [[round(float(x), 1), round(float(y), 1)] for x, y in r.quad]
-                if r.quad is not None else None}
+        record = Reading.of(self.result, self.frame_id, self.accepted, self.reason).to_dict()
+        return {"frame_id": self.frame_id, "width": int(width), "height": int(height),
+                **{k: record[k] for k in ("text", "confidence", "accepted", "reason", "quad")}}
 
 
 class LiveState:

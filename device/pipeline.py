@@ -1,0 +1,85 @@
+"""The one builder of the reader pipeline: recogniser, finder (and its fallback),
+frame reader and stabiliser, from the typed config. The daemon, ``device bench``
+and ``digitcam read`` all build here, so what is timed and what is read is what
+the daemon runs; a command overrides only what the config cannot say
+(``full_frame``) or sets config fields before it builds."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .config import Config, ModelConfig, RegionConfig
+from .detector import LearnedFinder, StripDetector
+from .errors import DigitcamError
+from .finder import Aligner, Finder, FixedRegion
+from .frame_reader import MIN_CONFIDENCE, FrameReader
+from .geometry import rect_quad
+from .recognizer import Recognizer
+from .segment import ClassicalFinder
+from .stabilise import Stabiliser
+from .windows import WindowsFinder
+
+
+@dataclass
+class Pipeline:
+    recognizer: Recognizer
+    reader: FrameReader
+    stabiliser: Stabiliser
+
+    def describe(self) -> dict[str, Any]:
+        """Each part's type and settings: what ``device bench`` says it times."""
+        reader = self.reader
+        detector = reader.finder.detector if isinstance(reader.finder, LearnedFinder) else None
+        parts = {"recogniser": self.recognizer.info, "reader": reader, "finder": reader.finder,
+                 "fallback": reader.fallback, "detector": detector and detector.info,
+                 "stabiliser": self.stabiliser}
+        return {"model": self.recognizer.sha256, **{name: _settings(part) for name, part in parts.items()}}
+
+
+def _settings(part: object | None) -> dict[str, Any] | None:
+    """A part's type and its public settings of plain types."""
+    if part is None:
+        return None
+    values = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in vars(part).items()}
+    return {"type": type(part).__name__, **{k: v for k, v in values.items() if not k.startswith("_")
+                                            and isinstance(v, (bool, int, float, str, list))}}
+
+
+def build_pipeline(config: Config, *, full_frame: bool = False,
+                   clock: Callable[[], float] = time.monotonic) -> Pipeline:
+    """The pipeline ``config`` describes; ``full_frame``: read each whole frame as
+    it is (``digitcam read --roi``), whatever ``config.region`` says."""
+    model = config.model
+    recognizer = Recognizer(model.path or None, threads=model.threads, runtime=model.runtime or None)
+    finder = FixedRegion() if full_frame else make_finder(config.region, model)
+    reader = FrameReader(recognizer, finder, fallback=WindowsFinder() if config.region.windows else None,
+                         min_confidence=MIN_CONFIDENCE, sure=config.stabiliser.min_confidence,
+                         track_every=config.region.track_every)
+    return Pipeline(recognizer, reader, Stabiliser.from_config(config.stabiliser, clock))
+
+
+def make_finder(cfg: RegionConfig, model: ModelConfig) -> Finder:
+    if cfg.mode == "auto" and cfg.finder == "classical":
+        return ClassicalFinder()
+    if cfg.mode == "auto":
+        return LearnedFinder(StripDetector(cfg.detector or None, model.threads, model.runtime or None))
+    aligner = None
+    if cfg.align and cfg.reference_image:
+        reference = cv2.imread(cfg.reference_image, cv2.IMREAD_GRAYSCALE)
+        if reference is None:
+            raise DigitcamError(f"{cfg.reference_image}: cannot read the reference image")
+        aligner = Aligner(np.asarray(reference, np.uint8))
+    quad = rect_quad(*cfg.rect) if cfg.mode == "rect" else np.array(cfg.quad, np.float32)
+    return FixedRegion(quad, aligner)
+
+
+def bundled_frames() -> Path:
+    """The sample frames shipped with the device package."""
+    return Path(__file__).parent / "samples" / "frames"
