@@ -131,8 +131,7 @@ class ModelConfig:
 class StabiliserConfig:
     k: int = _field(3, "accept a reading when k of the last n frames agree on it (k <= n)", min=1, max=100)
     n: int = _field(5, "the number of recent frames that vote", min=1, max=100)
-    min_confidence: float = _field(0.6, "frames below this confidence do not vote; a region read this "
-                                        "surely also ends the search for the strip", min=0.0, max=1.0)
+    min_confidence: float = _field(0.6, "frames below this confidence do not vote", min=0.0, max=1.0)
     monotonic: bool = _field(False, "counter: reject a value lower than the last accepted one")
     max_rate_per_min: float = _field(0.0, "counter: reject increases faster than this per minute; 0 = off",
                                      min=0.0, max=1e9)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from .capture import spec
 from .config import Config, load_config
 from .errors import ExitStatus
 
@@ -56,7 +57,7 @@ def summarise(cfg: Config) -> list[str]:
         sinks[-1] = (f"mqtt {mq.host}:{mq.port}{' (TLS)' if mq.tls else ''}"
                      f"{', Home Assistant discovery' if mq.discovery else ''}")
     camera = ""
-    if src.spec == "picamera2":
+    if spec.split(src.spec)[0] == "picamera2":
         focus = src.af_mode or ("manual" if src.lens_position >= 0 else "continuous")
         at = f" at {src.lens_position:g} dioptres" if src.lens_position >= 0 else ""
         exposure = f"exposure {src.exposure_us} us" if src.exposure_us else "auto exposure"

@@ -40,12 +40,11 @@ from .preprocess import GreyImage, to_grey
 from .profiling import DECODE, DETECT, INFER, PREPROCESS, READER_STAGES, SEGMENT, TOTAL
 from .recognizer import Recognition, Recognizer
 
-# Below this a found region's best read is a false find (no digits). Configurable
-# as region.min_confidence.
+# Below this a found region's best read is a false find (no digits).
 MIN_CONFIDENCE = 0.5
-# A read this sure ends the search (and is worth tracking). The daemon takes the
-# stabiliser's floor (stabiliser.min_confidence), whose default this is: tuned on
-# dev scenes, 0.6 reads as well as 0.9 and saves the second crop on most frames.
+# A read this sure ends the search (and is worth tracking). Tuned on dev scenes:
+# 0.6 reads as well as 0.9 and saves the second crop on most frames. Neither is
+# the stabiliser's vote floor (stabiliser.min_confidence), which `make demo` sets to 0.5.
 SURE = 0.6
 # Tracking's "has the scene moved" test: the mean absolute difference of 40x30
 # area-averaged thumbnails (16x16-pixel cells of a 640x480 frame). On

@@ -19,7 +19,7 @@ import pytest
 from digitcam.device.capture.base import SourceError
 from digitcam.device.capture.picamera2_source import AF_MODES, Picamera2Source
 from digitcam.device.capture.spec import make_source, options
-from digitcam.device.config import parse_config
+from digitcam.device.config import ConfigError, parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDIN = ROOT / "tests" / "e2e" / "fake_picamera2"
@@ -175,12 +175,24 @@ def test_config_reaches_the_source(standin: Path) -> None:
     cfg = parse_config('[source]\nspec = "picamera2"\nfps = 12.5\nwidth = 800\nheight = 600\n'
                        'exposure_us = 90000\nlens_position = 3.0\n')
     assert options(cfg.source) == {"size": (800, 600), "framerate": 12.5, "exposure_us": 90000,
-                                          "af_mode": "manual", "lens_position": 3.0}
+                                   "af_mode": "manual", "lens_position": 3.0}
     source = make_source(cfg.source)
     assert isinstance(source, Picamera2Source)
     assert source.controls()["FrameDurationLimits"] == (80_000, 90_000)
     auto = make_source(parse_config('[source]\nspec = "picamera2"\naf_mode = "auto"\n').source)
     assert isinstance(auto, Picamera2Source) and auto.af_mode == "auto"
+
+
+def test_a_second_camera_is_a_valid_config_with_its_fps() -> None:
+    # capture/spec.py decides for config validation too: picamera2:N is a source it builds.
+    from digitcam.device.config_command import summarise
+
+    cfg = parse_config('[source]\nspec = "picamera2:1"\nfps = 12.5\n')
+    source = make_source(cfg.source)
+    assert isinstance(source, Picamera2Source) and (source.camera_num, source.framerate) == (1, 12.5)
+    assert summarise(cfg)[0].startswith("source:     picamera2:1 at 12.5 fps, 640x480, focus continuous")
+    with pytest.raises(ConfigError, match=r"source\.spec: bad source 'picamera2:x'"):
+        parse_config('[source]\nspec = "picamera2:x"\n')
 
 
 def _check_source(config: Path, frames: Path, *args: str, site: Path = STANDIN

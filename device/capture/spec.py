@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("replay", "opencv", "picamera2")
 FORMS = "replay:DIR_OR_VIDEO, opencv:INDEX_OR_URL (camera index, video file or rtsp/http URL), picamera2[:N]"
 
 
