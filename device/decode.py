@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 
 @dataclass(frozen=True)
-class Decoded:
+class Recognition:
     text: str
     confidence: float  # the least certain column decision on the best path
     digit_confidences: tuple[float, ...]
+    latency_ms: dict[str, float] = field(default_factory=dict)  # the recogniser's stages
 
 
 def softmax(logits: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
@@ -22,7 +23,7 @@ def softmax(logits: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
     return shifted
 
 
-def ctc_greedy(logits: npt.NDArray[np.floating], alphabet: str, blank: int) -> Decoded:
+def ctc_greedy(logits: npt.NDArray[np.floating], alphabet: str, blank: int) -> Recognition:
     """Best-path decode of ``logits`` shaped (time, classes).
 
     Repeats collapse, blanks drop. A digit's confidence is the highest
@@ -33,7 +34,7 @@ def ctc_greedy(logits: npt.NDArray[np.floating], alphabet: str, blank: int) -> D
     if logits.ndim != 2 or logits.shape[1] != len(alphabet) + 1:
         raise ValueError(f"expected (time, {len(alphabet) + 1}) scores, got {logits.shape}")
     if logits.shape[0] == 0:
-        return Decoded("", 0.0, ())
+        return Recognition("", 0.0, ())
     probs = softmax(logits)
     best = probs.argmax(axis=1)
     best_p = probs[np.arange(len(best)), best]
@@ -48,4 +49,4 @@ def ctc_greedy(logits: npt.NDArray[np.floating], alphabet: str, blank: int) -> D
             elif p > confs[-1]:
                 confs[-1] = p
         previous = cls
-    return Decoded("".join(chars), float(best_p.min()), tuple(round(c, 4) for c in confs))
+    return Recognition("".join(chars), float(best_p.min()), tuple(round(c, 4) for c in confs))

@@ -34,11 +34,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from .decode import Recognition
 from .finder import Finder
 from .geometry import Quad, quad_height, quad_width
 from .preprocess import GreyImage, to_grey
 from .profiling import DECODE, DETECT, INFER, PREPROCESS, READER_STAGES, SEGMENT, TOTAL
-from .recognizer import Recognition, Recognizer
+from .recognizer import Recognizer
 
 # Below this a found region's best read is a false find (no digits).
 MIN_CONFIDENCE = 0.5

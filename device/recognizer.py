@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +16,12 @@ import numpy as np
 import numpy.typing as npt
 
 from . import bundle
-from .decode import Decoded, ctc_greedy
+from .decode import Recognition, ctc_greedy
 from .preprocess import GreyImage, fit_strip, to_grey
 from .profiling import DECODE, INFER, PREPROCESS, TOTAL
 from .runtime import Dequantizer, describe, load_model
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Recognition:
-    text: str
-    confidence: float
-    digit_confidences: tuple[float, ...]
-    latency_ms: dict[str, float] = field(default_factory=dict)
 
 
 class Recognizer:
@@ -71,10 +63,10 @@ class Recognizer:
         t1 = time.monotonic()
         scores = self.scores(self._strip)
         t2 = time.monotonic()
-        decoded: Decoded = ctc_greedy(scores, self.meta.bundle.alphabet, self.meta.bundle.blank_index)
+        decoded = ctc_greedy(scores, self.meta.bundle.alphabet, self.meta.bundle.blank_index)
         t3 = time.monotonic()
         latency = {PREPROCESS: (t1 - t0) * 1000.0, INFER: (t2 - t1) * 1000.0,
                    DECODE: (t3 - t2) * 1000.0, TOTAL: (t3 - t0) * 1000.0}
         if len(decoded.text) > self.meta.bundle.max_length:  # longer than any label it learnt: noise
             return Recognition("", 0.0, (), latency)
-        return Recognition(decoded.text, decoded.confidence, decoded.digit_confidences, latency)
+        return replace(decoded, latency_ms=latency)

@@ -38,6 +38,7 @@ stay stuck forever.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -99,9 +100,7 @@ class Stabiliser:
 
     @classmethod
     def from_config(cls, cfg: StabiliserConfig, clock: Callable[[], float] = time.monotonic) -> Stabiliser:
-        return cls(k=cfg.k, n=cfg.n, min_confidence=cfg.min_confidence, monotonic=cfg.monotonic,
-                   max_rate_per_min=cfg.max_rate_per_min, expected_digits=cfg.expected_digits,
-                   clock=clock, emit=cfg.emit, recover_after_s=cfg.recover_after_s)
+        return cls(**dataclasses.asdict(cfg), clock=clock)  # the section's keys are the parameters
 
     @property
     def last_accepted(self) -> str | None:

@@ -377,11 +377,6 @@ def test_parse_source_rejects_bad_specs_in_one_line(spec: str) -> None:
     assert "\n" not in str(error.value) and "picamera2" in str(error.value)
 
 
-def test_parse_source_rejects_options_the_source_does_not_take(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"replay does not take option.* exposure_us; it takes fps, loop"):
-        parse_source(f"replay:{tmp_path}", exposure_us=100)
-
-
 # ---- picamera2 -------------------------------------------------------------------
 
 def test_y_plane_cuts_row_padding_and_chroma() -> None:

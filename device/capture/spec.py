@@ -4,8 +4,6 @@ of which ``[source]`` settings each kind takes. Config validation, the daemon,
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -45,13 +43,16 @@ def problem(cfg: SourceConfig) -> tuple[str, str] | None:
 
 
 def options(cfg: SourceConfig) -> dict[str, Any]:
-    """Only the options the named source takes, with 0/-1 'automatic' left out."""
+    """Only the options the named source takes, with 0/-1 'automatic' left out (fps 0: a
+    replay as fast as it goes, a camera at its own rate)."""
     kind, _ = split(cfg.spec)
     if kind == "replay":
         return {"fps": cfg.fps, "loop": cfg.loop}
     if kind == "opencv":
         return {"width": cfg.width, "height": cfg.height, **({"fps": cfg.fps} if cfg.fps > 0 else {})}
-    picamera2: dict[str, Any] = {"size": (cfg.width, cfg.height), "framerate": cfg.fps}
+    picamera2: dict[str, Any] = {"size": (cfg.width, cfg.height)}
+    if cfg.fps > 0:
+        picamera2["framerate"] = cfg.fps
     if cfg.exposure_us > 0:
         picamera2["exposure_us"] = cfg.exposure_us
     if cfg.gain > 0:
@@ -70,11 +71,6 @@ def lossless(cfg: SourceConfig) -> bool:
     return split(cfg.spec)[0] == "replay" and cfg.fps == 0
 
 
-def unthrottled(cfg: SourceConfig) -> SourceConfig:
-    """For timing: a replay as fast as it goes, looping; a camera keeps its own rate."""
-    return dataclasses.replace(cfg, fps=0.0, loop=True) if split(cfg.spec)[0] == "replay" else cfg
-
-
 def make_source(cfg: SourceConfig) -> FrameSource:
     """The (not yet open) source a ``[source]`` section describes."""
     try:
@@ -86,32 +82,14 @@ def make_source(cfg: SourceConfig) -> FrameSource:
 def parse_source(spec: str, **options: Any) -> FrameSource:
     """Build (not open) the source a SPEC names; ``options`` go to its constructor
     (replay: fps, loop; opencv: width, height, fps, timeout_s; picamera2: the
-    camera controls). Raises ValueError with a one-line message on a bad SPEC
-    or an option the source does not take."""
+    camera controls). Raises ValueError with a one-line message on a bad SPEC."""
     from .opencv_source import OpenCVSource  # OpenCV and picamera2 load only when a source is made
     from .picamera2_source import Picamera2Source
     from .replay import ReplaySource
 
     kind, arg = split(spec)
-    source_type: type[FrameSource]
-    args: list[Any]
     if kind == "replay":
-        source_type, args = ReplaySource, [arg]
-    elif kind == "opencv":
-        # A bare integer is a camera index; anything else is a path or URL.
-        source_type, args = OpenCVSource, [int(arg) if arg.isdigit() else arg]
-    else:
-        source_type, args = Picamera2Source, [int(arg)] if arg else []
-    _check_options(kind, source_type, len(args), options)
-    return source_type(*args, **options)
-
-
-def _check_options(kind: str, source_type: type[FrameSource], n_positional: int,
-                   options: dict[str, Any]) -> None:
-    """Unknown options as a one-line ValueError, not a TypeError from deep inside."""
-    parameters = list(inspect.signature(source_type.__init__).parameters.values())[1 + n_positional:]
-    accepted = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise ValueError(f"source {kind} does not take option(s) {', '.join(unknown)}; "
-                         f"it takes {', '.join(accepted)}")
+        return ReplaySource(arg, **options)
+    if kind == "opencv":  # a bare integer is a camera index; anything else is a path or URL
+        return OpenCVSource(int(arg) if arg.isdigit() else arg, **options)
+    return Picamera2Source(*([int(arg)] if arg else []), **options)
