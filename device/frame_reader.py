@@ -27,7 +27,7 @@ share of it ``detect``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -57,12 +57,11 @@ MOTION_LEVEL = 9.0
 
 
 @dataclass(frozen=True)
-class FrameResult:
-    text: str
-    confidence: float
-    digit_confidences: tuple[float, ...]
-    quad: Quad | None  # where the strip was, in frame pixels; None when nothing was read
-    latency_ms: dict[str, float] = field(default_factory=dict)  # READER_STAGES and TOTAL
+class FrameResult(Recognition):
+    """A frame's best read (latency: READER_STAGES and TOTAL), where it was in frame
+    pixels (None when nothing was read) and how many regions were read."""
+
+    quad: Quad | None = None
     candidates: int = 0
 
 
@@ -168,7 +167,7 @@ class FrameReader:
             grey = np.zeros((0, 0), np.uint8)
         latency[PREPROCESS] = _ms(t0)
         if grey.size == 0:
-            return FrameResult("", 0.0, (), None, {**latency, TOTAL: _ms(t0)})
+            return FrameResult("", 0.0, (), {**latency, TOTAL: _ms(t0)})
         thumb: npt.NDArray[np.uint8] | None = None  # set when tracking a stream
         if self.track_every > 0:
             s0 = time.monotonic()
@@ -181,7 +180,8 @@ class FrameReader:
                         and not _too_wide(quad, len(tracked.text), self.finder.per_digit)):
                     self._since_detect += 1
                     self.tracked_frames += 1
-                    return self._result(tracked, quad, latency, t0, 1)
+                    return FrameResult(tracked.text, tracked.confidence, tracked.digit_confidences,
+                                       {**latency, TOTAL: _ms(t0)}, quad, 1)
         f0 = time.monotonic()
         groups = self.finder.find(grey)
         latency[DETECT] = _ms(f0)
@@ -204,14 +204,7 @@ class FrameReader:
             self._remember(grey, thumb, best if one_strip else None, best_quad)
         # Only a found strip can be a false find; a region the user fixed is always read.
         floor = 0.0 if self.finder.per_digit is None else self.min_confidence
-        if best is None or best.confidence < floor:
-            return self._result(None, None, latency, t0, candidates, best.confidence if best else 0.0)
-        return self._result(best, best_quad, latency, t0, candidates)
-
-    @staticmethod
-    def _result(read: Recognition | None, quad: Quad | None, latency: dict[str, float], t0: float,
-                candidates: int, confidence: float = 0.0) -> FrameResult:
         latency[TOTAL] = _ms(t0)
-        if read is None:
-            return FrameResult("", confidence, (), None, latency, candidates)
-        return FrameResult(read.text, read.confidence, read.digit_confidences, quad, latency, candidates)
+        if best is None or best.confidence < floor:
+            return FrameResult("", best.confidence if best else 0.0, (), latency, None, candidates)
+        return FrameResult(best.text, best.confidence, best.digit_confidences, latency, best_quad, candidates)

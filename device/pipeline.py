@@ -6,8 +6,6 @@ the daemon runs; a command overrides only what the config cannot say
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,8 +50,7 @@ def _settings(part: object | None) -> dict[str, Any] | None:
                                             and isinstance(v, (bool, int, float, str, list))}}
 
 
-def build_pipeline(config: Config, *, full_frame: bool = False,
-                   clock: Callable[[], float] = time.monotonic) -> Pipeline:
+def build_pipeline(config: Config, *, full_frame: bool = False) -> Pipeline:
     """The pipeline ``config`` describes; ``full_frame``: read each whole frame as
     it is (``digitcam read --roi``), whatever ``config.region`` says."""
     model = config.model
@@ -62,7 +59,7 @@ def build_pipeline(config: Config, *, full_frame: bool = False,
     reader = FrameReader(recognizer, finder, fallback=WindowsFinder() if config.region.windows else None,
                          min_confidence=MIN_CONFIDENCE, sure=SURE,
                          track_every=config.region.track_every)
-    return Pipeline(recognizer, reader, Stabiliser.from_config(config.stabiliser, clock))
+    return Pipeline(recognizer, reader, Stabiliser.from_config(config.stabiliser))
 
 
 def make_finder(cfg: RegionConfig, model: ModelConfig) -> Finder:

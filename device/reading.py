@@ -52,13 +52,8 @@ class Reading:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Reading:
         quad = None if raw["quad"] is None else tuple(tuple(float(v) for v in p) for p in raw["quad"])
-        return cls(
-            timestamp=str(raw["timestamp"]), text=str(raw["text"]),
-            confidence=float(raw["confidence"]),
-            digit_confidences=tuple(float(c) for c in raw["digit_confidences"]),
-            quad=quad,  # type: ignore[arg-type]
-            frame_id=int(raw["frame_id"]), accepted=bool(raw["accepted"]),
-            reason=str(raw.get("reason", "")),
-            latency_ms={k: float(v) for k, v in raw.get("latency_ms", {}).items()},
-            model_sha256=str(raw.get("model_sha256", "")),
-        )
+        return cls(str(raw["timestamp"]), str(raw["text"]), float(raw["confidence"]),
+                   tuple(float(c) for c in raw["digit_confidences"]), quad,  # type: ignore[arg-type]
+                   int(raw["frame_id"]), bool(raw["accepted"]), str(raw.get("reason", "")),
+                   {k: float(v) for k, v in raw.get("latency_ms", {}).items()},
+                   str(raw.get("model_sha256", "")))

@@ -43,8 +43,8 @@ FRAMES = ROOT / "device" / "samples" / "frames"
 def hook_cost() -> None:
     live, metrics = LiveState(), Metrics(None)
     image = np.zeros((480, 640), np.uint8)
-    result = FrameResult("0123", 0.9, (0.9,) * 4, np.zeros((4, 2), np.float32),
-                         {"segment": 2.0, "infer": 0.3, "decode": 0.1, "total": 2.5})
+    result = FrameResult("0123", 0.9, (0.9,) * 4, {"segment": 2.0, "infer": 0.3, "decode": 0.1, "total": 2.5},
+                         np.zeros((4, 2), np.float32))
     verdict = Verdict(False, "0123", "unchanged 0123")
     stages = {"capture_wait": 1.0, "segment": 2.0, "infer": 0.3, "decode": 0.1, "publish": 0.0,
               "total": 2.5}

@@ -437,3 +437,17 @@ def test_log_tail_follow_prints_rows_as_they_are_committed(state, cli_has_log):
         status = proc.wait(timeout=30)
     assert [line.split()[1] for line in lines] == ["1007", "1008", "1009", "1010"]
     assert status == 130
+
+
+def test_a_reading_without_a_strip_keeps_its_null_quad(tmp_path):
+    # Reading.of is the one conversion of a frame's result; no strip is None, never zeros.
+    from digitcam.device.frame_reader import FrameResult
+
+    nothing = Reading.of(FrameResult("", 0.31234, (), {"total": 1.23456}), frame_id=3, reason="no digits")
+    assert nothing.quad is None and nothing.confidence == 0.3123 and nothing.latency_ms == {"total": 1.235}
+    assert nothing.to_dict()["quad"] is None and Reading.from_dict(nothing.to_dict()) == nothing
+    path = tmp_path / "fieldlog.sqlite3"
+    write_log(path, [nothing])
+    with FieldLog(path) as log:
+        (row,) = log.tail(1)
+    assert row.reading == nothing

@@ -201,7 +201,7 @@ def test_the_frame_is_encoded_once_per_new_frame_with_the_strip_drawn():
     assert live.jpeg() is None
     image = np.full((120, 160), 90, np.uint8)
     quad = np.array([[20, 40], [140, 40], [140, 80], [20, 80]], np.float32)
-    live.frame(image, 7, FrameResult("123", 0.9, (0.9,) * 3, quad, {"total": 2.0}), True, "")
+    live.frame(image, 7, FrameResult("123", 0.9, (0.9,) * 3, {"total": 2.0}, quad), True, "")
     first = live.jpeg()
     assert first is not None and first[:2] == b"\xff\xd8"
     assert live.jpeg() is first  # the same frame asked again: no new encode
@@ -211,7 +211,7 @@ def test_the_frame_is_encoded_once_per_new_frame_with_the_strip_drawn():
     edge = drawn[60, 18:23].astype(int)  # the quad's left edge: green, on a grey frame
     assert (edge[:, 1] - edge[:, 2]).max() > 60, edge
     assert image.max() == 90  # the pipeline's frame itself is never drawn on
-    live.frame(image, 8, FrameResult("", 0.0, (), None, {}), False, "no digits")
+    live.frame(image, 8, FrameResult("", 0.0, ()), False, "no digits")
     assert live.jpeg() is not first
 
     for i in range(5):
