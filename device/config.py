@@ -60,16 +60,8 @@ def _field(default: Any, help: str, *, min: float | None = None, max: float | No
            choices: tuple[str, ...] | None = None, lengths: tuple[int, ...] | None = None) -> Any:
     """A config field. ``min``/``max`` bound every number in the value (also inside
     arrays); ``lengths`` lists the allowed array lengths."""
-    meta: dict[str, Any] = {"help": help}
-    if min is not None:
-        meta["min"] = min
-    if max is not None:
-        meta["max"] = max
-    if choices is not None:
-        meta["choices"] = choices
-    if lengths is not None:
-        meta["lengths"] = lengths
-    return field(default=default, metadata=meta)
+    given = {"min": min, "max": max, "choices": choices, "lengths": lengths}
+    return field(default=default, metadata={"help": help} | {k: v for k, v in given.items() if v is not None})
 
 
 @dataclass(frozen=True)

@@ -83,24 +83,19 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def make_interpreter(model_path: str, threads: int = 1, runtime: str | None = None) -> tuple[Any, str]:
-    cls, name = interpreter_class(runtime)
-    with _quiet_native_stderr():
-        interpreter = cls(model_path=model_path, num_threads=max(1, threads))
-        interpreter.allocate_tensors()
-    logger.debug("built %s interpreter for %s with %d thread(s)", name, model_path, threads)
-    return interpreter, name
-
-
 def load_model(path: Path, threads: int = 1, runtime: str | None = None) -> tuple[Any, str, float]:
     """An interpreter for a bundle's .tflite, the runtime's name and the load time
     in ms; a file the runtime cannot parse is a one-line ``BundleError`` naming it."""
     started = time.monotonic()
+    cls, name = interpreter_class(runtime)
     try:
-        interpreter, name = make_interpreter(str(path), threads, runtime)
+        with _quiet_native_stderr():
+            interpreter = cls(model_path=str(path), num_threads=max(1, threads))
+            interpreter.allocate_tensors()
     except ValueError as exc:  # the runtime's word for a file it cannot parse
         reason = " ".join(str(exc).split())  # tflite-runtime's message spans lines
         raise BundleError(f"{path}: not a loadable TFLite model ({reason})") from None
+    logger.debug("built %s interpreter for %s with %d thread(s)", name, path, threads)
     return interpreter, name, (time.monotonic() - started) * 1000.0
 
 
