@@ -29,6 +29,7 @@ from .fieldlog import (
     log_path,
     state_dir,
 )
+from .profiling import TOTAL
 
 if TYPE_CHECKING:
     from .cli import Env
@@ -103,7 +104,7 @@ def closed_pipe_ok(env: Env) -> Iterator[None]:
 def format_row(row: LogRow) -> str:
     r = row.reading
     status = "ok" if r.accepted else f"rejected{': ' + r.reason if r.reason else ''}"
-    total = r.latency_ms.get("total")
+    total = r.latency_ms.get(TOTAL)
     latency = f"{total:8.1f} ms" if total is not None else f"{'-':>8}   "
     return (f"{r.timestamp}  {r.text or '-':<12} {r.confidence:6.3f}  frame {r.frame_id:<8} "
             f"{latency}  {status}")

@@ -18,6 +18,7 @@ from typing import TextIO
 import numpy as np
 import numpy.typing as npt
 
+from ..profiling import TOTAL
 from ..reading import Reading
 from ..value import display
 from .base import Sink
@@ -69,7 +70,7 @@ class ConsoleSink(Sink):
         parts = [when, shown or "-", f"conf {reading.confidence:.3f}"]
         if fps is not None:
             parts.append(f"{fps:.1f} fps")
-        total = reading.latency_ms.get("total")
+        total = reading.latency_ms.get(TOTAL)
         if total is not None:
             parts.append(f"{total:.1f} ms")
         if not reading.accepted:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..profiling import TOTAL
 from ..reading import Reading
 from .base import Sink
 
@@ -42,10 +43,10 @@ def journal_fields(reading: Reading, identifier: str = "digitcam") -> dict[str, 
     }
     if reading.reason:
         fields["DIGITCAM_REASON"] = reading.reason
-    if "total" in reading.latency_ms:
-        fields["DIGITCAM_LATENCY_MS"] = f"{reading.latency_ms['total']:.2f}"
+    if TOTAL in reading.latency_ms:
+        fields["DIGITCAM_LATENCY_MS"] = f"{reading.latency_ms[TOTAL]:.2f}"
     for stage, ms in reading.latency_ms.items():
-        if stage != "total":
+        if stage != TOTAL:
             fields[f"DIGITCAM_LATENCY_{stage.upper()}_MS"] = f"{ms:.2f}"
     return fields
 
@@ -87,7 +88,7 @@ class JournalSink(Sink):
             return
         logger.info("read %s conf %.3f frame %s accepted %s latency %s ms reason %s",
                     reading.text or "-", reading.confidence, reading.frame_id, reading.accepted,
-                    reading.latency_ms.get("total", "-"), reading.reason or "-")
+                    reading.latency_ms.get(TOTAL, "-"), reading.reason or "-")
 
     def stop(self) -> None:
         self._send = None

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from ..errors import DigitcamError
 from ..fieldlog import canonical_ts
+from ..profiling import TOTAL
 from ..reading import Reading, utc_now
 from .base import Sink
 from .kept import KeptFolder
@@ -80,8 +81,8 @@ def annotate(frame: npt.NDArray[np.uint8], reading: Reading) -> npt.NDArray[np.u
         quad = np.round(np.asarray(reading.quad, dtype=np.float64)).astype(np.int32)
         cv2.polylines(image, [quad.reshape(-1, 1, 2)], True, colour, thickness, cv2.LINE_AA)
     label = f"{reading.text or '-'}  {reading.confidence:.2f}"
-    if "total" in reading.latency_ms:
-        label += f"  {reading.latency_ms['total']:.0f} ms"
+    if TOTAL in reading.latency_ms:
+        label += f"  {reading.latency_ms[TOTAL]:.0f} ms"
     if not reading.accepted:
         label += f"  rejected: {reading.reason}" if reading.reason else "  rejected"
     font = cv2.FONT_HERSHEY_SIMPLEX
