@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="--roi auto: do not fall back to reading display windows")
     p.add_argument("--json", action="store_true", help="one JSON object a line")
     p.add_argument("--stats", action="store_true",
-                   help="finish with a latency table (p50/p95/max per stage)")
+                   help="finish with a latency table (p50/p95/p99/max per stage)")
     p.set_defaults(handler=run)
 
 
