@@ -85,3 +85,21 @@ def test_each_image_is_independent_without_tracking(reader):
     assert reader.track_every == 0 and reader.tracked_frames == 0
     assert first.text == second.text == "1234567"
     assert second.latency_ms["detect"] > 0 and np.array_equal(first.quad, second.quad)
+
+
+def test_a_frame_is_made_grey_once_and_its_preprocessing_booked_apart(reader, monkeypatch):
+    from digitcam.device import frame_reader, preprocess, recognizer
+    from digitcam.device.profiling import PREPROCESS, READER_STAGES, TOTAL
+
+    calls = []
+
+    def counting(image):
+        calls.append(image.shape)
+        return preprocess.to_grey(image)
+
+    monkeypatch.setattr(frame_reader, "to_grey", counting)
+    monkeypatch.setattr(recognizer, "to_grey", counting)
+    colour = np.dstack([frame_with("4071")] * 3)
+    result = reader.read(colour)
+    assert result.text == "4071" and calls == [colour.shape]  # the frame, not each strip again
+    assert set(result.latency_ms) == {*READER_STAGES, TOTAL} and result.latency_ms[PREPROCESS] > 0
