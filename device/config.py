@@ -109,6 +109,10 @@ class RegionConfig:
     track_every: int = _field(10, "mode auto, finder learned: re-read the last confident strip for up "
                                   "to N frames while the scene stands still, then search again; "
                                   "0 = search every frame", min=0, max=1000)
+    # The reader's gate, not the stabiliser's vote floor: a found strip below it is a false find.
+    min_confidence: float = _field(0.5, "mode auto: a frame whose best found strip reads below this "
+                                        "confidence reads as no digits (a false find); a rect or quad "
+                                        "is always read", min=0.0, max=1.0)
 
 
 @dataclass(frozen=True)
@@ -328,10 +332,20 @@ def parse_config(text: str, source_name: str = "<config>") -> Config:
     except parser.TOMLDecodeError as exc:
         # The parser's message already says "(at line L, column C)".
         raise ConfigError(f"invalid TOML: {exc}", source=source_name) from None
-    builder = _Builder(text, source_name)
-    cfg = builder.build(Config, raw, "")
-    _check_cross_fields(cfg, builder)
+    cfg = _checked(raw, _Builder(text, source_name))
     logger.debug("config %s loaded", source_name)
+    return cfg
+
+
+def config_from(values: Mapping[str, Any], source: str) -> Config:
+    """The config a command's options give as ``{section: {key: value}}``, checked as
+    the same keys in a file would be; errors name ``source`` (the command)."""
+    return _checked(values, _Builder("", source))
+
+
+def _checked(raw: Mapping[str, Any], builder: _Builder) -> Config:
+    cfg: Config = builder.build(Config, raw, "")
+    _check_cross_fields(cfg, builder)
     return cfg
 
 

@@ -17,7 +17,7 @@ from .config import Config, ModelConfig, RegionConfig
 from .detector import LearnedFinder, StripDetector
 from .errors import DigitcamError
 from .finder import Aligner, Finder, FixedRegion
-from .frame_reader import MIN_CONFIDENCE, SURE, FrameReader
+from .frame_reader import FrameReader
 from .geometry import rect_quad
 from .recognizer import Recognizer
 from .segment import ClassicalFinder
@@ -57,7 +57,7 @@ def build_pipeline(config: Config, *, full_frame: bool = False) -> Pipeline:
     recognizer = Recognizer(model.path or None, threads=model.threads, runtime=model.runtime or None)
     finder = FixedRegion() if full_frame else make_finder(config.region, model)
     reader = FrameReader(recognizer, finder, fallback=WindowsFinder() if config.region.windows else None,
-                         min_confidence=MIN_CONFIDENCE, sure=SURE,
+                         min_confidence=config.region.min_confidence,
                          track_every=config.region.track_every)
     return Pipeline(recognizer, reader, Stabiliser.from_config(config.stabiliser))
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .config import FINDERS
+from .config import FINDERS, RegionConfig
 from .errors import DigitcamError, ExitStatus, InputError
 from .preprocess import silence_opencv
 from .profiling import LOAD, TOTAL, LatencyProfile
@@ -43,6 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--detector", metavar="PATH", help="strip detector bundle (default: the bundled one)")
     p.add_argument("--no-windows", dest="windows", action="store_false",
                    help="--roi auto: do not fall back to reading display windows")
+    p.add_argument("--min-confidence", type=float, default=RegionConfig.min_confidence, metavar="C",
+                   help="--roi auto: a best found strip below this confidence (0..1) reads as no "
+                        f"digits (region.min_confidence, default {RegionConfig.min_confidence})")
     p.add_argument("--json", action="store_true", help="one JSON object a line")
     p.add_argument("--stats", action="store_true",
                    help="finish with a latency table (p50/p95/p99/max per stage)")
@@ -98,16 +101,17 @@ def crop(image: npt.NDArray[np.uint8], roi: str | tuple[int, int, int, int],
 
 
 def run(args: argparse.Namespace, env: Env) -> int:
-    from .config import Config, ModelConfig, RegionConfig
+    from .config import config_from
     from .pipeline import build_pipeline
     from .reading import Reading
 
     silence_opencv()
     roi = parse_roi(args.roi)
     # Each image is independent: no tracking. The rest is the daemon's pipeline.
-    config = Config(model=ModelConfig(path=args.model or "", threads=args.threads),
-                    region=RegionConfig(finder=args.finder, detector=args.detector or "",
-                                        windows=args.windows, track_every=0))
+    config = config_from({"model": {"path": args.model or "", "threads": args.threads},
+                          "region": {"finder": args.finder, "detector": args.detector or "",
+                                     "windows": args.windows, "track_every": 0,
+                                     "min_confidence": args.min_confidence}}, "digitcam read")
     pipeline = build_pipeline(config, full_frame=roi != "auto")
     paths = list(expand(args.paths))
     profile = LatencyProfile(window=max(2, len(paths)))

@@ -91,6 +91,8 @@ def test_out_of_range_value_is_named() -> None:
     assert "out of range 1..8" in str(err)
     err = error_of("[stabiliser]\nmin_confidence = 1.5\n")
     assert (err.key, err.line) == ("stabiliser.min_confidence", 2)
+    err = error_of("[region]\nmin_confidence = -0.1\n")
+    assert (err.key, err.line) == ("region.min_confidence", 2)
 
 
 def test_wrong_type_is_named() -> None:

@@ -99,6 +99,23 @@ def test_bad_roi_is_a_usage_error(strips):
     assert result.returncode == 1 and "expected auto, full or X,Y,W,H" in result.stderr
 
 
+def test_min_confidence_is_the_readers_floor_for_a_found_strip(strips):
+    """The flag goes through the config (region.min_confidence): above every read's
+    confidence a found strip is a false find; a fixed region is read regardless."""
+    folder, truth = strips
+    path = str(folder / "a_31415.png")
+    found = json.loads(run_cli("read", "--json", path).stdout)
+    assert found["text"] == "31415" and found["confidence"] < 1.0
+    gated = json.loads(run_cli("read", "--json", "--min-confidence", "1", path).stdout)
+    assert (gated["text"], gated["quad"]) == ("", None)
+    assert gated["confidence"] == found["confidence"]  # the same read, dropped
+    full = json.loads(run_cli("read", "--json", "--roi", "full", "--min-confidence", "1", path).stdout)
+    assert full["text"] == "31415"
+    bad = run_cli("read", "--min-confidence", "1.5", path)
+    assert bad.returncode != 0 and "region.min_confidence: 1.5 is out of range 0.0..1.0" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 # The classical finder proposes bare rules and strokes; since the recogniser
 # learnt to keep a lone '1' (it dropped 14 % of MNIST's), it reads one scene of
 # the two empty ones (4 shots) as '1'. On 50 empty scenes it reads 0.60 empty,
