@@ -32,3 +32,8 @@ class BundleError(DigitcamError):
 
 class InputError(DigitcamError):
     exit_status = ExitStatus.BAD_INPUT
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (libraries' messages span lines), or its type."""
+    return " ".join(str(exc).split()) or type(exc).__name__

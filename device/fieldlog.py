@@ -38,7 +38,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import DigitcamError
+from .errors import DigitcamError, one_line
 from .reading import Reading
 
 logger = logging.getLogger(__name__)
@@ -169,9 +169,7 @@ def _log_row(raw: tuple[Any, ...]) -> LogRow:
 
 
 def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return " ".join(str(exc).split()) or type(exc).__name__
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
 
 
 class FieldLog:

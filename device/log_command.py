@@ -12,12 +12,12 @@ import csv
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, cast
 
+from .atomic import replacing
 from .errors import DigitcamError, ExitStatus
 from .fieldlog import (
     DEFAULT_STATE_DIR,
@@ -178,26 +178,15 @@ def run_export(args: argparse.Namespace, env: Env) -> int:
     return int(ExitStatus.OK)
 
 
-Writer = Callable[[Iterable[LogRow], TextIO], int]
-
-
-def export_to_file(path: Path, rows: Iterable[LogRow], write: Writer) -> None:
+def export_to_file(path: Path, rows: Iterable[LogRow],
+                   write: Callable[[Iterable[LogRow], TextIO], int]) -> None:
     """Write through a temp file and rename, so an interrupted export never
     leaves a file that looks complete."""
-    directory = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+        with replacing(path) as out:
+            write(rows, cast(TextIO, out))  # a text file: binary=False
     except OSError as exc:
         raise DigitcamError(f"{path}: cannot write ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
-            write(rows, out)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def format_stats(stats: LogStats, days: int) -> str:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .atomic import write_atomic
 from .sinks.fanout import FailureLog
 from .stabilise import Previous
 
@@ -33,22 +32,7 @@ REQUEST_FILE = "set-value.request"
 
 def atomic_write(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so that a power cut leaves the old or the new file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from a user reading the state dir
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself
-    finally:
-        os.close(dir_fd)
+    write_atomic(path, text.encode("utf-8"), sync_dir=True)
 
 
 def write_request(state_dir: Path, raw_text: str) -> Path:

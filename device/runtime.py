@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .errors import BundleError, DigitcamError
+from .errors import BundleError, DigitcamError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +93,7 @@ def load_model(path: Path, threads: int = 1, runtime: str | None = None) -> tupl
             interpreter = cls(model_path=str(path), num_threads=max(1, threads))
             interpreter.allocate_tensors()
     except ValueError as exc:  # the runtime's word for a file it cannot parse
-        reason = " ".join(str(exc).split())  # tflite-runtime's message spans lines
-        raise BundleError(f"{path}: not a loadable TFLite model ({reason})") from None
+        raise BundleError(f"{path}: not a loadable TFLite model ({one_line(exc)})") from None
     logger.debug("built %s interpreter for %s with %d thread(s)", name, path, threads)
     return interpreter, name, (time.monotonic() - started) * 1000.0
 

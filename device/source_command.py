@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from .capture import spec
 from .config import load_config
-from .errors import DigitcamError, ExitStatus
+from .errors import DigitcamError, ExitStatus, one_line
 
 if TYPE_CHECKING:
     from .cli import Env
@@ -61,7 +61,7 @@ def check_imports(kind: str) -> list[str]:
         try:
             module = importlib.import_module(name)
         except Exception as exc:  # ImportError, or ValueError from a compiled module built for another numpy
-            problem = " ".join(str(exc).split()) or type(exc).__name__
+            problem = one_line(exc)
             if name == "picamera2":
                 raise DigitcamError(PICAMERA2_BROKEN.format(problem=problem, numpy=np.__version__)) from None
             raise DigitcamError(f"{name} does not load: {problem}") from None

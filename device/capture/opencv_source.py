@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import one_line
 from .base import Frame, FrameSource, SourceError
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class OpenCVSource(FrameSource):
         try:
             capture = cv2.VideoCapture(device, cv2.CAP_ANY, params)
         except cv2.error as exc:
-            raise SourceError(f"cannot open {self.name}: {_one_line(exc)}") from exc
+            raise SourceError(f"cannot open {self.name}: {one_line(exc)}") from exc
         if not capture.isOpened():
             capture.release()
             kind = "video" if self._is_file else "V4L2/USB camera" if isinstance(device, int) else "stream"
@@ -126,7 +127,7 @@ class OpenCVSource(FrameSource):
         try:
             ok, image = self._capture.read()
         except cv2.error as exc:
-            raise SourceError(f"{self.name}: {_one_line(exc)}") from exc
+            raise SourceError(f"{self.name}: {one_line(exc)}") from exc
         if not ok or image is None:
             if self._is_file:
                 return None
@@ -139,7 +140,3 @@ class OpenCVSource(FrameSource):
         if self._capture is not None:
             self._capture.release()
             self._capture = None
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import one_line
 from .base import Frame, FrameSource, SourceError
 
 logger = logging.getLogger(__name__)
@@ -186,11 +187,11 @@ class Picamera2Source(FrameSource):
         except ImportError as exc:
             raise SourceError(PICAMERA2_MISSING) from exc
         except Exception as exc:  # a compiled dependency that does not load: ValueError, RuntimeError
-            raise SourceError(PICAMERA2_BROKEN.format(problem=_one_line(exc), numpy=np.__version__)) from exc
+            raise SourceError(PICAMERA2_BROKEN.format(problem=one_line(exc), numpy=np.__version__)) from exc
         try:
             camera = Picamera2(self.camera_num)
         except Exception as exc:  # picamera2 raises RuntimeError/IndexError with multi-line logs
-            raise SourceError(f"cannot open {self.name}: {_one_line(exc)} "
+            raise SourceError(f"cannot open {self.name}: {one_line(exc)} "
                               "(is the ribbon cable seated, and the camera enabled?)") from exc
         try:
             self.check_size(camera)
@@ -210,7 +211,7 @@ class Picamera2Source(FrameSource):
             raise
         except Exception as exc:
             _close_quietly(camera)
-            raise SourceError(f"cannot start {self.name}: {_one_line(exc)}") from exc
+            raise SourceError(f"cannot start {self.name}: {one_line(exc)}") from exc
         self._camera = camera
         self._next_id = 0
         self._checked_exposure = False
@@ -232,7 +233,7 @@ class Picamera2Source(FrameSource):
         except TimeoutError as exc:
             raise SourceError(f"{self.name}: no frame within {self.frame_timeout_s}s") from exc
         except Exception as exc:
-            raise SourceError(f"{self.name}: {_one_line(exc)}") from exc
+            raise SourceError(f"{self.name}: {one_line(exc)}") from exc
         try:
             width, height, stride = self._geometry
             grey = y_plane(request.make_buffer("main"), width, height, stride)
@@ -267,7 +268,3 @@ def _close_quietly(camera: Any) -> None:
             getattr(camera, step)()
         except Exception as exc:
             logger.debug("picamera2 %s failed: %s", step, exc)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from ..atomic import write_atomic
 from ..config import ARCHIVE_MODES
 from ..geometry import rectify
 from ..reading import Reading
 from .base import Sink
 from .kept import KeptFolder
-from .snapshot import encode, kept_name, write_atomic
+from .snapshot import encode, kept_name
 
 logger = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import one_line
 from ..reading import Reading
 from .base import Sink
 
@@ -80,7 +81,7 @@ class Fanout(Sink):
             try:
                 sink.start()
             except Exception as exc:
-                message = " ".join(str(exc).split()) or type(exc).__name__
+                message = one_line(exc)
                 self.failed_to_start[sink.name] = message
                 logger.error("sink %s disabled, running without it: %s", sink.name, message)
                 continue

@@ -7,11 +7,9 @@ are kept in a folder with a disk budget, to be labelled and trained on later.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +18,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from ..atomic import write_atomic as write_atomic  # re-exported: the status page writes the config
 from ..errors import DigitcamError
 from ..fieldlog import canonical_ts
 from ..profiling import TOTAL
@@ -33,28 +32,6 @@ FORMATS = {".jpg": ".jpg", ".jpeg": ".jpg", ".png": ".png"}
 KEPT_NAME = re.compile(r"^\d{8}T\d{9}Z_\d+_[0-9A-Za-z]*\.png$")
 GREEN = (60, 200, 60)
 RED = (40, 40, 230)
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` in one step: temp file in the same
-    directory (same file system, so the rename is atomic), fsync, rename.
-
-    The directory is not fsynced: after a power cut the old file may come
-    back, which for a picture refreshed every second is fine. ``mode`` is the
-    new file's permissions (a rewritten config file keeps its own).
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)  # mkstemp's 0600 would hide a snapshot from a web server
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def encode(image: npt.NDArray[np.uint8], suffix: str, jpeg_quality: int = 85) -> bytes:
