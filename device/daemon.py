@@ -218,9 +218,6 @@ class Daemon:
         signal.signal(signal.SIGINT, on_term)
         signal.signal(signal.SIGHUP, on_hup)
 
-    def request_stop(self) -> None:
-        self._stop.set()
-
     def request_reload(self) -> None:
         """What SIGHUP does, for the status page's ROI helper (any thread)."""
         self._reload.set()

@@ -276,11 +276,15 @@ class FieldLog:
             if not self._pending:
                 self._oldest_pending = now
             self._pending.append(row)
-            over = len(self._pending) - self.options.max_pending
-            if over > 0:
-                del self._pending[:over]
-                self.dropped += over
+            self._drop_over_max()
             return self._due(now)
+
+    def _drop_over_max(self) -> None:
+        """Keep the newest ``max_pending`` rows (the caller holds ``_buf_lock``)."""
+        over = len(self._pending) - self.options.max_pending
+        if over > 0:
+            del self._pending[:over]
+            self.dropped += over
 
     def _due(self, now: float) -> bool:
         return bool(self._pending) and (
@@ -320,10 +324,7 @@ class FieldLog:
             except sqlite3.Error:
                 with self._buf_lock:
                     self._pending[:0] = batch
-                    over = len(self._pending) - self.options.max_pending
-                    if over > 0:
-                        del self._pending[:over]
-                        self.dropped += over
+                    self._drop_over_max()
                     self._oldest_pending = time.monotonic() - self.options.commit_every_s
                 raise
             self.committed += len(batch)

@@ -133,26 +133,20 @@ def run_tail(args: argparse.Namespace, env: Env) -> int:
     return int(ExitStatus.OK)
 
 
-def write_csv(rows: Iterable[LogRow], out: TextIO) -> int:
+def write_csv(rows: Iterable[LogRow], out: TextIO) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    count = 0
     for row in rows:
         r, record = row.reading, row.reading.to_dict()
         writer.writerow([row.id, r.timestamp, r.text, repr(r.confidence),
                          json.dumps(record["digit_confidences"]), json.dumps(record["quad"]),
                          r.frame_id, int(r.accepted), r.reason, json.dumps(r.latency_ms),
                          r.model_sha256])
-        count += 1
-    return count
 
 
-def write_jsonl(rows: Iterable[LogRow], out: TextIO) -> int:
-    count = 0
+def write_jsonl(rows: Iterable[LogRow], out: TextIO) -> None:
     for row in rows:
         out.write(json.dumps(row.to_dict(), separators=(",", ":")) + "\n")
-        count += 1
-    return count
 
 
 def run_export(args: argparse.Namespace, env: Env) -> int:
@@ -179,7 +173,7 @@ def run_export(args: argparse.Namespace, env: Env) -> int:
 
 
 def export_to_file(path: Path, rows: Iterable[LogRow],
-                   write: Callable[[Iterable[LogRow], TextIO], int]) -> None:
+                   write: Callable[[Iterable[LogRow], TextIO], None]) -> None:
     """Write through a temp file and rename, so an interrupted export never
     leaves a file that looks complete."""
     try:

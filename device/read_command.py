@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from .capture.replay import image_files
 from .config import FINDERS, RegionConfig
 from .errors import DigitcamError, ExitStatus, InputError
 from .preprocess import silence_opencv
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
 # --json: the path, then these fields of the reading's record (reading.py).
 JSON_FIELDS = ("text", "confidence", "digit_confidences", "quad", "latency_ms")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp"}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -70,8 +70,7 @@ def expand(paths: list[str]) -> Iterator[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            yield from sorted(p for p in path.iterdir()
-                              if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            yield from image_files(path)
         else:
             yield path
 

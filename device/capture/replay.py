@@ -27,6 +27,12 @@ DEFAULT_FOLDER_FPS = 10.0
 _PLAUSIBLE_FPS = (0.1, 240.0)
 
 
+def image_files(folder: Path) -> list[Path]:
+    """The image files in ``folder``, sorted by name."""
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+                  key=lambda p: p.name)
+
+
 class ReplaySource(FrameSource):
     """Frames from a folder of images (sorted by name) or a video file.
 
@@ -61,8 +67,7 @@ class ReplaySource(FrameSource):
         if not path.exists():
             raise SourceError(f"replay: no such file or folder: {path}")
         if path.is_dir():
-            files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
-                           key=lambda p: p.name)
+            files = image_files(path)
             if not files:
                 raise SourceError(f"replay: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {path}")
             self._files = files

@@ -125,10 +125,10 @@ class ResilientSource(FrameSource):
             self._outage_started = time.monotonic()
             self._attempts = 0
             self._delay = self.backoff_initial
-            logger.warning("camera lost: %s; retrying in %ss", exc, _seconds(self._delay))
+            logger.warning("camera lost: %s; retrying in %gs", exc, self._delay)
             self._notify(SourceState.LOST, str(exc))
         else:
-            logger.debug("camera still lost: %s; retrying in %ss", exc, _seconds(self._delay))
+            logger.debug("camera still lost: %s; retrying in %gs", exc, self._delay)
 
     def _recovered(self) -> None:
         # Counted as recovered only when a frame arrives: a source that opens
@@ -158,7 +158,3 @@ class ResilientSource(FrameSource):
             self.on_state(state, detail)
         except Exception:
             logger.exception("source state callback failed")
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g}"
