@@ -344,9 +344,10 @@ def read_detector_meta(path: str | Path | None = None) -> DetectorMeta:
     return Loaded(json_path, tflite_path, load(json_path, DetectorBundle))
 
 
-def check_against_model(meta: BundleMeta, input_detail: dict[str, Any],
-                        output_detail: dict[str, Any]) -> None:
-    """Refuse a model whose tensors disagree with its metadata."""
+def check_against_model(meta: Loaded[Any], input_detail: dict[str, Any], output_detail: dict[str, Any],
+                        want_out: list[int]) -> None:
+    """Refuse a model whose tensors disagree with its metadata (``want_out``: the
+    output shape the metadata implies, which differs by kind)."""
     want_in = [1, meta.height, meta.width, meta.bundle.input.channels]
     got_in = [int(d) for d in input_detail["shape"]]
     if got_in != want_in:
@@ -356,7 +357,6 @@ def check_against_model(meta: BundleMeta, input_detail: dict[str, Any],
         raise BundleError(
             f"{meta.tflite_path}: input dtype {got_dtype} does not match metadata {meta.bundle.input.dtype}"
         )
-    want_out = [1, meta.bundle.output.time_steps, meta.bundle.num_classes]
     got_out = [int(d) for d in output_detail["shape"]]
     if got_out != want_out:
         raise BundleError(

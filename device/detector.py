@@ -15,12 +15,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .bundle import read_detector_meta
-from .errors import BundleError
+from .bundle import check_against_model, read_detector_meta
 from .finder import Candidate, Finder
 from .geometry import Quad, box_quad, expand
 from .preprocess import GreyImage
-from .runtime import Dequantizer, describe, load_model
+from .runtime import Model
 
 MIN_CELLS = 4  # smaller regions are specks, not a strip of digits
 # How much of its height each detector quad is grown by (vertical, horizontal):
@@ -36,29 +35,18 @@ class StripDetector:
         self.meta = read_detector_meta(model)
         self.threshold = float(self.meta.bundle.threshold)
         self.max_candidates = max_candidates
-        self._interpreter, self.runtime, self.load_ms = load_model(self.meta.tflite_path, threads,
-                                                                   runtime)
-        self.info = describe(self._interpreter, self.runtime, threads)
-        inp = self._interpreter.get_input_details()[0]
-        out = self._interpreter.get_output_details()[0]
-        want_in = [1, self.meta.height, self.meta.width, 1]
-        want_out = [1, self.meta.bundle.output.height, self.meta.bundle.output.width, 1]
-        got_in, got_out = [int(d) for d in inp["shape"]], [int(d) for d in out["shape"]]
-        if got_in != want_in or got_out != want_out or inp["dtype"] != np.uint8:
-            raise BundleError(f"{self.meta.tflite_path}: tensors {got_in}/{got_out} "
-                              f"({np.dtype(inp['dtype']).name} in) do not match metadata "
-                              f"{want_in}/{want_out} (uint8 in)")
-        self._input_index, self._output_index = inp["index"], out["index"]
-        self._dequantize = Dequantizer(out)
-        self._batch = np.empty(want_in, np.uint8)
+        self._model = Model(self.meta.tflite_path, threads, runtime)
+        self.runtime, self.load_ms, self.info = self._model.runtime, self._model.load_ms, self._model.info
+        output = self.meta.bundle.output
+        check_against_model(self.meta, self._model.input, self._model.output,
+                            [1, output.height, output.width, 1])
+        self._batch = np.empty((1, self.meta.height, self.meta.width, 1), self._model.input["dtype"])
 
     def probabilities(self, grey: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         """Per-cell strip probability (out_height, out_width) for a grey frame."""
         self._batch[0, :, :, 0] = cv2.resize(grey, (self.meta.width, self.meta.height),
                                              interpolation=cv2.INTER_AREA)
-        self._interpreter.set_tensor(self._input_index, self._batch)
-        self._interpreter.invoke()
-        return self._dequantize(self._interpreter.get_tensor(self._output_index)[0, :, :, 0])
+        return self._model.run(self._batch)[0, :, :, 0]
 
     def find(self, grey: npt.NDArray[np.uint8]) -> list[Candidate]:
         """Candidate strips in frame coordinates, most certain first."""

@@ -19,7 +19,7 @@ from . import bundle
 from .decode import Recognition, ctc_greedy
 from .preprocess import GreyImage, fit_strip, to_grey
 from .profiling import DECODE, INFER, PREPROCESS, TOTAL
-from .runtime import Dequantizer, describe, load_model
+from .runtime import Model
 
 logger = logging.getLogger(__name__)
 
@@ -28,18 +28,12 @@ class Recognizer:
     def __init__(self, model: str | Path | None = None, threads: int = 1,
                  runtime: str | None = None) -> None:
         self.meta = bundle.read_meta(model)
-        self._interpreter, self.runtime, self.load_ms = load_model(self.meta.tflite_path, threads,
-                                                                   runtime)
-        self.info = describe(self._interpreter, self.runtime, threads)  # delegate, threads: for bench
-        inp = self._interpreter.get_input_details()[0]
-        out = self._interpreter.get_output_details()[0]
-        bundle.check_against_model(self.meta, inp, out)
-        self._input_index = inp["index"]
-        self._output_index = out["index"]
-        self._input_dtype = inp["dtype"]
-        self._dequantize = Dequantizer(out)
+        self._model = Model(self.meta.tflite_path, threads, runtime)
+        self.runtime, self.load_ms, self.info = self._model.runtime, self._model.load_ms, self._model.info
+        bundle.check_against_model(self.meta, self._model.input, self._model.output,
+                                   [1, self.meta.bundle.output.time_steps, self.meta.bundle.num_classes])
         self._strip = np.empty((self.meta.height, self.meta.width), dtype=np.uint8)
-        self._batch = np.empty((1, self.meta.height, self.meta.width, 1), dtype=self._input_dtype)
+        self._batch = np.empty((1, self.meta.height, self.meta.width, 1), dtype=self._model.input["dtype"])
 
     @property
     def sha256(self) -> str:
@@ -48,9 +42,7 @@ class Recognizer:
     def scores(self, strip: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
         """Dequantised per-column scores (time, classes) for a model-sized strip."""
         self._batch[0, :, :, 0] = strip
-        self._interpreter.set_tensor(self._input_index, self._batch)
-        self._interpreter.invoke()
-        return self._dequantize(self._interpreter.get_tensor(self._output_index)[0])
+        return self._model.run(self._batch)[0]
 
     def read(self, image: npt.NDArray[Any]) -> Recognition:
         """Read a strip image of any size, dtype or channel count."""

@@ -5,7 +5,7 @@ LiteRT (``ai-edge-litert``) runs int8 through XNNPACK and supports numpy 2;
 several times slower on int8. ``DIGITCAM_RUNTIME`` forces one of them.
 
 Why the same model invokes several times slower on one host than another is
-mostly three things, so ``describe`` reports them: whether the XNNPACK
+mostly three things, so ``Model.info`` reports them: whether the XNNPACK
 delegate took the graph (tflite-runtime 2.14 does not apply it to int8
 models: ~5x slower recogniser, ~20x slower detector, measured in
 BENCHMARKS.md), the thread count, and which int8 dot-product instructions
@@ -83,21 +83,6 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def load_model(path: Path, threads: int = 1, runtime: str | None = None) -> tuple[Any, str, float]:
-    """An interpreter for a bundle's .tflite, the runtime's name and the load time
-    in ms; a file the runtime cannot parse is a one-line ``BundleError`` naming it."""
-    started = time.monotonic()
-    cls, name = interpreter_class(runtime)
-    try:
-        with _quiet_native_stderr():
-            interpreter = cls(model_path=str(path), num_threads=max(1, threads))
-            interpreter.allocate_tensors()
-    except ValueError as exc:  # the runtime's word for a file it cannot parse
-        raise BundleError(f"{path}: not a loadable TFLite model ({one_line(exc)})") from None
-    logger.debug("built %s interpreter for %s with %d thread(s)", name, path, threads)
-    return interpreter, name, (time.monotonic() - started) * 1000.0
-
-
 # CPU features that decide which int8 kernels XNNPACK can use, as /proc/cpuinfo
 # spells them: x86 (SSE4.1 < AVX2 < AVX-512 < VNNI) and arm64 (NEON = asimd,
 # dot product = asimddp, matrix multiply = i8mm; a Pi 4's A72 has only asimd,
@@ -137,10 +122,6 @@ def runtime_version(name: str) -> str:
         return "?"
 
 
-def describe(interpreter: Any, name: str, threads: int) -> RuntimeInfo:
-    return RuntimeInfo(name, runtime_version(name), delegate_of(interpreter), max(1, threads))
-
-
 def cpu_summary(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
     """The CPU's model name, architecture and its int8-relevant SIMD flags."""
     names: dict[str, str] = {}
@@ -162,16 +143,35 @@ def cpu_summary(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
             "cores": os.cpu_count() or 0, "int8_flags": [f for f in INT8_CPU_FLAGS if f in flags]}
 
 
-class Dequantizer:
-    """Raw output values to float32 with the tensor's scale and zero point
-    (read once, not per invoke); a float model's output passes through."""
+class Model:
+    """One model's interpreter, built once: its input and output tensors' details, and
+    :meth:`run`, one invoke. A file the runtime cannot parse is a one-line
+    ``BundleError`` naming it."""
 
-    def __init__(self, output_detail: dict[str, Any]) -> None:
-        scale, zero = output_detail.get("quantization", (0.0, 0))
-        self.scale = float(scale) or 1.0
-        self.zero = int(zero)
+    def __init__(self, path: Path, threads: int = 1, runtime: str | None = None) -> None:
+        started = time.monotonic()
+        cls, self.runtime = interpreter_class(runtime)
+        try:
+            with _quiet_native_stderr():
+                self._interpreter = cls(model_path=str(path), num_threads=max(1, threads))
+                self._interpreter.allocate_tensors()
+        except ValueError as exc:  # the runtime's word for a file it cannot parse
+            raise BundleError(f"{path}: not a loadable TFLite model ({one_line(exc)})") from None
+        self.load_ms = (time.monotonic() - started) * 1000.0
+        logger.debug("built %s interpreter for %s with %d thread(s)", self.runtime, path, threads)
+        self.info = RuntimeInfo(self.runtime, runtime_version(self.runtime), delegate_of(self._interpreter),
+                                max(1, threads))  # what device bench reports
+        self.input: dict[str, Any] = self._interpreter.get_input_details()[0]
+        self.output: dict[str, Any] = self._interpreter.get_output_details()[0]
+        # The output's scale and zero point, read once, not per invoke.
+        scale, zero = self.output.get("quantization", (0.0, 0))
+        self._scale, self._zero = float(scale) or 1.0, int(zero)
 
-    def __call__(self, raw: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    def run(self, batch: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+        """Invoke on ``batch``; the output as float32 (a float model's passes through)."""
+        self._interpreter.set_tensor(self.input["index"], batch)
+        self._interpreter.invoke()
+        raw = self._interpreter.get_tensor(self.output["index"])
         if raw.dtype == np.float32:
             return raw
-        return (raw.astype(np.float32) - self.zero) * self.scale
+        return (raw.astype(np.float32) - self._zero) * self._scale

@@ -83,7 +83,7 @@ def test_candidates_come_back_in_frame_coordinates_at_any_frame_size(shipped):
 @pytest.mark.parametrize("change, message", [
     ("sha", "sha256 mismatch"),
     ("format", "not a digitcam detector bundle"),
-    ("shape", "do not match metadata"),
+    ("shape", "output shape .* does not match metadata"),
     ("json", "unreadable"),
 ])
 def test_damaged_detector_bundles_are_refused_with_one_line(detector_copy, change, message):

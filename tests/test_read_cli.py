@@ -102,7 +102,7 @@ def test_bad_roi_is_a_usage_error(strips):
 def test_min_confidence_is_the_readers_floor_for_a_found_strip(strips):
     """The flag goes through the config (region.min_confidence): above every read's
     confidence a found strip is a false find; a fixed region is read regardless."""
-    folder, truth = strips
+    folder, _ = strips
     path = str(folder / "a_31415.png")
     found = json.loads(run_cli("read", "--json", path).stdout)
     assert found["text"] == "31415" and found["confidence"] < 1.0
