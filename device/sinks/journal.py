@@ -28,10 +28,10 @@ PRIORITY_INFO = 6
 PRIORITY_DEBUG = 7
 
 
-def journal_fields(reading: Reading, identifier: str = "digitcam") -> dict[str, str]:
+def journal_fields(reading: Reading) -> dict[str, str]:
     """The structured fields of one reading (journald wants upper-case names)."""
     fields = {
-        "SYSLOG_IDENTIFIER": identifier,
+        "SYSLOG_IDENTIFIER": "digitcam",
         "PRIORITY": str(PRIORITY_INFO if reading.accepted else PRIORITY_DEBUG),
         "DIGITCAM_TIMESTAMP": reading.timestamp,
         "DIGITCAM_TEXT": reading.text,
@@ -62,9 +62,8 @@ class JournalSink(Sink):
 
     name = "journal"
 
-    def __init__(self, *, accepted_only: bool = True, identifier: str = "digitcam") -> None:
+    def __init__(self, *, accepted_only: bool = True) -> None:
         self.accepted_only = accepted_only
-        self.identifier = identifier
         self._send: Callable[..., Any] | None = None
         self.structured = False  # True once journald itself is used
 
@@ -84,7 +83,7 @@ class JournalSink(Sink):
         if self.accepted_only and not reading.accepted:
             return
         if self._send is not None:
-            self._send(journal_message(reading), **journal_fields(reading, self.identifier))
+            self._send(journal_message(reading), **journal_fields(reading))
             return
         logger.info("read %s conf %.3f frame %s accepted %s latency %s ms reason %s",
                     reading.text or "-", reading.confidence, reading.frame_id, reading.accepted,

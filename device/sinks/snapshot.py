@@ -95,7 +95,7 @@ class SnapshotSink(Sink):
     name = "snapshot"
 
     def __init__(self, path: str | os.PathLike[str], *, min_interval_s: float = 1.0,
-                 jpeg_quality: int = 85, keep_dir: str | os.PathLike[str] | None = None,
+                 keep_dir: str | os.PathLike[str] | None = None,
                  keep_below_confidence: float = 0.8, keep_rejected: bool = True,
                  keep_max_mb: float = 100.0, keep_min_interval_s: float = 1.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -105,7 +105,6 @@ class SnapshotSink(Sink):
             raise DigitcamError(f"snapshot {self.path}: the name must end in .jpg, .jpeg or .png")
         self.suffix = suffix
         self.min_interval_s = min_interval_s
-        self.jpeg_quality = jpeg_quality
         self.keep_dir = Path(keep_dir) if keep_dir is not None else None
         self._kept = KeptFolder(self.keep_dir, int(keep_max_mb * 1e6), KEPT_NAME) if self.keep_dir else None
         self.keep_below_confidence = keep_below_confidence
@@ -138,7 +137,7 @@ class SnapshotSink(Sink):
         # same gentle rate rather than on every frame.
         if self._due(self._last_write, self.min_interval_s, now):
             self._last_write = now
-            write_atomic(self.path, encode(annotate(frame, reading), self.suffix, self.jpeg_quality))
+            write_atomic(self.path, encode(annotate(frame, reading), self.suffix))
             self.written += 1
         if self.wants_keep(reading) and self._due(self._last_keep, self.keep_min_interval_s, now):
             self._last_keep = now
