@@ -340,6 +340,54 @@ def test_the_roi_helper_writes_a_rect_into_the_config_and_the_daemon_reloads(ser
         lambda b: b.find_element(By.ID, "region").text == f"rect [{', '.join(map(str, drawn))}]")
 
 
+def test_the_roi_helper_writes_a_quad_from_four_clicked_corners(served, browser):
+    """A strip seen at an angle: four corners clicked in any order become [region] quad,
+    ordered TL, TR, BR, BL as the fixed-quad reader wants them, and the daemon reloads."""
+    daemon, url, _ = served
+    before = tomllib.loads(daemon.config.read_text())
+    browser.get(url)
+    img = browser.find_element(By.ID, "frame")
+    WebDriverWait(browser, 15).until(lambda b: b.execute_script(
+        "const i = document.getElementById('frame'); return i.complete && i.naturalWidth;"), "no frame")
+    WebDriverWait(browser, 10).until(
+        lambda b: b.find_element(By.ID, "roi-save").get_attribute("title").startswith("writes"))
+    browser.find_element(By.ID, "roi-mode-quad").click()
+    box = img.rect
+    # A tilted, foreshortened strip, in displayed pixels: TL, TR, BR, BL ...
+    corners = [(60, 210), (400, 180), (405, 250), (64, 290)]
+    for x, y in (corners[2], corners[0], corners[3], corners[1]):  # ... clicked in another order
+        ActionChains(browser).move_to_element_with_offset(img, x - int(box["width"] // 2),
+                                                          y - int(box["height"] // 2)).click().perform()
+    scale_x, scale_y = 640 / box["width"], 480 / box["height"]
+    expected = [[x * scale_x, y * scale_y] for x, y in corners]
+    drawn = json.loads(browser.find_element(By.ID, "roi-rect").get_attribute("data-quad") or "null")
+    assert drawn is not None, "four clicks drew no quadrilateral"
+    off = [abs(a - b) for p, q in zip(drawn, expected, strict=True) for a, b in zip(p, q, strict=True)]
+    assert max(off) <= 3, (drawn, expected)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#roi-quad polygon")) == 1  # drawn on the picture
+
+    browser.find_element(By.ID, "roi-save").click()
+    message = browser.find_element(By.ID, "roi-message")
+    WebDriverWait(browser, 10).until(lambda _: message.get_attribute("data-saved") or "error" in
+                                     (message.get_attribute("class") or ""))
+    assert json.loads(message.get_attribute("data-saved") or "null") == drawn, message.text
+    assert message.get_attribute("data-file") == str(daemon.config)  # writable here: the file itself
+
+    after = tomllib.loads(daemon.config.read_text())
+    assert after["region"]["mode"] == "quad" and after["region"]["quad"] == drawn
+    assert {k: v for k, v in after.items() if k != "region"} == \
+        {k: v for k, v in before.items() if k != "region"}
+    assert run_cli("device", "check-config", str(daemon.config)).returncode == 0
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        status = json.loads(http(url + "api/status")[2])
+        if status["region"]["mode"] == "quad":
+            break
+        time.sleep(0.3)
+    assert status["region"]["mode"] == "quad" and status["region"]["quad"] == drawn
+    WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, "region").text.startswith("quad [["))
+
+
 def test_a_forged_or_malformed_region_post_changes_nothing(served):
     daemon, url, _ = served
     before = daemon.config.read_text()
@@ -351,8 +399,13 @@ def test_a_forged_or_malformed_region_post_changes_nothing(served):
     status, _, reply = http(url + "api/region", data=body, headers={
         "Content-Type": "application/json", "Origin": "http://evil.example"})
     assert status == 403 and b"cross-origin" in reply, reply
-    for bad in ([1, 2, 0, 40], [1, 2, 3], ["a", 2, 3, 4], [600, 400, 100, 100]):
-        status, _, reply = http(url + "api/region", data=json.dumps({"rect": bad}).encode(),
+    bad_bodies = [{"rect": bad} for bad in ([1, 2, 0, 40], [1, 2, 3], ["a", 2, 3, 4], [600, 400, 100, 100])]
+    bad_bodies += [{"quad": [[0, 0], [0, 40], [90, 40], [90, 0]]},  # anticlockwise
+                   {"quad": [[0, 0], [90, 0], [700, 40], [0, 40]]},  # outside the 640x480 frame
+                   {"rect": [1, 2, 30, 40], "quad": [[0, 0], [90, 0], [90, 40], [0, 40]]},  # which one?
+                   {"region": "auto"}]
+    for bad in bad_bodies:
+        status, _, reply = http(url + "api/region", data=json.dumps(bad).encode(),
                                 headers={"Content-Type": "application/json"})
         assert status == 400, (bad, reply)
         assert json.loads(reply)["error"]
