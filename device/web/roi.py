@@ -81,8 +81,10 @@ def check_quad(quad: Sequence[Any]) -> tuple[tuple[float, float], ...]:
 
 
 def can_write(path: Path) -> bool:
-    """Whether the directory takes the temporary file the atomic write needs."""
-    return os.access(path.resolve().parent, os.W_OK) and os.access(path.resolve(), os.R_OK)
+    """Whether the atomic write can replace (or create) ``path``: its directory takes the
+    temporary file. False on a read-only mount too (access(2) says EROFS)."""
+    target = path.resolve()
+    return os.access(target.parent, os.W_OK) and (not target.exists() or os.access(target, os.R_OK))
 
 
 def write_region(path: Path, mode: str, shape: Sequence[Any], state_file: Path,
