@@ -22,9 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-from tomlkit.exceptions import ParseError
-
 from .config import Config, ConfigError, load_config, parse_config
 
 logger = logging.getLogger(__name__)
@@ -44,6 +41,8 @@ def region_file(config: Config) -> Path:
 
 def with_region(text: str, region: dict[str, Any]) -> str:
     """``text`` with the keys of ``region`` (mode, rect, quad) set in ``[region]``, nothing else changed."""
+    import tomlkit  # only when there is a region to write: the daemon runs without it otherwise
+
     doc = tomlkit.parse(text)
     if "region" not in doc:
         doc["region"] = tomlkit.table()
@@ -68,6 +67,9 @@ def saved_region(path: Path) -> dict[str, Any] | None:
         return None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", source=str(path)) from None
+    import tomlkit
+    from tomlkit.exceptions import ParseError
+
     try:
         raw = tomlkit.parse(text).unwrap()
     except ParseError as exc:
@@ -87,6 +89,8 @@ def load_daemon_config(path: Path) -> Config:
     region = saved_region(saved)
     if region is None:
         return config
+    from tomlkit.exceptions import ParseError
+
     try:
         merged = with_region(path.read_text(encoding="utf-8"), region)
     except (OSError, ParseError) as exc:  # load_config read it a moment ago; tomllib took it
