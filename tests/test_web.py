@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tomllib
+from conftest import run_cli
 
 from digitcam.device.capture.resilient import SourceState
 from digitcam.device.config import ConfigError, is_loopback, parse_config
@@ -161,6 +162,10 @@ def test_a_read_only_config_gets_its_region_from_the_state_dir(tmp_path):
     loaded = load_daemon_config(path)
     assert loaded.region == config.region and loaded.region.mode == "quad"
     assert loaded.stabiliser.k == 3 and loaded.source.spec == "picamera2"  # the rest is the config's
+    checked = run_cli("device", "check-config", str(path), timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    assert "fixed quadrilateral [[102.0, 210.0]" in checked.stdout  # what the daemon will run
+    assert f"(region from {written}, saved by the status page" in checked.stdout
     # A rect saved later replaces the quad; saved in place (a writable config), the file goes.
     write_region(path, "rect", [1, 2, 30, 40], state / REGION_FILE, in_place=False)
     assert load_daemon_config(path).region.mode == "rect"
