@@ -250,8 +250,8 @@ class WebConfig:
                                min=0.01, max=87_600.0)
     plot_points: int = _field(500, "most accepted values the plot reads from the field log",
                               min=2, max=100_000)
-    roi_helper: bool = _field(True, "let the page write a drawn rectangle into the config's [region] "
-                                    "and reload")
+    roi_helper: bool = _field(True, "let the page write a drawn rect or quad into the config's [region] "
+                                    "(or state_dir/region.toml) and reload")
 
 
 def is_loopback(host: str) -> bool:

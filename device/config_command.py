@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .capture import spec
-from .config import Config, load_config
+from .config import Config
 from .errors import ExitStatus
+from .region_file import load_daemon_config, region_file
 
 if TYPE_CHECKING:
     from .cli import Env
@@ -24,10 +26,13 @@ def add_check_config(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 def run_check_config(args: argparse.Namespace, env: Env) -> int:
     """Print ``FILE: ok`` and a summary; a bad file raises ConfigError for the CLI to report."""
-    cfg = load_config(args.file)
+    cfg = load_daemon_config(Path(args.file))  # with the status page's saved region, as the daemon runs
     print(f"{args.file}: ok", file=env.stdout)
     for line in summarise(cfg):
         print(f"  {line}", file=env.stdout)
+    if region_file(cfg).is_file():
+        print(f"  (region from {region_file(cfg)}, saved by the status page; delete it to use this "
+              "file's [region])", file=env.stdout)
     return int(ExitStatus.OK)
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TextIO
 from .capture import spec
 from .capture.latest import LatestFrameGrabber
 from .capture.resilient import ResilientSource, SourceState
-from .config import Config, default_config, load_config
+from .config import Config, default_config
 from .errors import DigitcamError
 from .fieldlog import FieldLogOptions
 from .frame_reader import FrameReader, FrameResult
@@ -33,6 +33,7 @@ from .previous_value import PreviousValueStore
 from .profiling import CAPTURE_WAIT, PUBLISH, TOTAL, LatencyProfile
 from .reading import Reading, utc_now
 from .recognizer import Recognizer
+from .region_file import load_daemon_config
 from .sinks.archive import ArchiveSink
 from .sinks.base import Sink
 from .sinks.console import ConsoleSink
@@ -294,7 +295,7 @@ class Daemon:
         """Re-read the config and the model; on any error keep running as before."""
         self.notifier.reloading()
         try:
-            config = load_config(self.config_path) if self.config_path else self.config
+            config = load_daemon_config(self.config_path) if self.config_path else self.config
             pipeline = build_pipeline(config)
         except DigitcamError as exc:
             logger.error("reload failed, keeping the running config and model: %s", exc)
@@ -316,7 +317,8 @@ class Daemon:
 
 
 def run_daemon(config_path: Path | None, max_frames: int = 0, summary: TextIO | None = None) -> int:
-    config = load_config(config_path) if config_path else default_config()
+    # The config, with the region the status page saved in the state dir (region_file).
+    config = load_daemon_config(config_path) if config_path else default_config()
     daemon = Daemon(config, config_path, max_frames)
     daemon.install_signal_handlers()
     try:

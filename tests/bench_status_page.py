@@ -101,9 +101,10 @@ def poller(port: int, stop: threading.Event) -> None:
         stop.wait(1.0)
 
 
-def vm_rss_mb(pid: int) -> float:
+def status_mb(pid: int, key: str = "VmRSS") -> float:
+    """A memory line of /proc/PID/status (VmRSS, RssAnon, RssFile) in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(key + ":"):
             return int(line.split()[1]) / 1024.0
     return 0.0
 
@@ -123,12 +124,16 @@ def run_daemon(tmp: Path, web: bool, frames: int, fps: float, mqtt_port: int,
     peak, started, next_report = 0.0, time.monotonic(), report_every_s
     while proc.poll() is None:
         try:
-            now = vm_rss_mb(proc.pid)
+            now = status_mb(proc.pid)
+            if report_every_s and time.monotonic() - started >= next_report:
+                # RssAnon is the daemon's own memory; VmRSS adds library pages from the page cache.
+                anon, file = status_mb(proc.pid, "RssAnon"), status_mb(proc.pid, "RssFile")
+                print(f"  t={next_report:4.0f} s  VmRSS {now:.1f} MB  RssAnon {anon:.1f} MB  "
+                      f"RssFile {file:.1f} MB", flush=True)
         except OSError:
             break
         peak = max(peak, now)
         if report_every_s and time.monotonic() - started >= next_report:
-            print(f"  t={next_report:4.0f} s  VmRSS {now:.1f} MB", flush=True)
             next_report += report_every_s
         time.sleep(0.5)
     stop.set()

@@ -11,8 +11,6 @@ import socket
 import sqlite3
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,20 +21,13 @@ from conftest import DIGITCAM, ROOT, run_cli
 # The tflite-runtime venv installs digitcam without its extras: no prometheus_client or selenium.
 pytest.importorskip("prometheus_client", reason="prometheus_client (the device extra) is not installed")
 pytest.importorskip("selenium", reason="selenium (the dev extra) is not installed")
-from prometheus_client.parser import text_string_to_metric_families
 from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+from webclient import chromium, http, metric, scrape
 
 FRAMES = ROOT / "device" / "samples" / "frames"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-# As root, in a closed network: no sandbox, and no background calls home that the
-# network would refuse (see the machine notes); a fresh profile per run.
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage", "--window-size=1300,1000")
 # Issue 26's memory budget is 120 MB of RSS, but VmRSS also counts clean library pages
 # (OpenCV, LiteRT, numpy) mapped from the page cache, shared and reclaimable: 57 MB of them
 # with a cold cache and 91 MB right after pip wrote the files (a fresh clone, as in CI), for
@@ -124,16 +115,6 @@ class Daemon:
         return self.proc.returncode
 
 
-def http(url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None,
-         timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, data=data, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
-
-
 def wait_serving(url: str, daemon: Daemon, timeout: float = 40.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -176,17 +157,6 @@ def count_rows(db: Path) -> int:
         conn.close()
 
 
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    status, headers, body = http(url + "metrics")
-    assert status == 200, body[:200]
-    assert headers["Content-Type"].startswith("text/plain; version=")  # the text exposition format
-    samples = {}
-    for family in text_string_to_metric_families(body.decode()):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, str, Path]]:
     """One daemon with the page on a free loopback port: (daemon, base URL, state dir)."""
@@ -206,18 +176,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, s
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
-    if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
-        pytest.fail("Debian's chromium and chromium-driver are needed (make test installs them: "
-                    "apt-get install chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    # Both paths given: Selenium never looks for (or downloads) a browser or driver of its own.
-    driver = webdriver.Chrome(options=options,
-                              service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)))
-    driver.set_page_load_timeout(30)
+    driver = chromium(tmp_path_factory.mktemp("chromium-profile"))
     try:
         yield driver
     finally:
@@ -268,9 +227,7 @@ def test_metrics_are_scraped_and_move(served):
     first = scrape(url)
     time.sleep(2.0)  # 20 frames at 10 fps
     second = scrape(url)
-
-    def value(samples, name, **labels):
-        return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+    value = metric
 
     assert value(second, "digitcam_frames_total") > value(first, "digitcam_frames_total") > 0
     for stage in ("segment", "infer", "decode", "total"):
@@ -340,6 +297,54 @@ def test_the_roi_helper_writes_a_rect_into_the_config_and_the_daemon_reloads(ser
         lambda b: b.find_element(By.ID, "region").text == f"rect [{', '.join(map(str, drawn))}]")
 
 
+def test_the_roi_helper_writes_a_quad_from_four_clicked_corners(served, browser):
+    """A strip seen at an angle: four corners clicked in any order become [region] quad,
+    ordered TL, TR, BR, BL as the fixed-quad reader wants them, and the daemon reloads."""
+    daemon, url, _ = served
+    before = tomllib.loads(daemon.config.read_text())
+    browser.get(url)
+    img = browser.find_element(By.ID, "frame")
+    WebDriverWait(browser, 15).until(lambda b: b.execute_script(
+        "const i = document.getElementById('frame'); return i.complete && i.naturalWidth;"), "no frame")
+    WebDriverWait(browser, 10).until(
+        lambda b: b.find_element(By.ID, "roi-save").get_attribute("title").startswith("writes"))
+    browser.find_element(By.ID, "roi-mode-quad").click()
+    box = img.rect
+    # A tilted, foreshortened strip, in displayed pixels: TL, TR, BR, BL ...
+    corners = [(60, 210), (400, 180), (405, 250), (64, 290)]
+    for x, y in (corners[2], corners[0], corners[3], corners[1]):  # ... clicked in another order
+        ActionChains(browser).move_to_element_with_offset(img, x - int(box["width"] // 2),
+                                                          y - int(box["height"] // 2)).click().perform()
+    scale_x, scale_y = 640 / box["width"], 480 / box["height"]
+    expected = [[x * scale_x, y * scale_y] for x, y in corners]
+    drawn = json.loads(browser.find_element(By.ID, "roi-rect").get_attribute("data-quad") or "null")
+    assert drawn is not None, "four clicks drew no quadrilateral"
+    off = [abs(a - b) for p, q in zip(drawn, expected, strict=True) for a, b in zip(p, q, strict=True)]
+    assert max(off) <= 3, (drawn, expected)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#roi-quad polygon")) == 1  # drawn on the picture
+
+    browser.find_element(By.ID, "roi-save").click()
+    message = browser.find_element(By.ID, "roi-message")
+    WebDriverWait(browser, 10).until(lambda _: message.get_attribute("data-saved") or "error" in
+                                     (message.get_attribute("class") or ""))
+    assert json.loads(message.get_attribute("data-saved") or "null") == drawn, message.text
+    assert message.get_attribute("data-file") == str(daemon.config)  # writable here: the file itself
+
+    after = tomllib.loads(daemon.config.read_text())
+    assert after["region"]["mode"] == "quad" and after["region"]["quad"] == drawn
+    assert {k: v for k, v in after.items() if k != "region"} == \
+        {k: v for k, v in before.items() if k != "region"}
+    assert run_cli("device", "check-config", str(daemon.config)).returncode == 0
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        status = json.loads(http(url + "api/status")[2])
+        if status["region"]["mode"] == "quad":
+            break
+        time.sleep(0.3)
+    assert status["region"]["mode"] == "quad" and status["region"]["quad"] == drawn
+    WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, "region").text.startswith("quad [["))
+
+
 def test_a_forged_or_malformed_region_post_changes_nothing(served):
     daemon, url, _ = served
     before = daemon.config.read_text()
@@ -351,8 +356,13 @@ def test_a_forged_or_malformed_region_post_changes_nothing(served):
     status, _, reply = http(url + "api/region", data=body, headers={
         "Content-Type": "application/json", "Origin": "http://evil.example"})
     assert status == 403 and b"cross-origin" in reply, reply
-    for bad in ([1, 2, 0, 40], [1, 2, 3], ["a", 2, 3, 4], [600, 400, 100, 100]):
-        status, _, reply = http(url + "api/region", data=json.dumps({"rect": bad}).encode(),
+    bad_bodies = [{"rect": bad} for bad in ([1, 2, 0, 40], [1, 2, 3], ["a", 2, 3, 4], [600, 400, 100, 100])]
+    bad_bodies += [{"quad": [[0, 0], [0, 40], [90, 40], [90, 0]]},  # anticlockwise
+                   {"quad": [[0, 0], [90, 0], [700, 40], [0, 40]]},  # outside the 640x480 frame
+                   {"rect": [1, 2, 30, 40], "quad": [[0, 0], [90, 0], [90, 40], [0, 40]]},  # which one?
+                   {"region": "auto"}]
+    for bad in bad_bodies:
+        status, _, reply = http(url + "api/region", data=json.dumps(bad).encode(),
                                 headers={"Content-Type": "application/json"})
         assert status == 400, (bad, reply)
         assert json.loads(reply)["error"]

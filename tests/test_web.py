@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tomllib
+from conftest import run_cli
 
 from digitcam.device.capture.resilient import SourceState
 from digitcam.device.config import ConfigError, is_loopback, parse_config
@@ -23,10 +24,11 @@ from digitcam.device.stabilise import Stabiliser
 pytest.importorskip("prometheus_client", reason="prometheus_client (the device extra) is not installed")
 from prometheus_client.parser import text_string_to_metric_families
 
+from digitcam.device.region_file import REGION_FILE, load_daemon_config, with_region
 from digitcam.device.web.history import value_history
 from digitcam.device.web.live import LiveState
 from digitcam.device.web.metrics import Metrics, rejection_kind
-from digitcam.device.web.roi import BadRect, with_rect_region, write_rect_region
+from digitcam.device.web.roi import BadRect, write_region
 
 USER_CONFIG = """\
 # /etc/digitcam/digitcam.toml -- the meter in the cellar
@@ -63,9 +65,10 @@ def test_rect_region_replaces_two_keys_and_keeps_the_rest_of_the_file(tmp_path):
     path.write_text(USER_CONFIG)
     os.chmod(path, 0o640)  # it may hold the page's password: the write keeps it private
 
-    config = write_rect_region(path, [40, 200, 320, 90])
+    config, written = write_region(path, "rect", [40, 200, 320, 90], tmp_path / "state" / REGION_FILE)
 
     text = path.read_text()
+    assert written == path
     assert config.region.mode == "rect" and config.region.rect == (40, 200, 320, 90)
     assert parse_config(text).region == config.region  # what the daemon reloads is what we said
     old, new = tomllib.loads(USER_CONFIG), tomllib.loads(text)
@@ -84,7 +87,7 @@ def test_rect_region_replaces_two_keys_and_keeps_the_rest_of_the_file(tmp_path):
     'region = { mode = "auto", finder = "classical" }\n',  # an inline table
 ])
 def test_rect_region_in_any_toml_spelling_of_region(text):
-    new = with_rect_region(text, [1, 2, 3, 4])
+    new = with_region(text, {"mode": "rect", "rect": [1, 2, 3, 4]})
     region = parse_config(new).region
     assert (region.mode, region.rect) == ("rect", (1, 2, 3, 4))
     assert {k: v for k, v in tomllib.loads(new).items() if k != "region"} == \
@@ -96,7 +99,7 @@ def test_a_config_that_would_not_load_is_not_written(tmp_path):
     broken = USER_CONFIG + "\n[stabilser]\nk = 2\n"  # a misspelt section: the daemon would refuse it
     path.write_text(broken)
     with pytest.raises(ConfigError, match="stabilser"):
-        write_rect_region(path, [0, 0, 10, 10])
+        write_region(path, "rect", [0, 0, 10, 10], tmp_path / REGION_FILE)
     assert path.read_text() == broken
 
 
@@ -106,8 +109,85 @@ def test_a_malformed_rect_is_refused_before_the_file_is_touched(tmp_path, rect):
     path = tmp_path / "digitcam.toml"
     path.write_text(USER_CONFIG)
     with pytest.raises(BadRect):
-        write_rect_region(path, rect)
+        write_region(path, "rect", rect, tmp_path / REGION_FILE)
     assert path.read_text() == USER_CONFIG
+
+
+TILTED = [[102, 210], [498, 188], [503, 262], [106, 290]]  # a strip seen at an angle, TL TR BR BL
+
+
+def test_quad_region_is_written_and_read_back_as_the_daemon_reads_it(tmp_path):
+    path = tmp_path / "digitcam.toml"
+    path.write_text(USER_CONFIG.replace('mode = "quad"', 'mode = "auto"'))
+    config, written = write_region(path, "quad", TILTED, tmp_path / REGION_FILE)
+    assert written == path
+    assert (config.region.mode, config.region.quad) == ("quad", tuple(tuple(map(float, p)) for p in TILTED))
+    assert tomllib.loads(path.read_text())["region"] == {"mode": "quad", "quad": TILTED}
+    assert "# drawn by hand last winter" in path.read_text()
+
+
+@pytest.mark.parametrize("quad", [
+    [[0, 0], [10, 0], [10, 10]],  # three corners
+    [[0, 0], [10, 0], [10, 10], [0, "10"]],  # not a number
+    [[0, 0], [10, 0], [10, 10], [0, True]],  # a bool is not a coordinate
+    [[0, 0], [10, 0], [10, 10], [-1, 10]],  # outside the frame
+    [[0, 0], [0, 10], [10, 10], [10, 0]],  # anticlockwise: the strip would be read mirrored
+    [[10, 0], [10, 10], [0, 10], [0, 0]],  # starts at the top-right: the strip would be read on its side
+    [[0, 0], [10, 10], [10, 0], [0, 10]],  # crossed (a bow tie)
+    [[0, 0], [50, 0], [30, 2], [60, 3]],  # not convex
+    [[0, 0], [3, 0], [3, 3], [0, 3]],  # 9 px²: a slip of the mouse
+    [[0, 0], [1e400, 0], [10, 10], [0, 10]],  # infinite
+    "0,0,10,0,10,10,0,10",
+])
+def test_a_malformed_quad_is_refused_before_the_file_is_touched(tmp_path, quad):
+    path = tmp_path / "digitcam.toml"
+    path.write_text(USER_CONFIG)
+    with pytest.raises(BadRect):
+        write_region(path, "quad", quad, tmp_path / REGION_FILE)
+    assert path.read_text() == USER_CONFIG
+    assert not (tmp_path / REGION_FILE).exists()
+
+
+def test_a_read_only_config_gets_its_region_from_the_state_dir(tmp_path):
+    """The systemd unit's case: /etc/digitcam is read-only to the daemon, its state dir is not.
+    The region goes into STATE_DIR/region.toml and the daemon's config loader merges it."""
+    state = tmp_path / "state"
+    path = tmp_path / "digitcam.toml"
+    path.write_text(USER_CONFIG.replace('"/var/lib/digitcam"', f'"{state}"'))
+    before = path.read_text()
+    config, written = write_region(path, "quad", TILTED, state / REGION_FILE, in_place=False)
+    assert written == state / REGION_FILE and path.read_text() == before
+    assert stat.S_IMODE(written.stat().st_mode) == 0o640
+    assert tomllib.loads(written.read_text()) == {"region": {"mode": "quad", "quad": TILTED}}
+    loaded = load_daemon_config(path)
+    assert loaded.region == config.region and loaded.region.mode == "quad"
+    assert loaded.stabiliser.k == 3 and loaded.source.spec == "picamera2"  # the rest is the config's
+    checked = run_cli("device", "check-config", str(path), timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    assert "fixed quadrilateral [[102.0, 210.0]" in checked.stdout  # what the daemon will run
+    assert f"(region from {written}, saved by the status page" in checked.stdout
+    # A rect saved later replaces the quad; saved in place (a writable config), the file goes.
+    write_region(path, "rect", [1, 2, 30, 40], state / REGION_FILE, in_place=False)
+    assert load_daemon_config(path).region.mode == "rect"
+    write_region(path, "quad", TILTED, state / REGION_FILE, in_place=True)
+    assert not written.exists() and load_daemon_config(path).region.mode == "quad"
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ('[region]\nmode = "quad"\nquad = [[1, 2]]\n', "region.quad"),  # validated as a config is
+    ('[region]\nmode = "rect"\nrect = [1, 2, 3, 4]\n[web]\nenabled = true\n', "may only hold"),
+    ('[region]\nfinder = "classical"\n', "may only hold"),
+    ("[region\n", "invalid TOML"),
+])
+def test_a_bad_region_file_stops_the_daemon_with_one_line(tmp_path, text, needle):
+    state = tmp_path / "state"
+    state.mkdir()
+    path = tmp_path / "digitcam.toml"
+    path.write_text(f'state_dir = "{state}"\n')
+    (state / REGION_FILE).write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_daemon_config(path)
+    assert needle in str(info.value) and "\n" not in str(info.value)
 
 
 # ---------------------------------------------------------------- metrics

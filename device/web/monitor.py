@@ -23,13 +23,14 @@ from ..fieldlog import LOG_NAME
 from ..frame_reader import FrameResult
 from ..profiling import LatencyProfile
 from ..reading import Reading, utc_now
+from ..region_file import region_file
 from ..sinks.base import Sink
 from ..stabilise import Verdict
 from ..value import display, number
 from .history import value_history
 from .live import LiveState
 from .metrics import Metrics
-from .roi import BadRect, RegionWriteError, can_write, check_rect, write_rect_region
+from .roi import BadRect, RegionWriteError, can_write, check_quad, check_rect, write_region
 from .server import StatusServer
 
 logger = logging.getLogger(__name__)
@@ -95,15 +96,24 @@ class WebMonitor(Sink):
         return {"frames": 0, "frames_total": 0, "fps": 0.0, "total": {}, "stages": {}}
 
     def roi_state(self) -> dict[str, Any]:
+        """Whether the ROI helper can save, and into which file (see region_file)."""
         path = self.daemon.config_path
-        why = ""
+        why, target = "", ""
         if not self.settings.roi_helper:
             why = "the ROI helper is off (web.roi_helper = false)"
         elif path is None:
             why = "the daemon runs on built-in defaults; start it with --config FILE to save a region"
-        elif not can_write(path):
-            why = f"{path} is not writable by the daemon; copy the rectangle into [region] yourself"
-        return {"enabled": not why, "why": why, "config": str(path) if path else ""}
+        elif can_write(path):
+            target = str(path)
+        elif can_write(self.state_file()):
+            target = str(self.state_file())
+        else:
+            why = (f"neither {path} nor {self.state_file().parent} is writable by the daemon; "
+                   "copy the region into [region] yourself")
+        return {"enabled": not why, "why": why, "config": target}
+
+    def state_file(self) -> Path:
+        return region_file(self.daemon.config)
 
     def status(self) -> dict[str, Any]:
         config = self.daemon.config
@@ -141,17 +151,27 @@ class WebMonitor(Sink):
     def exposition(self) -> bytes:
         return self.metrics.exposition()
 
-    def save_rect(self, rect: Any) -> dict[str, Any]:
-        x, y, w, h = check_rect(rect)
+    def save_region(self, mode: str, shape: Any) -> dict[str, Any]:
+        """The ROI helper's POST: ``mode`` "rect" ([x, y, w, h]) or "quad" (four [x, y] corners)."""
+        corners: list[tuple[float, float]]
+        if mode == "rect":
+            x, y, w, h = check_rect(shape)
+            corners = [(x, y), (x + w, y + h)]
+        elif mode == "quad":
+            corners = list(check_quad(shape))
+        else:
+            raise BadRect(f"region mode must be rect or quad, got {mode!r}")
         latest = self.live.latest
         if latest is not None:
             height, width = latest.image.shape[:2]
-            if x + w > width or y + h > height:
-                raise BadRect(f"rect {[x, y, w, h]} reaches outside the {width}x{height} frame")
+            if any(px > width or py > height for px, py in corners):
+                raise BadRect(f"{mode} {shape} reaches outside the {width}x{height} frame")
         state = self.roi_state()
         if not state["enabled"]:
             raise RegionWriteError(state["why"])
         assert self.daemon.config_path is not None
-        write_rect_region(self.daemon.config_path, [x, y, w, h])
+        config, written = write_region(self.daemon.config_path, mode, shape, self.state_file())
         self.daemon.request_reload()
-        return {"ok": True, "rect": [x, y, w, h], "config": state["config"]}
+        region = config.region
+        saved = list(region.rect) if mode == "rect" else [list(p) for p in region.quad]
+        return {"ok": True, "mode": mode, mode: saved, "config": str(written)}

@@ -12,7 +12,8 @@ each response (HTTP/1.0), so an idle browser connection never holds a worker.
     GET  /api/status    latest reading, recent readings, latency per stage, region
     GET  /api/history   accepted values over time, from the field log
     GET  /frame.jpg     the latest frame with the found strip drawn
-    POST /api/region    the ROI helper: {"rect": [x, y, w, h]} into the config, then reload
+    POST /api/region    the ROI helper: {"rect": [x, y, w, h]} or {"quad": [[x, y] x 4]} into
+                        the config (or the state dir's region.toml), then reload
     GET  /metrics       Prometheus exposition
 
 With a password configured every path wants HTTP basic auth (Prometheus
@@ -45,7 +46,7 @@ from .roi import BadRect
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY = 4096  # a rectangle is a few dozen bytes
+MAX_BODY = 4096  # a rectangle or four corners are a few dozen bytes
 WORKERS = 3  # a browser's parallel polls and a scraper; more only waits a few ms
 HEADERS = {
     "Cache-Control": "no-store",
@@ -63,7 +64,7 @@ class StatusApp(Protocol):
     def history(self) -> dict[str, Any]: ...
     def jpeg(self) -> bytes | None: ...
     def exposition(self) -> bytes: ...
-    def save_rect(self, rect: Any) -> dict[str, Any]: ...
+    def save_region(self, mode: str, shape: Any) -> dict[str, Any]: ...
 
 
 def page_html() -> bytes:
@@ -204,11 +205,13 @@ class Handler(BaseHTTPRequestHandler):
         except (ValueError, UnicodeDecodeError):
             self.send_json(HTTPStatus.BAD_REQUEST, {"error": "the body is not JSON"})
             return
-        if not isinstance(body, dict) or "rect" not in body:
-            self.send_json(HTTPStatus.BAD_REQUEST, {"error": 'expected {"rect": [x, y, w, h]}'})
+        modes = [m for m in ("rect", "quad") if isinstance(body, dict) and m in body]
+        if len(modes) != 1:
+            self.send_json(HTTPStatus.BAD_REQUEST,
+                           {"error": 'expected {"rect": [x, y, w, h]} or {"quad": [[x, y], ...4]}'})
             return
         try:
-            result = self.server.app.save_rect(body["rect"])
+            result = self.server.app.save_region(modes[0], body[modes[0]])
         except BadRect as exc:
             self.send_json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
         except DigitcamError as exc:

@@ -22,10 +22,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import guest as guestlib
 import pytest
+from mosquitto import Broker, Subscriber
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+from test_ha_discovery import DISCOVERY_TOPIC, ha_problems
+from webclient import chromium, http, metric, scrape
+
+from digitcam.device.reading import utc_now
 
 pytestmark = pytest.mark.slow
 
@@ -432,27 +441,290 @@ def test_rollback_switches_to_the_previous_release(host: guestlib.Guest,
     assert again.returncode == 1 and "no earlier release" in again.stdout
 
 
-# ------------------------------------------------------------------ the camera
-def test_camera_config_reads_through_the_picamera2_standin(host: guestlib.Guest, deploy: Deploy,
-                                                           files: dict[str, Path]) -> None:
-    """A user switches the config to the camera and pushes: the daemon imports
-    picamera2 through the venv's system site packages, with apt's numpy, and
-    its readings come from the camera's frames."""
-    host.ssh(["sh", "-c", "cat > /etc/digitcam/digitcam.toml"], input=CAMERA_CONFIG)
-    time.sleep(1.1)
-    since = int(time.time())
-    result = deploy("push", "--config", str(files["camera"]), "--health-timeout", str(HEALTH_TIMEOUT))
-    assert result.returncode == 0, result.stderr
-    STATE["camera"] = current(host)
-    mark = last_id(host)
-    wait_for("readings from the camera", lambda: fresh_accepted(host, mark), 60 * SLOW)
-    # The camera stack's own lines in the service's journal: the stand-in was
-    # found through the venv and configured with one YUV420 stream at the config's size.
-    journal = host.ssh(["journalctl", "--unit", "digitcam.service", "--no-pager", "--output=cat",
-                        f"--since=@{since}"]).stdout
-    assert "Registered camera /base/soc/i2c0mux/i2c@1/imx708@1a" in journal, journal
-    assert "configuring streams: (0) 640x480-YUV420" in journal, journal
-    assert "picamera2 does not load" not in journal and "camera lost" not in journal, journal
+# ------------------------------------------------------------------ the camera, to Home Assistant
+def chain_config(mqtt_port: int, web_port: int) -> str:
+    """The camera config with what a Home Assistant user turns on: MQTT to the broker
+    on this host (nspawn shares its network, so 127.0.0.1 is the same loopback in the
+    guest), the status page and /metrics, and a water meter's value."""
+    return CAMERA_CONFIG + f"""
+[output]
+decimals = 3
+unit = "m³"
+
+[mqtt]
+enabled = true
+host = "127.0.0.1"
+port = {mqtt_port}
+node_id = "e2e"
+device_name = "e2e water meter"
+device_class = "water"
+# What a counter is announced as. The stand-in's frames are many meters, not one
+# counter, so stabiliser.monotonic (which implies it) would reject most of them.
+state_class = "total_increasing"
+
+[web]
+enabled = true
+port = {web_port}
+"""
+
+
+NODE = "e2e"
+VALUE_TOPIC, AVAILABILITY_TOPIC = f"digitcam/{NODE}/value", f"digitcam/{NODE}/availability"
+REGION_FILE = "/var/lib/digitcam/region.toml"
+TILTED = [[100, 200], [500, 190], [505, 280], [104, 290]]  # TL TR BR BL of a strip seen at an angle
+
+
+@dataclass
+class Chain:
+    """What the steps of TestCameraToHomeAssistant hand on to each other."""
+
+    broker: Broker
+    subscriber: Subscriber
+    config: Path
+    url: str
+    done: set[str] = field(default_factory=set)
+    mark: int = 0  # the last field log id before the daemon under test wrote
+
+    def require(self, *steps: str) -> None:
+        missing = [s for s in steps if s not in self.done]
+        if missing:
+            pytest.skip(f"an earlier step of the chain failed: {', '.join(missing)}")
+
+    def received(self) -> dict[str, dict[str, object]]:
+        """Values the subscriber got on the value topic, by the reading's timestamp."""
+        return {str(p["timestamp"]): p for p in map(json.loads, self.subscriber.on(VALUE_TOPIC))}
+
+
+@pytest.fixture(scope="class")
+def chain(host: guestlib.Guest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
+    d = tmp_path_factory.mktemp("chain")
+    broker = Broker(d / "broker", extra="allow_anonymous true")  # mosquitto from apt, on this host
+    broker.start()
+    # A persistent session (clean_session=False, the broker saving it on every change): what
+    # was published for it while it was away, broker restart included, reaches it.
+    subscriber = Subscriber(broker.port, ("digitcam/#", "homeassistant/#"), client_id="e2e-home-assistant")
+    web_port = guestlib.free_port()
+    (d / "chain.toml").write_text(chain_config(broker.port, web_port))
+    try:
+        yield Chain(broker, subscriber, d / "chain.toml", f"http://127.0.0.1:{web_port}/")
+    finally:
+        subscriber.close()
+        broker.kill()
+
+
+def journal_since(host: guestlib.Guest, since: float) -> str:
+    return host.ssh(["journalctl", "--unit", "digitcam.service", "--no-pager", "--output=cat",
+                     f"--since=@{int(since)}"]).stdout
+
+
+def page_status(url: str) -> dict[str, Any] | None:
+    try:
+        status, _, body = http(url + "api/status", timeout=5.0)
+    except OSError:
+        return None  # not listening (yet)
+    return json.loads(body) if status == 200 else None
+
+
+class TestCameraToHomeAssistant:
+    """One user's path through the deployed guest, in order: ``deploy push`` with the
+    camera config → the daemon reads picamera2 (the stand-in in the system's
+    dist-packages, through the venv's system site packages) → readings over MQTT at a
+    real mosquitto → Home Assistant discovery valid → the broker killed and restarted
+    with nothing lost → the status page in Chromium shows the latest reading →
+    /metrics → the ROI helper's quad, written under the unit's ProtectSystem=strict."""
+
+    def test_push_with_the_camera_config_reads_through_the_picamera2_standin(
+            self, host: guestlib.Guest, deploy: Deploy, chain: Chain) -> None:
+        # A Pi with no config yet: the push installs the one pushed.
+        host.ssh(["rm", "-f", "/etc/digitcam/digitcam.toml"])
+        time.sleep(1.1)  # release names have one-second resolution
+        since = time.time()
+        result = deploy("push", "--config", str(chain.config), "--health-timeout", str(HEALTH_TIMEOUT))
+        assert result.returncode == 0, result.stderr
+        assert "installed /etc/digitcam/digitcam.toml" in result.stdout
+        assert host.ssh(["cat", "/etc/digitcam/digitcam.toml"]).stdout == chain.config.read_text()
+        STATE["camera"] = current(host)
+        chain.mark = last_id(host)
+        wait_for("readings from the camera", lambda: fresh_accepted(host, chain.mark), 60 * SLOW)
+        # The camera stack's own lines in the service's journal: the stand-in was
+        # found through the venv and configured with one YUV420 stream at the config's size.
+        journal = journal_since(host, since)
+        assert "Registered camera /base/soc/i2c0mux/i2c@1/imx708@1a" in journal, journal
+        assert "configuring streams: (0) 640x480-YUV420" in journal, journal
+        assert "picamera2 does not load" not in journal and "camera lost" not in journal, journal
+        assert f"mqtt: connected to 127.0.0.1:{chain.broker.port}" in journal, journal  # as the README says
+        out = host.ssh([REMOTE_DIGITCAM, "device", "check-source", "/etc/digitcam/digitcam.toml"]).stdout
+        assert f"picamera2 from {SYSTEM_SITE}\n" in out, out
+        chain.done.add("push")
+
+    def test_readings_reach_the_broker_and_discovery_passes_home_assistants_schema(
+            self, host: guestlib.Guest, chain: Chain) -> None:
+        chain.require("push")
+        sub = chain.subscriber
+        sub.wait_for(lambda s: len(s.on(VALUE_TOPIC)) >= 2, 60 * SLOW, "two values from the guest")
+        assert sub.on(AVAILABILITY_TOPIC)[-1:] == ["online"]
+        # Home Assistant started after the guest gets the discovery configs the broker retained.
+        late = Subscriber(chain.broker.port, ("homeassistant/#", VALUE_TOPIC), client_id="e2e-ha-late")
+        try:
+            late.wait_for(lambda s: sum(m.retain for m in s.messages) >= 6, 10,
+                          "retained discovery configs and value")
+            configs = {m.topic: json.loads(m.payload) for m in late.messages
+                       if m.retain and m.payload and m.topic.startswith("homeassistant/")}
+            # The last value first, retained; live ones may follow while we wait.
+            assert [m.retain for m in late.messages if m.topic == VALUE_TOPIC][:1] == [True]
+        finally:
+            late.close()
+        live = {m.topic: json.loads(m.payload) for m in sub.messages if m.topic.startswith("homeassistant/")}
+        assert live == configs  # the same, as sent to the subscriber there at the time
+        objects = {DISCOVERY_TOPIC.match(t)["object"] for t in configs}  # type: ignore[index]
+        assert objects == {"value", "confidence", "status", "latency", "set_value"}, sorted(configs)
+        for topic, config in configs.items():
+            assert ha_problems(topic, config) == [], (topic, config)
+            assert config["availability_topic"] == AVAILABILITY_TOPIC
+        assert len({c["unique_id"] for c in configs.values()}) == len(configs)
+        assert len({json.dumps(c["device"], sort_keys=True) for c in configs.values()}) == 1
+        value = configs[f"homeassistant/sensor/{NODE}/value/config"]
+        assert value["state_topic"] == VALUE_TOPIC
+        assert (value["state_class"], value["device_class"], value["unit_of_measurement"]) == (
+            "total_increasing", "water", "m³")
+        assert value["device"]["name"] == "e2e water meter"
+        # What arrived is what the guest logged: the same reading, as a water meter's m³.
+        logged = {str(r["timestamp"]): r for r in readings(host) if r["accepted"]}
+        for ts, payload in chain.received().items():
+            if ts in logged:
+                assert payload["raw"] == logged[ts]["text"] and payload["unit"] == "m³"
+                assert payload["value"] == pytest.approx(int(str(logged[ts]["text"])) / 1000)
+        assert set(chain.received()) & set(logged), "no value on the broker matches the guest's field log"
+        chain.done.add("mqtt")
+
+    def test_the_broker_is_killed_and_restarted_and_nothing_is_lost(
+            self, host: guestlib.Guest, chain: Chain) -> None:
+        """Nothing lost means: every accepted reading the deployed daemon wrote into its
+        field log, from the push until after the broker is back (those taken while it was
+        dead included), reaches the subscriber on the value topic with the same digits;
+        and the field log has readings from inside the outage."""
+        chain.require("mqtt")
+        sub, broker = chain.subscriber, chain.broker
+        onlines = sum(m.topic == AVAILABILITY_TOPIC and m.payload == "online" and not m.retain
+                      for m in sub.messages)
+        started = time.time()
+        broker.kill()
+        down = utc_now()
+        time.sleep(6.0)  # readings go on: into the field log, and into the daemon's MQTT queue
+        assert props(host, "ActiveState")["ActiveState"] == "active"
+        up = utc_now()
+        broker.start()
+        # The daemon is back on the broker within its backoff (1, 2, 4 ... s): a fresh "online".
+        sub.wait_for(lambda s: sum(m.topic == AVAILABILITY_TOPIC and m.payload == "online"
+                                   and not m.retain for m in s.messages) > onlines, 30 * SLOW, "online again")
+        time.sleep(2.0)
+        cut = utc_now()  # readings up to here must all have arrived
+        deadline = time.monotonic() + 20 * SLOW
+        while True:
+            logged = [r for r in fresh_accepted(host, chain.mark) if str(r["timestamp"]) < cut]
+            missing = [str(r["timestamp"]) for r in logged if str(r["timestamp"]) not in chain.received()]
+            if not missing or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+        assert missing == [], f"{len(missing)} of {len(logged)} accepted readings never reached the broker"
+        during = [r for r in logged if down < str(r["timestamp"]) < up]
+        assert during, (down, up)  # the field log went on while the broker was dead
+        received = chain.received()
+        for row in during:
+            assert received[str(row["timestamp"])]["raw"] == row["text"]
+        journal = journal_since(host, started)
+        assert "mqtt: lost the broker" in journal, journal
+        sent = [int(n) for n in re.findall(r"sent (\d+) queued reading", journal)]
+        assert sent and max(sent) >= 1, journal  # some readings went out from the queue
+        assert "offline queue full" not in journal
+        print(f"\nbroker outage {down} .. {up}: {len(during)} accepted readings logged meanwhile, "
+              f"{max(sent)} sent from the queue on reconnect; all {len(logged)} accepted since the push "
+              "received")
+        chain.done.add("restart")
+
+    def test_the_status_page_in_chromium_shows_the_latest_reading(
+            self, host: guestlib.Guest, chain: Chain, tmp_path: Path) -> None:
+        chain.require("push")
+        browser = chromium(tmp_path / "chromium-profile")
+        try:
+            browser.get(chain.url)
+            assert browser.title == "digitcam"
+            latest = browser.find_element(By.ID, "latest-text")
+            WebDriverWait(browser, 30).until(lambda _: latest.get_attribute("data-frame-id"),
+                                             "the page never showed an accepted reading")
+            shown, text, ts, frame_id = browser.execute_script(
+                "const e = document.getElementById('latest-text');"
+                "return [e.textContent, e.dataset.text, e.dataset.ts, Number(e.dataset.frameId)];")
+            seen_at = utc_now()
+            assert browser.find_element(By.ID, "camera").text == "camera connected"
+        finally:
+            browser.quit()
+        assert shown == f"{int(text) / 1000:.3f} m³", (shown, text)  # decimals = 3, unit = "m³"
+        time.sleep(2.0)  # the field log commits once a second
+        logged = [r for r in readings(host) if r["accepted"]]
+        assert (ts, frame_id, text) in {(r["timestamp"], r["frame_id"], r["text"]) for r in logged}
+        # The latest: nothing the daemon accepted well before the page's last poll (every
+        # second, so 3 s of slack) is newer than what the page showed.
+        settled = [str(r["timestamp"]) for r in logged if str(r["timestamp"]) < utc_now_minus(seen_at, 3.0)]
+        assert not settled or max(settled) <= ts, (ts, max(settled))
+
+    def test_metrics_are_scraped_from_the_guest(self, chain: Chain) -> None:
+        chain.require("push")
+        samples = scrape(chain.url)
+        assert metric(samples, "digitcam_readings_total") > 0
+        assert metric(samples, "digitcam_frames_total") > metric(samples, "digitcam_readings_total")
+        assert metric(samples, "digitcam_camera_connected") == 1
+        assert metric(samples, "digitcam_fieldlog_bytes") > 0
+        assert metric(samples, "digitcam_stage_latency_seconds_count", stage="infer") > 0
+
+    def test_the_roi_helper_writes_a_quad_the_sandboxed_daemon_picks_up(
+            self, host: guestlib.Guest, chain: Chain) -> None:
+        """Under ProtectSystem=strict the daemon cannot write /etc/digitcam (and the file is
+        root's): the helper writes the unit's state dir, and the daemon merges that file
+        over [region] on reload and on every start."""
+        chain.require("push")
+        status = page_status(chain.url)
+        assert status is not None and status["roi"] == {"enabled": True, "why": "", "config": REGION_FILE}
+        etc_before = host.ssh(["sha256sum", "/etc/digitcam/digitcam.toml"]).stdout
+        reply = http(chain.url + "api/region", data=json.dumps({"quad": TILTED}).encode(),
+                     headers={"Content-Type": "application/json"})
+        assert reply[0] == 200, reply
+        body = json.loads(reply[2])
+        assert body["config"] == REGION_FILE and body["quad"] == TILTED
+        owner = host.ssh(["stat", "-c", "%U:%G %a", REGION_FILE]).stdout.split()
+        assert owner == ["digitcam:digitcam", "640"], owner
+        assert host.ssh(["sha256sum", "/etc/digitcam/digitcam.toml"]).stdout == etc_before
+
+        def region() -> str:
+            status = page_status(chain.url)
+            return status["region"]["mode"] if status else ""
+
+        def quad_in_force() -> bool:
+            status = page_status(chain.url)
+            return status is not None and status["region"] == {"mode": "quad", "quad": TILTED,
+                                                                "rect": []}
+
+        wait_for("the reloaded daemon to use the quad", quad_in_force, 20 * SLOW)
+        # And after a restart: the daemon reads region.toml at start.
+        restarted = time.time()
+        host.ssh(["systemctl", "restart", "digitcam.service"], timeout=120 * SLOW)
+        wait_for("the restarted daemon to use the quad", quad_in_force, 60 * SLOW)
+        assert f"region quad from {REGION_FILE}" in journal_since(host, restarted)
+        # Deleting the file gives the config's own region (auto) back, on a reload.
+        mark = last_id(host)
+        host.ssh(["rm", REGION_FILE])
+        host.ssh(["systemctl", "reload", "digitcam.service"])
+        wait_for("the config's own region again", lambda: region() == "auto", 20 * SLOW)
+        wait_for("readings with the automatic region", lambda: fresh_accepted(host, mark), 60 * SLOW)
+        assert host.ssh(["sha256sum", "/etc/digitcam/digitcam.toml"]).stdout == etc_before
+
+
+def utc_now_minus(stamp: str, seconds: float) -> str:
+    """An ISO UTC timestamp as the daemon writes them, ``seconds`` before ``stamp``."""
+    from datetime import datetime, timedelta
+
+    then = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ") - timedelta(seconds=seconds)
+    return then.strftime("%Y-%m-%dT%H:%M:%S.") + f"{then.microsecond // 1000:03d}Z"
 
 
 def unpinned_wheel(workdir: Path) -> Path:
