@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ..atomic import write_atomic as write_atomic  # re-exported: the status page writes the config
+from ..atomic import write_atomic
 from ..errors import DigitcamError
 from ..fieldlog import canonical_ts
 from ..profiling import TOTAL

@@ -21,10 +21,10 @@ from typing import Any
 
 from tomlkit.exceptions import ParseError
 
+from ..atomic import write_atomic
 from ..config import Config, parse_config
 from ..errors import DigitcamError
 from ..region_file import region_text, with_region
-from ..sinks.snapshot import write_atomic
 
 logger = logging.getLogger(__name__)
 
