@@ -28,6 +28,9 @@ from typing import Any
 
 import guest as guestlib
 import pytest
+
+# The tflite-runtime venv collects this module too (and deselects it): it has no selenium.
+pytest.importorskip("selenium", reason="selenium (the dev extra) is not installed")
 from mosquitto import Broker, Subscriber
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
