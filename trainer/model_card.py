@@ -75,8 +75,6 @@ def _finetune(steps: list[dict[str, Any]] | None) -> list[str]:
                      f"learning rate {step['learning_rate']} on a cosine decay, "
                      f"{step.get('real_share', 0.3):.0%} real strips ({real}) beside synthetic "
                      f"strips replayed from {mix}.")
-    lines.append("- The fine-tune steps' synthetic strips include backlit LCD panels (dim, low "
-                 "contrast, decimal points, bezel, glare) and roller drums caught up to half-way.")
     return lines
 
 
@@ -116,8 +114,11 @@ def write_card(path: Path, meta: RecogniserBundle) -> Path:
         f"- Network: {network_summary(t)}.",
         "- Printed: " + ", ".join(p.rstrip("-") for p in fonts.TRAIN_PRINTED) + " faces (Debian "
         "font packages) and OpenCV Hershey faces; regular, bold, condensed, either polarity. "
-        "Seven-segment: DSEG7 faces and drawn segments with ghost segments, LCD and LED. "
-        "Roller counters: boxed drums, red last drums, shading, mid-roll last digit. "
+        "Seven-segment: DSEG7 faces and drawn segments with ghost segments, LCD and LED; "
+        "in training also backlit panels (dim, low contrast, decimal points, bezel, glare) "
+        "and meter-register panels (wide cells, thin segments, no ghosts, a point). "
+        "Roller counters: boxed drums, red last drums, shading, drums caught up to half-way. "
+        "Real crops are re-cut and re-lit for training, never for evaluation. "
         "Handwriting: MNIST training split only, part of it reshaped (small rotation, shear, "
         "scale per digit).",
         "- Camera: loose crops with margins, rules, unit words and partial neighbours; "
