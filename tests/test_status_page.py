@@ -25,7 +25,7 @@ from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
-from webclient import chromium, http, metric, scrape
+from webclient import chromium, http, latest_reading, metric, roi_helper, scrape
 
 FRAMES = ROOT / "device" / "samples" / "frames"
 # Issue 26's memory budget is 120 MB of RSS, but VmRSS also counts clean library pages
@@ -185,15 +185,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
 
 def test_the_page_shows_the_latest_reading_the_field_log_holds(served, browser):
     _, url, state = served
-    browser.get(url)
-    assert browser.title == "digitcam"
-    latest = browser.find_element(By.ID, "latest-text")
-    WebDriverWait(browser, 30).until(lambda _: latest.get_attribute("data-frame-id"),
-                                     "the page never showed an accepted reading")
-    # The page redraws every second: read the three fields in one go.
-    shown, text, ts, frame_id = browser.execute_script(
-        "const e = document.getElementById('latest-text');"
-        "return [e.textContent, e.dataset.text, e.dataset.ts, Number(e.dataset.frameId)];")
+    shown, text, ts, frame_id = latest_reading(browser, url)
     assert text.isdigit(), text
     assert shown == f"{int(text) / 10:.1f} m³", (shown, text)  # [output] decimals = 1, unit = "m³"
 
@@ -250,12 +242,7 @@ def test_metrics_are_scraped_and_move(served):
 def test_the_roi_helper_writes_a_rect_into_the_config_and_the_daemon_reloads(served, browser):
     daemon, url, _ = served
     before = daemon.config.read_text()
-    browser.get(url)
-    img = browser.find_element(By.ID, "frame")
-    WebDriverWait(browser, 15).until(lambda b: b.execute_script(
-        "const i = document.getElementById('frame'); return i.complete && i.naturalWidth;"), "no frame")
-    WebDriverWait(browser, 10).until(
-        lambda b: b.find_element(By.ID, "roi-save").get_attribute("title").startswith("writes"))
+    img = roi_helper(browser, url)
     box = img.rect
     # Drag from (40, 200) to (380, 300) in displayed pixels of the picture.
     (x0, y0), (x1, y1) = (40, 200), (380, 300)
@@ -302,12 +289,7 @@ def test_the_roi_helper_writes_a_quad_from_four_clicked_corners(served, browser)
     ordered TL, TR, BR, BL as the fixed-quad reader wants them, and the daemon reloads."""
     daemon, url, _ = served
     before = tomllib.loads(daemon.config.read_text())
-    browser.get(url)
-    img = browser.find_element(By.ID, "frame")
-    WebDriverWait(browser, 15).until(lambda b: b.execute_script(
-        "const i = document.getElementById('frame'); return i.complete && i.naturalWidth;"), "no frame")
-    WebDriverWait(browser, 10).until(
-        lambda b: b.find_element(By.ID, "roi-save").get_attribute("title").startswith("writes"))
+    img = roi_helper(browser, url)
     browser.find_element(By.ID, "roi-mode-quad").click()
     box = img.rect
     # A tilted, foreshortened strip, in displayed pixels: TL, TR, BR, BL ...

@@ -103,16 +103,6 @@ def test_a_config_that_would_not_load_is_not_written(tmp_path):
     assert path.read_text() == broken
 
 
-@pytest.mark.parametrize("rect", [[0, 0, 0, 10], [-1, 0, 5, 5], [1, 2, 3], [1.5, 2, 3, 4], [True, 2, 3, 4],
-                                  "1,2,3,4", None])
-def test_a_malformed_rect_is_refused_before_the_file_is_touched(tmp_path, rect):
-    path = tmp_path / "digitcam.toml"
-    path.write_text(USER_CONFIG)
-    with pytest.raises(BadRect):
-        write_region(path, "rect", rect, tmp_path / REGION_FILE)
-    assert path.read_text() == USER_CONFIG
-
-
 TILTED = [[102, 210], [498, 188], [503, 262], [106, 290]]  # a strip seen at an angle, TL TR BR BL
 
 
@@ -126,24 +116,28 @@ def test_quad_region_is_written_and_read_back_as_the_daemon_reads_it(tmp_path):
     assert "# drawn by hand last winter" in path.read_text()
 
 
-@pytest.mark.parametrize("quad", [
-    [[0, 0], [10, 0], [10, 10]],  # three corners
-    [[0, 0], [10, 0], [10, 10], [0, "10"]],  # not a number
-    [[0, 0], [10, 0], [10, 10], [0, True]],  # a bool is not a coordinate
-    [[0, 0], [10, 0], [10, 10], [-1, 10]],  # outside the frame
-    [[0, 0], [0, 10], [10, 10], [10, 0]],  # anticlockwise: the strip would be read mirrored
-    [[10, 0], [10, 10], [0, 10], [0, 0]],  # starts at the top-right: the strip would be read on its side
-    [[0, 0], [10, 10], [10, 0], [0, 10]],  # crossed (a bow tie)
-    [[0, 0], [50, 0], [30, 2], [60, 3]],  # not convex
-    [[0, 0], [3, 0], [3, 3], [0, 3]],  # 9 px²: a slip of the mouse
-    [[0, 0], [1e400, 0], [10, 10], [0, 10]],  # infinite
-    "0,0,10,0,10,10,0,10",
+@pytest.mark.parametrize(("mode", "region"), [
+    *(("rect", rect) for rect in ([0, 0, 0, 10], [-1, 0, 5, 5], [1, 2, 3], [1.5, 2, 3, 4],
+                                  [True, 2, 3, 4], "1,2,3,4", None)),
+    *(("quad", quad) for quad in (
+        [[0, 0], [10, 0], [10, 10]],  # three corners
+        [[0, 0], [10, 0], [10, 10], [0, "10"]],  # not a number
+        [[0, 0], [10, 0], [10, 10], [0, True]],  # a bool is not a coordinate
+        [[0, 0], [10, 0], [10, 10], [-1, 10]],  # outside the frame
+        [[0, 0], [0, 10], [10, 10], [10, 0]],  # anticlockwise: the strip would be read mirrored
+        [[10, 0], [10, 10], [0, 10], [0, 0]],  # starts at the top-right: the strip would be read on its side
+        [[0, 0], [10, 10], [10, 0], [0, 10]],  # crossed (a bow tie)
+        [[0, 0], [50, 0], [30, 2], [60, 3]],  # not convex
+        [[0, 0], [3, 0], [3, 3], [0, 3]],  # 9 px²: a slip of the mouse
+        [[0, 0], [1e400, 0], [10, 10], [0, 10]],  # infinite
+        "0,0,10,0,10,10,0,10",
+    )),
 ])
-def test_a_malformed_quad_is_refused_before_the_file_is_touched(tmp_path, quad):
+def test_a_malformed_region_is_refused_before_any_file_is_touched(tmp_path, mode, region):
     path = tmp_path / "digitcam.toml"
     path.write_text(USER_CONFIG)
     with pytest.raises(BadRect):
-        write_region(path, "quad", quad, tmp_path / REGION_FILE)
+        write_region(path, mode, region, tmp_path / REGION_FILE)
     assert path.read_text() == USER_CONFIG
     assert not (tmp_path / REGION_FILE).exists()
 

@@ -14,6 +14,8 @@ pytest.importorskip("prometheus_client", reason="prometheus_client (the device e
 pytest.importorskip("selenium", reason="selenium (the dev extra) is not installed")
 from prometheus_client.parser import text_string_to_metric_families
 from selenium import webdriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -67,3 +69,28 @@ def scrape(url: str) -> Samples:
 
 def metric(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def latest_reading(browser: webdriver.Chrome, url: str) -> tuple[str, str, str, int]:
+    """Open the page and wait for its latest accepted reading: (shown, digits, ts, frame id).
+    The page redraws every second, so the fields are read in one go."""
+    browser.get(url)
+    assert browser.title == "digitcam"
+    latest = browser.find_element("id", "latest-text")
+    WebDriverWait(browser, 30).until(lambda _: latest.get_attribute("data-frame-id"),
+                                     "the page never showed an accepted reading")
+    shown, text, ts, frame_id = browser.execute_script(
+        "const e = document.getElementById('latest-text');"
+        "return [e.textContent, e.dataset.text, e.dataset.ts, Number(e.dataset.frameId)];")
+    return shown, text, ts, frame_id
+
+
+def roi_helper(browser: webdriver.Chrome, url: str) -> WebElement:
+    """Open the page, wait for the live picture and the ROI helper's save button; the picture."""
+    browser.get(url)
+    img = browser.find_element("id", "frame")
+    WebDriverWait(browser, 15).until(lambda b: b.execute_script(
+        "const i = document.getElementById('frame'); return i.complete && i.naturalWidth;"), "no frame")
+    WebDriverWait(browser, 10).until(
+        lambda b: b.find_element("id", "roi-save").get_attribute("title").startswith("writes"))
+    return img

@@ -33,9 +33,8 @@ import pytest
 pytest.importorskip("selenium", reason="selenium (the dev extra) is not installed")
 from mosquitto import Broker, Subscriber
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 from test_ha_discovery import DISCOVERY_TOPIC, ha_problems
-from webclient import chromium, http, metric, scrape
+from webclient import chromium, http, latest_reading, metric, scrape
 
 from digitcam.device.reading import utc_now
 
@@ -650,14 +649,7 @@ class TestCameraToHomeAssistant:
         chain.require("push")
         browser = chromium(tmp_path / "chromium-profile")
         try:
-            browser.get(chain.url)
-            assert browser.title == "digitcam"
-            latest = browser.find_element(By.ID, "latest-text")
-            WebDriverWait(browser, 30).until(lambda _: latest.get_attribute("data-frame-id"),
-                                             "the page never showed an accepted reading")
-            shown, text, ts, frame_id = browser.execute_script(
-                "const e = document.getElementById('latest-text');"
-                "return [e.textContent, e.dataset.text, e.dataset.ts, Number(e.dataset.frameId)];")
+            shown, text, ts, frame_id = latest_reading(browser, chain.url)
             seen_at = utc_now()
             assert browser.find_element(By.ID, "camera").text == "camera connected"
         finally:
