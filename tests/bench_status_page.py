@@ -109,8 +109,32 @@ def status_mb(pid: int, key: str = "VmRSS") -> float:
     return 0.0
 
 
+def smaps_top(pid: int, n: int = 15) -> None:
+    """Where the resident memory is: Rss and Pss summed per mapped file, [heap] and anonymous
+    mappings, from /proc/PID/smaps; the largest N, then smaps_rollup's totals."""
+    rss: dict[str, int] = {}
+    pss: dict[str, int] = {}
+    name = ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+            name = fields[5] if len(fields) > 5 else "[anon]"
+        elif fields[0] == "Rss:":
+            rss[name] = rss.get(name, 0) + int(fields[1])
+        elif fields[0] == "Pss:":
+            pss[name] = pss.get(name, 0) + int(fields[1])
+    print(f"  top {n} of {len(rss)} mappings by Rss (MB, Rss / Pss):")
+    for key in sorted(rss, key=rss.__getitem__, reverse=True)[:n]:
+        print(f"    {rss[key] / 1024:6.1f} / {pss[key] / 1024:6.1f}  {key}")
+    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    totals = {m.group(1): int(m.group(2)) / 1024 for m in re.finditer(r"^(\w+):\s+(\d+) kB", rollup, re.M)}
+    print("  smaps_rollup: " + ", ".join(f"{k} {totals[k]:.1f} MB" for k in
+                                         ("Rss", "Pss", "Pss_Anon", "Pss_File", "Shared_Clean",
+                                          "Private_Clean", "Private_Dirty") if k in totals), flush=True)
+
+
 def run_daemon(tmp: Path, web: bool, frames: int, fps: float, mqtt_port: int,
-               report_every_s: float = 0.0) -> tuple[dict[str, list[float]], float]:
+               report_every_s: float = 0.0, smaps: bool = False) -> tuple[dict[str, list[float]], float]:
     port = free_port()
     cfg = tmp / f"web-{int(web)}.toml"
     state = tmp / f"state-{time.monotonic_ns()}"
@@ -130,6 +154,8 @@ def run_daemon(tmp: Path, web: bool, frames: int, fps: float, mqtt_port: int,
                 anon, file = status_mb(proc.pid, "RssAnon"), status_mb(proc.pid, "RssFile")
                 print(f"  t={next_report:4.0f} s  VmRSS {now:.1f} MB  RssAnon {anon:.1f} MB  "
                       f"RssFile {file:.1f} MB", flush=True)
+                if smaps and time.monotonic() - started + report_every_s >= frames / fps:
+                    smaps_top(proc.pid)  # the last report before the daemon stops
         except OSError:
             break
         peak = max(peak, now)
@@ -149,6 +175,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=1500, help="frames per latency run")
     parser.add_argument("--soak-s", type=float, default=480.0, help="seconds of the 10 fps soak; 0 = none")
     parser.add_argument("--mqtt", action="store_true", help="publish to a mosquitto on loopback too")
+    parser.add_argument("--smaps", action="store_true",
+                        help="at the soak's last report, the top mappings by Rss from /proc/PID/smaps")
     args = parser.parse_args()
     hook_cost()
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -172,7 +200,8 @@ def main() -> None:
                       f"on {statistics.median(totals[True]):.2f} ms")
             if args.soak_s:
                 print(f"soak: web on{', mqtt on' if args.mqtt else ''}, 10 fps, page polled")
-                _, peak = run_daemon(tmp, True, int(args.soak_s * 10), 10.0, mqtt_port, 30.0)
+                _, peak = run_daemon(tmp, True, int(args.soak_s * 10), 10.0, mqtt_port, 30.0,
+                                   args.smaps)
                 print(f"soak peak VmRSS {peak:.1f} MB")
         finally:
             if broker is not None:
