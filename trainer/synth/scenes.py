@@ -116,8 +116,8 @@ class SceneMaker:
                 (rng.uniform(0, 70), rng.uniform(170, 255))
             pad = int(size * rng.uniform(0.15, 0.5))
             return (bg + (fg - bg) * np.pad(mask, pad)).astype(np.float32)
-        if kind == "sevenseg":  # training scenes add the backlit and meter-register panels
-            return seven_segment(rng, text, self.segment_fonts, backlit=self.split == "train")
+        if kind == "sevenseg":
+            return seven_segment(rng, text, self.segment_fonts)
         if kind == "counter":
             return roller_counter(rng, text, self.printed_fonts)
         if kind == "handwriting":
