@@ -239,6 +239,16 @@ def test_metrics_are_scraped_and_move(served):
     assert value(second, "process_resident_memory_bytes") > 0
 
 
+def running_region(url: str, mode: str, wait_s: float = 15.0) -> dict:
+    """The daemon's running [region] (api/status) once it is ``mode``, or when ``wait_s`` ends."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        region = json.loads(http(url + "api/status")[2])["region"]
+        if region["mode"] == mode or time.monotonic() >= deadline:
+            return region
+        time.sleep(0.3)
+
+
 def test_the_roi_helper_writes_a_rect_into_the_config_and_the_daemon_reloads(served, browser):
     daemon, url, _ = served
     before = daemon.config.read_text()
@@ -273,13 +283,7 @@ def test_the_roi_helper_writes_a_rect_into_the_config_and_the_daemon_reloads(ser
 
     # The daemon reloaded (the SIGHUP path): its running config, which only reload()
     # replaces, now has the new region.
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        status = json.loads(http(url + "api/status")[2])
-        if status["region"]["mode"] == "rect":
-            break
-        time.sleep(0.3)
-    assert status["region"] == {"mode": "rect", "rect": drawn, "quad": []}
+    assert running_region(url, "rect") == {"mode": "rect", "rect": drawn, "quad": []}
     WebDriverWait(browser, 10).until(
         lambda b: b.find_element(By.ID, "region").text == f"rect [{', '.join(map(str, drawn))}]")
 
@@ -317,13 +321,8 @@ def test_the_roi_helper_writes_a_quad_from_four_clicked_corners(served, browser)
     assert {k: v for k, v in after.items() if k != "region"} == \
         {k: v for k, v in before.items() if k != "region"}
     assert run_cli("device", "check-config", str(daemon.config)).returncode == 0
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        status = json.loads(http(url + "api/status")[2])
-        if status["region"]["mode"] == "quad":
-            break
-        time.sleep(0.3)
-    assert status["region"]["mode"] == "quad" and status["region"]["quad"] == drawn
+    region = running_region(url, "quad")
+    assert region["mode"] == "quad" and region["quad"] == drawn
     WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, "region").text.startswith("quad [["))
 
 
