@@ -20,19 +20,19 @@ from typing import Any
 
 import cv2
 
-from digitcam.device.detector import LearnedFinder, StripDetector
-from digitcam.device.frame_reader import FrameReader
+from digitcam.device.config import config_from
 from digitcam.device.geometry import rectify
+from digitcam.device.pipeline import build_pipeline
 from digitcam.device.preprocess import to_grey
-from digitcam.device.recognizer import Recognizer
-from digitcam.device.windows import WindowsFinder
 
 from .scoring import is_right
 
 
 def report(labels: Path, model: str | None = None) -> dict[str, Any]:
-    recognizer = Recognizer(model)
-    reader = FrameReader(recognizer, LearnedFinder(StripDetector()), fallback=WindowsFinder())
+    # `digitcam read`'s pipeline: the one builder, each image on its own (no tracking).
+    pipeline = build_pipeline(config_from({"model": {"path": model or ""}, "region": {"track_every": 0}},
+                                          "trainer finder-report"))
+    recognizer, reader = pipeline.recognizer, pipeline.reader
     with labels.open(newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["text"]]
     per_kind: dict[str, Counter[str]] = {}
