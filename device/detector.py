@@ -58,22 +58,58 @@ class StripDetector:
         count, labels, stats, _ = cv2.connectedComponentsWithStats(hot, connectivity=8)
         if count <= 1:
             return []
-        areas = stats[1:, cv2.CC_STAT_AREA]
-        order = np.argsort(-areas)[: 2 * self.max_candidates] + 1
         sx, sy = w / self.meta.bundle.output.width, h / self.meta.bundle.output.height
         found: list[Candidate] = []
-        for label in order:
-            area = int(stats[label, cv2.CC_STAT_AREA])
+        for group in _text_lines(stats[:, :4], stats[:, cv2.CC_STAT_AREA]):
+            area = int(stats[group, cv2.CC_STAT_AREA].sum())
             if area < MIN_CELLS:
                 continue
-            bx, by, bw, bh = (int(v) for v in stats[label, :4])
-            mask = labels[by:by + bh, bx:bx + bw] == label
+            bx, by = (int(v) for v in stats[group, :2].min(axis=0))
+            bw = int((stats[group, 0] + stats[group, 2]).max()) - bx
+            bh = int((stats[group, 1] + stats[group, 3]).max()) - by
+            mask = np.isin(labels[by:by + bh, bx:bx + bw], group)
             rect = cv2.minAreaRect(_row_extremes(mask, bx, by, sx, sy))
             quad = box_quad(rect)
             mean_prob = float(prob[by:by + bh, bx:bx + bw][mask].mean())
             found.append(Candidate(quad, mean_prob * float(np.sqrt(area))))
         found.sort(key=lambda c: c.score, reverse=True)
         return found[: self.max_candidates]
+
+
+# Regions of one line of digits closer than this share of their height are one strip.
+# The detector's cells light up glyph by glyph, so a widely spaced face ("3 0 6" in
+# DejaVu at 56 px) or a pump's LCD with gaps between its cells broke into regions
+# that each read a part of the number ('06' and '3'); text detectors link characters
+# into lines the same way. Measured on plain frames and dev scenes (BENCHMARKS.md).
+LINE_GAP = 1.0
+LINE_OVERLAP = 0.5  # of the shorter region's height, shared vertically
+LINE_REGIONS = 12  # the largest regions considered for linking (the rest are specks)
+
+
+def _text_lines(boxes: npt.NDArray[np.int32], areas: npt.NDArray[np.int32]) -> list[list[int]]:
+    """Component labels grouped into lines: regions of similar height that share most
+    of their rows and lie within ``LINE_GAP`` heights of each other, largest first."""
+    labels = [int(i) + 1 for i in np.argsort(-areas[1:])[:LINE_REGIONS]]
+    parent = {i: i for i in labels}
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for a_index, a in enumerate(labels):
+        ax, ay, aw, ah = (int(v) for v in boxes[a])
+        for b in labels[a_index + 1:]:
+            bx, by, bw, bh = (int(v) for v in boxes[b])
+            shorter, taller = min(ah, bh), max(ah, bh)
+            overlap = min(ay + ah, by + bh) - max(ay, by)
+            gap = max(ax, bx) - min(ax + aw, bx + bw)
+            if taller <= 2 * shorter and overlap >= LINE_OVERLAP * shorter and gap <= LINE_GAP * taller:
+                parent[root(b)] = root(a)
+    groups: dict[int, list[int]] = {}
+    for i in labels:
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
 
 
 def _row_extremes(mask: npt.NDArray[np.bool_], x0: int, y0: int, sx: float, sy: float

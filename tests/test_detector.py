@@ -171,3 +171,34 @@ def test_found_quads_on_the_sample_frames_are_unchanged_by_the_fast_box(shipped)
             assert any(np.abs(cand.quad - box).max() < 1e-2 for box in boxes), path.name
             checked += 1
     assert checked >= 15
+
+
+def regions(*boxes: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Components' (x, y, w, h) boxes and areas as connectedComponentsWithStats gives them."""
+    hot = np.zeros((60, 80), np.uint8)
+    for x, y, w, h in boxes:
+        hot[y:y + h, x:x + w] = 1
+    count, _, stats, _ = cv2.connectedComponentsWithStats(hot, connectivity=8)
+    assert count == len(boxes) + 1
+    return stats[:, :4], stats[:, cv2.CC_STAT_AREA]
+
+
+def grouped(boxes, areas) -> set[frozenset[tuple[int, int]]]:
+    lines = detector._text_lines(boxes, areas)
+    return {frozenset((int(boxes[i][0]), int(boxes[i][1])) for i in line) for line in lines}
+
+
+def test_glyph_regions_of_one_line_are_linked_into_one_strip():
+    # A widely spaced "3 06": two regions 6 cells tall, 3 cells apart, one line.
+    boxes, areas = regions((10, 20, 4, 6), (17, 20, 9, 6))
+    assert grouped(boxes, areas) == {frozenset({(10, 20), (17, 20)})}
+
+
+@pytest.mark.parametrize("second, why", [
+    ((24, 20, 5, 6), "more than a height apart along the line"),
+    ((16, 27, 5, 6), "on the next line, below"),
+    ((16, 10, 5, 20), "over three times as tall"),
+])
+def test_regions_not_on_one_line_stay_apart(second, why):
+    boxes, areas = regions((10, 20, 4, 6), second)
+    assert len(detector._text_lines(boxes, areas)) == 2, why

@@ -14,6 +14,7 @@ ImageFont = pytest.importorskip("PIL.ImageFont")
 from PIL import Image, ImageDraw  # noqa: E402
 
 ITALIC = "/usr/share/fonts/truetype/liberation/LiberationSans-Italic.ttf"
+DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,15 @@ def test_most_lone_words_read_as_nothing(reader):
 @pytest.mark.parametrize("number", ["4071", "306", "1234567"])
 def test_numbers_in_the_same_face_still_read(reader, number):
     assert reader.read(frame_with(number)).text == number
+
+
+@pytest.mark.parametrize("number", ["306", "981"])
+def test_a_widely_spaced_face_reads_as_one_number(reader, number):
+    # DejaVu at 56 px leaves a cell of background between glyphs: the detector lit
+    # "3" and "06" as two regions and the reader took "06" (BENCHMARKS.md, session 23).
+    img = Image.new("L", (640, 480), 90)
+    ImageDraw.Draw(img).text((150, 200), number, font=ImageFont.truetype(DEJAVU, 56), fill=235)
+    assert reader.read(np.asarray(img)).text == number
 
 
 def shaken(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
