@@ -10,6 +10,7 @@ sha256, shapes and dtype, one line naming the file when anything disagrees.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -86,7 +87,8 @@ LINE_OVERLAP = 0.5  # of the shorter region's height, shared vertically
 LINE_REGIONS = 12  # the largest regions considered for linking (the rest are specks)
 
 
-def _text_lines(boxes: npt.NDArray[np.int32], areas: npt.NDArray[np.int32]) -> list[list[int]]:
+def _text_lines(boxes: npt.NDArray[Any], areas: npt.NDArray[Any]
+                ) -> list[list[int]]:
     """Component labels grouped into lines: regions of similar height that share most
     of their rows and lie within ``LINE_GAP`` heights of each other, largest first."""
     labels = [int(i) + 1 for i in np.argsort(-areas[1:])[:LINE_REGIONS]]
