@@ -348,17 +348,11 @@ def check_against_model(meta: Loaded[Any], input_detail: dict[str, Any], output_
                         want_out: list[int]) -> None:
     """Refuse a model whose tensors disagree with its metadata (``want_out``: the
     output shape the metadata implies, which differs by kind)."""
-    want_in = [1, meta.height, meta.width, meta.bundle.input.channels]
-    got_in = [int(d) for d in input_detail["shape"]]
-    if got_in != want_in:
-        raise BundleError(f"{meta.tflite_path}: input shape {got_in} does not match metadata {want_in}")
-    got_dtype = getattr(input_detail["dtype"], "__name__", str(input_detail["dtype"]))
-    if got_dtype != meta.bundle.input.dtype:
-        raise BundleError(
-            f"{meta.tflite_path}: input dtype {got_dtype} does not match metadata {meta.bundle.input.dtype}"
-        )
-    got_out = [int(d) for d in output_detail["shape"]]
-    if got_out != want_out:
-        raise BundleError(
-            f"{meta.tflite_path}: output shape {got_out} does not match metadata {want_out}"
-        )
+    checks = (("input shape", [int(d) for d in input_detail["shape"]],
+               [1, meta.height, meta.width, meta.bundle.input.channels]),
+              ("input dtype", getattr(input_detail["dtype"], "__name__", str(input_detail["dtype"])),
+               meta.bundle.input.dtype),
+              ("output shape", [int(d) for d in output_detail["shape"]], want_out))
+    for what, got, want in checks:
+        if got != want:
+            raise BundleError(f"{meta.tflite_path}: {what} {got} does not match metadata {want}")

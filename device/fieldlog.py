@@ -25,6 +25,7 @@ capture loop never waits for the disk while another thread commits.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -172,6 +173,19 @@ def _one_line(exc: BaseException) -> str:
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
 
 
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back when the block (or the COMMIT) fails."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # SQLite may have rolled back already (disk full)
+            conn.execute("ROLLBACK")
+        raise
+
+
 class FieldLog:
     """The field log at ``path``.
 
@@ -227,26 +241,22 @@ class FieldLog:
             conn.execute("PRAGMA synchronous=FULL")
             # Keep the WAL file from staying large after a burst of writes.
             conn.execute("PRAGMA journal_size_limit=4194304")
-            conn.execute("BEGIN IMMEDIATE")  # also proves that we may write here
-            for statement in SCHEMA:
-                conn.execute(statement)
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                conn.execute("ROLLBACK")
-                raise FieldLogError(f"{self.path}: written by a newer digitcam "
-                                    f"(schema {version}, this one knows {SCHEMA_VERSION})")
-            if version == 0:
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except (sqlite3.Error, OSError) as exc:
+            with _transaction(conn):  # also proves that we may write here
+                for statement in SCHEMA:
+                    conn.execute(statement)
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise FieldLogError(f"{self.path}: written by a newer digitcam "
+                                        f"(schema {version}, this one knows {SCHEMA_VERSION})")
+                if version == 0:
+                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except (sqlite3.Error, OSError, FieldLogError) as exc:
             if conn is not None:
                 conn.close()
+            if isinstance(exc, FieldLogError):
+                raise
             raise FieldLogError(f"{self.path}: cannot open the field log for writing "
                                 f"({_one_line(exc)})") from None
-        except FieldLogError:
-            if conn is not None:
-                conn.close()
-            raise
         return conn
 
     def _open_readonly(self) -> sqlite3.Connection:
@@ -313,14 +323,8 @@ class FieldLog:
             if not batch:
                 return 0
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with _transaction(conn):
                     conn.executemany(INSERT, batch)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:  # SQLite may have rolled back already (disk full)
-                        conn.execute("ROLLBACK")
-                    raise
             except sqlite3.Error:
                 with self._buf_lock:
                     self._pending[:0] = batch
@@ -347,8 +351,7 @@ class FieldLog:
         deleted = 0
         with self._db_lock:
             conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")  # one transaction, one fsync
-            try:
+            with _transaction(conn):  # one transaction, one fsync
                 if self.options.max_age_days is not None:
                     cutoff = ((now or datetime.now(timezone.utc))
                               - timedelta(days=self.options.max_age_days))
@@ -356,11 +359,6 @@ class FieldLog:
                                             (canonical_ts(cutoff.isoformat()),)).rowcount
                 if self.options.max_mb is not None:
                     deleted += self._prune_size(conn, int(self.options.max_mb * 1e6))
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
         if deleted:
             logger.info("field log: pruned %s old row(s)", deleted)
         return deleted
@@ -420,21 +418,21 @@ class FieldLog:
 
     # -- reading (the CLI) ----------------------------------------------------
 
-    def tail(self, n: int = 10, accepted_only: bool = False) -> list[LogRow]:
-        """The last ``n`` rows, oldest first."""
-        where = "WHERE accepted = 1 " if accepted_only else ""
+    def _select(self, where: list[str], params: tuple[Any, ...], order: str, limit: int) -> list[LogRow]:
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
         with self._db_lock:
             raw = self._connection().execute(
-                f"{SELECT} {where}ORDER BY id DESC LIMIT ?", (max(0, n),)).fetchall()
-        return [_log_row(r) for r in reversed(raw)]
+                f"{SELECT} {clause}ORDER BY id {order} LIMIT ?", (*params, limit)).fetchall()
+        return [_log_row(r) for r in raw]
+
+    def tail(self, n: int = 10, accepted_only: bool = False) -> list[LogRow]:
+        """The last ``n`` rows, oldest first."""
+        return self._select(["accepted = 1"] if accepted_only else [], (), "DESC", max(0, n))[::-1]
 
     def after(self, last_id: int, accepted_only: bool = False, limit: int = 1000) -> list[LogRow]:
         """Rows with an id above ``last_id``, oldest first (for ``--follow``)."""
-        where = " AND accepted = 1" if accepted_only else ""
-        with self._db_lock:
-            raw = self._connection().execute(
-                f"{SELECT} WHERE id > ?{where} ORDER BY id LIMIT ?", (last_id, limit)).fetchall()
-        return [_log_row(r) for r in raw]
+        accepted = ["accepted = 1"] if accepted_only else []
+        return self._select(["id > ?", *accepted], (last_id,), "ASC", limit)
 
     def last_id(self) -> int:
         with self._db_lock:
@@ -444,23 +442,12 @@ class FieldLog:
     def rows(self, since: str | None = None, batch: int = 500) -> Iterator[LogRow]:
         """Every row in insertion order, streamed (for export); ``since`` is
         any ISO 8601 time, UTC when it has no offset."""
-        params: tuple[Any, ...] = ()
-        query = SELECT
-        if since is not None:
-            query += " WHERE ts >= ?"
-            params = (canonical_ts(since),)
+        where, params = (["ts >= ?"], (canonical_ts(since),)) if since is not None else ([], ())
         last = 0
         # Pages by id, so the lock is not held while the caller writes output.
-        while True:
-            clause = " AND" if since is not None else " WHERE"
-            with self._db_lock:
-                raw = self._connection().execute(
-                    f"{query}{clause} id > ? ORDER BY id LIMIT ?", (*params, last, batch)).fetchall()
-            if not raw:
-                return
-            for r in raw:
-                yield _log_row(r)
-            last = int(raw[-1][0])
+        while page := self._select([*where, "id > ?"], (*params, last), "ASC", batch):
+            yield from page
+            last = page[-1].id
 
     def stats(self) -> LogStats:
         with self._db_lock:

@@ -21,7 +21,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -147,16 +147,10 @@ def _ask(env: Env, folder: Path, item: Pending, n: int, total: int, show: bool) 
     while True:
         print("Enter = right, digits = correct it, - = no digits, s = skip, q = quit > ",
               end="", file=env.stdout, flush=True)
-        line = _readline(env.stdin)
-        if line is None:
+        line = env.stdin.readline()
+        if not line:  # the end of the input
             return None
         answer = line.strip()
         if ANSWER.match(answer):
             return answer
         print(f"'{answer}' is not an answer: up to 10 digits, -, s or q", file=env.stdout)
-
-
-def _readline(stream: TextIO) -> str | None:
-    line = stream.readline()
-    return line if line else None
-

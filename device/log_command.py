@@ -113,23 +113,19 @@ def format_row(row: LogRow) -> str:
 def run_tail(args: argparse.Namespace, env: Env) -> int:
     if args.lines < 0:
         raise DigitcamError("-n must be 0 or more")
-    log = open_log(args)
-    try:
-        with closed_pipe_ok(env):
-            rows = log.tail(args.lines, accepted_only=args.accepted)
-            for row in rows:
-                print(format_row(row), file=env.stdout)
-            env.stdout.flush()
-            if args.follow:
-                last = rows[-1].id if rows else log.last_id()
-                while True:  # Ctrl-C ends it; the CLI maps that to exit status 130
-                    time.sleep(FOLLOW_POLL_S)
-                    for row in log.after(last, accepted_only=args.accepted):
-                        print(format_row(row), file=env.stdout)
-                        last = row.id
-                    env.stdout.flush()
-    finally:
-        log.close()
+    with open_log(args) as log, closed_pipe_ok(env):
+        rows = log.tail(args.lines, accepted_only=args.accepted)
+        for row in rows:
+            print(format_row(row), file=env.stdout)
+        env.stdout.flush()
+        if args.follow:
+            last = rows[-1].id if rows else log.last_id()
+            while True:  # Ctrl-C ends it; the CLI maps that to exit status 130
+                time.sleep(FOLLOW_POLL_S)
+                for row in log.after(last, accepted_only=args.accepted):
+                    print(format_row(row), file=env.stdout)
+                    last = row.id
+                env.stdout.flush()
     return int(ExitStatus.OK)
 
 
@@ -157,8 +153,7 @@ def run_export(args: argparse.Namespace, env: Env) -> int:
         except ValueError:
             raise DigitcamError(f"--since {args.since!r}: expected an ISO 8601 time such as "
                                 "2026-05-01 or 2026-05-01T12:00:00Z") from None
-    log = open_log(args)
-    try:
+    with open_log(args) as log:
         rows = log.rows(since=since)
         write = write_csv if args.format == "csv" else write_jsonl
         if args.output is None:
@@ -167,8 +162,6 @@ def run_export(args: argparse.Namespace, env: Env) -> int:
                 env.stdout.flush()
         else:
             export_to_file(Path(args.output), rows, write)
-    finally:
-        log.close()
     return int(ExitStatus.OK)
 
 
@@ -201,10 +194,7 @@ def format_stats(stats: LogStats, days: int) -> str:
 
 
 def run_stats(args: argparse.Namespace, env: Env) -> int:
-    log = open_log(args)
-    try:
+    with open_log(args) as log:
         stats = log.stats()
-    finally:
-        log.close()
     print(format_stats(stats, args.days), file=env.stdout)
     return int(ExitStatus.OK)

@@ -15,7 +15,6 @@ class Frame:
     image: npt.NDArray[np.uint8]  # grey HxW uint8: what recognition reads
     frame_id: int  # increasing per source, from 0
     timestamp: float  # time.monotonic() when the frame was captured
-    colour: npt.NDArray[np.uint8] | None = None  # optional BGR main stream, for snapshots
 
 
 class SourceError(Exception):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import cv2
@@ -13,34 +12,18 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import one_line
+from ..preprocess import to_grey
 from .base import Frame, FrameSource, SourceError
 
 logger = logging.getLogger(__name__)
 
 
 def frame_from_bgr(image: npt.NDArray[np.uint8], frame_id: int) -> Frame:
-    """Grey image for recognition, the decoded picture kept as ``colour`` for snapshots.
+    """The grey recognition image of a decoded picture.
 
     Decoders hand back 1, 3 or 4 channels depending on codec and backend, so
     normalise here once rather than in every source."""
-    grey: Any
-    colour: Any
-    if image.ndim == 2:
-        grey = image
-        colour = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    elif image.shape[2] == 4:
-        colour = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-        grey = cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)
-    elif image.shape[2] == 1:
-        grey = image[:, :, 0]
-        colour = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
-    else:
-        colour = image
-        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    if grey.dtype != np.uint8:
-        raise SourceError(f"unsupported pixel type {grey.dtype}; expected 8-bit images")
-    return Frame(image=np.ascontiguousarray(grey), frame_id=frame_id, timestamp=time.monotonic(),
-                 colour=np.ascontiguousarray(colour))
+    return Frame(image=np.ascontiguousarray(to_grey(image)), frame_id=frame_id, timestamp=time.monotonic())
 
 
 def redact_url(url: str) -> str:

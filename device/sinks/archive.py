@@ -16,14 +16,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from ..atomic import write_atomic
-from ..config import ARCHIVE_MODES
 from ..geometry import rectify
 from ..reading import Reading
 from .base import Sink
@@ -32,9 +29,7 @@ from .snapshot import encode, kept_name
 
 logger = logging.getLogger(__name__)
 
-MODES = ARCHIVE_MODES
 INDEX = "index.jsonl"
-STRIP_NAME = re.compile(r"^\d{8}T\d{9}Z_\d+_[0-9A-Za-z]*\.png$")
 
 
 class ArchiveSink(Sink):
@@ -43,13 +38,11 @@ class ArchiveSink(Sink):
     def __init__(self, folder: str | os.PathLike[str], mode: str = "low-confidence",
                  below_confidence: float = 0.8, sample_every: int = 100,
                  max_mb: float = 200.0) -> None:
-        if mode not in MODES:
-            raise ValueError(f"archive mode {mode!r}: one of {', '.join(MODES)}")
         self.folder = Path(folder)
         self.mode = mode
         self.below_confidence = below_confidence
         self.sample_every = max(1, sample_every)
-        self._kept = KeptFolder(self.folder, int(max_mb * 1e6), STRIP_NAME)
+        self._kept = KeptFolder(self.folder, int(max_mb * 1e6))
         self._seen = 0
         self.kept = 0
 
@@ -71,14 +64,12 @@ class ArchiveSink(Sink):
             return
         strip = frame if reading.quad is None else rectify(frame, np.asarray(reading.quad, np.float32))
         name = kept_name(reading)
-        data = encode(strip, ".png")
-        write_atomic(self.folder / name, data)
+        self._kept.write(name, encode(strip, ".png"))
         with (self.folder / INDEX).open("a") as index:
             index.write(json.dumps({"file": name, "text": reading.text,
                                     "confidence": reading.confidence, "accepted": reading.accepted,
                                     "reason": reading.reason, "timestamp": reading.timestamp,
                                     "model": reading.model_sha256[:12]}) + "\n")
-        self._kept.add(self.folder / name, len(data))
         self.kept += 1
 
     @property

@@ -35,31 +35,17 @@ ONLINE, OFFLINE = "online", "offline"
 class Topics:
     base: str  # BASE/NODE_ID
     discovery_prefix: str
+    value: str
+    reading: str
+    availability: str
+    set: str
+    ha_status: str  # Home Assistant says ``online`` here when it (re)starts: time to announce again
 
     @classmethod
     def make(cls, base_topic: str, node_id: str, discovery_prefix: str) -> Topics:
-        return cls(f"{base_topic}/{node_id}", discovery_prefix)
-
-    @property
-    def value(self) -> str:
-        return f"{self.base}/value"
-
-    @property
-    def reading(self) -> str:
-        return f"{self.base}/reading"
-
-    @property
-    def availability(self) -> str:
-        return f"{self.base}/availability"
-
-    @property
-    def set(self) -> str:
-        return f"{self.base}/set"
-
-    @property
-    def ha_status(self) -> str:
-        """Home Assistant says ``online`` here when it (re)starts: time to announce again."""
-        return f"{self.discovery_prefix}/status"
+        base = f"{base_topic}/{node_id}"
+        return cls(base, discovery_prefix, f"{base}/value", f"{base}/reading", f"{base}/availability",
+                   f"{base}/set", f"{discovery_prefix}/status")
 
 
 def value_payload(reading: Reading, decimals: int, unit: str) -> str:
@@ -116,66 +102,32 @@ def discovery_configs(topics: Topics, opts: DiscoveryOptions) -> dict[str, dict[
         "device": device,
         "origin": {"name": "digitcam", "sw_version": __version__},
     }
-    value: dict[str, Any] = {
-        "name": "Value",
-        "unique_id": f"digitcam_{node}_value",
-        "state_topic": topics.value,
-        "value_template": "{{ value_json.value }}",
-        "json_attributes_topic": topics.value,
-        "state_class": opts.state_class,
-        "suggested_display_precision": opts.decimals,
-        "icon": "mdi:counter",
-        **common,
-    }
+
+    def entity(key: str, name: str, **fields: Any) -> dict[str, Any]:
+        return {"name": name, "unique_id": f"digitcam_{node}_{key}", **fields, **common}
+
+    value = entity("value", "Value", state_topic=topics.value, value_template="{{ value_json.value }}",
+                   json_attributes_topic=topics.value, state_class=opts.state_class,
+                   suggested_display_precision=opts.decimals, icon="mdi:counter")
     if opts.unit:
         value["unit_of_measurement"] = opts.unit
     if opts.device_class:
         value["device_class"] = opts.device_class
-    confidence = {
-        "name": "Confidence",
-        "unique_id": f"digitcam_{node}_confidence",
-        "state_topic": topics.reading,
-        "value_template": "{{ (value_json.confidence * 100) | round(1) }}",
-        "unit_of_measurement": "%",
-        "state_class": "measurement",
-        "entity_category": "diagnostic",
-        "icon": "mdi:check-decagram",
-        **common,
-    }
-    status = {
-        "name": "Status",
-        "unique_id": f"digitcam_{node}_status",
-        "state_topic": topics.reading,
-        # The state holds 255 characters at most; the attributes have the whole record.
-        "value_template": "{{ (value_json.status ~ (': ' ~ value_json.reason if value_json.reason "
-                          "else ''))[:255] }}",
-        "json_attributes_topic": topics.reading,
-        "entity_category": "diagnostic",
-        "icon": "mdi:eye-check",
-        **common,
-    }
-    latency = {
-        "name": "Latency",
-        "unique_id": f"digitcam_{node}_latency",
-        "state_topic": topics.reading,
-        "value_template": "{{ value_json.latency_ms.total }}",
-        "unit_of_measurement": "ms",
-        "device_class": "duration",
-        "state_class": "measurement",
-        "suggested_display_precision": 1,
-        "entity_category": "diagnostic",
-        **common,
-    }
-    set_value = {
-        "name": "Set previous value",
-        "unique_id": f"digitcam_{node}_set_value",
-        "command_topic": topics.set,
-        "mode": "text",
-        "pattern": r"^[0-9]+(\.[0-9]+)?$",
-        "entity_category": "config",
-        "icon": "mdi:pencil",
-        **common,
-    }
+    confidence = entity("confidence", "Confidence", state_topic=topics.reading,
+                        value_template="{{ (value_json.confidence * 100) | round(1) }}",
+                        unit_of_measurement="%", state_class="measurement", entity_category="diagnostic",
+                        icon="mdi:check-decagram")
+    status = entity("status", "Status", state_topic=topics.reading,
+                    # The state holds 255 characters at most; the attributes have the whole record.
+                    value_template="{{ (value_json.status ~ (': ' ~ value_json.reason if value_json.reason "
+                                   "else ''))[:255] }}",
+                    json_attributes_topic=topics.reading, entity_category="diagnostic", icon="mdi:eye-check")
+    latency = entity("latency", "Latency", state_topic=topics.reading,
+                     value_template="{{ value_json.latency_ms.total }}", unit_of_measurement="ms",
+                     device_class="duration", state_class="measurement", suggested_display_precision=1,
+                     entity_category="diagnostic")
+    set_value = entity("set_value", "Set previous value", command_topic=topics.set, mode="text",
+                       pattern=r"^[0-9]+(\.[0-9]+)?$", entity_category="config", icon="mdi:pencil")
     prefix = topics.discovery_prefix
     return {
         f"{prefix}/sensor/{node}/value/config": value,

@@ -12,12 +12,16 @@ import re
 from collections import deque
 from pathlib import Path
 
+from ..atomic import write_atomic
+
+# Only files named by ``snapshot.kept_name`` (TIME_FRAME_TEXT.png) are ours to count and delete.
+KEPT_NAME = re.compile(r"^\d{8}T\d{9}Z_\d+_[0-9A-Za-z]*\.png$")
+
 
 class KeptFolder:
-    def __init__(self, folder: Path, max_bytes: int, name: re.Pattern[str]) -> None:
+    def __init__(self, folder: Path, max_bytes: int) -> None:
         self.folder = folder
         self.max_bytes = max_bytes
-        self.name = name  # only files this pattern matches are ours to count and delete
         self._kept: deque[tuple[Path, int]] = deque()  # oldest first
         self.bytes = 0
         self.deleted = 0
@@ -28,15 +32,17 @@ class KeptFolder:
         self._kept.clear()
         self.bytes = 0
         for entry in sorted(os.scandir(self.folder), key=lambda e: e.name):
-            if entry.is_file() and self.name.match(entry.name):
+            if entry.is_file() and KEPT_NAME.match(entry.name):
                 size = entry.stat().st_size
                 self._kept.append((Path(entry.path), size))
                 self.bytes += size
         self.enforce()
 
-    def add(self, path: Path, size: int) -> None:
-        self._kept.append((path, size))
-        self.bytes += size
+    def write(self, name: str, data: bytes) -> None:
+        """``data`` as the file ``name`` (atomically), within the budget."""
+        write_atomic(self.folder / name, data)
+        self._kept.append((self.folder / name, len(data)))
+        self.bytes += len(data)
         self.enforce()
 
     def enforce(self) -> None:

@@ -29,7 +29,6 @@ from .kept import KeptFolder
 logger = logging.getLogger(__name__)
 
 FORMATS = {".jpg": ".jpg", ".jpeg": ".jpg", ".png": ".png"}
-KEPT_NAME = re.compile(r"^\d{8}T\d{9}Z_\d+_[0-9A-Za-z]*\.png$")
 GREEN = (60, 200, 60)
 RED = (40, 40, 230)
 
@@ -106,7 +105,7 @@ class SnapshotSink(Sink):
         self.suffix = suffix
         self.min_interval_s = min_interval_s
         self.keep_dir = Path(keep_dir) if keep_dir is not None else None
-        self._kept = KeptFolder(self.keep_dir, int(keep_max_mb * 1e6), KEPT_NAME) if self.keep_dir else None
+        self._kept = KeptFolder(self.keep_dir, int(keep_max_mb * 1e6)) if self.keep_dir else None
         self.keep_below_confidence = keep_below_confidence
         self.keep_rejected = keep_rejected
         self.keep_min_interval_s = keep_min_interval_s
@@ -144,11 +143,8 @@ class SnapshotSink(Sink):
             self._keep(reading, frame)
 
     def _keep(self, reading: Reading, frame: npt.NDArray[np.uint8]) -> None:
-        assert self.keep_dir is not None and self._kept is not None
-        target = self.keep_dir / kept_name(reading)
-        data = encode(frame, ".png")
-        write_atomic(target, data)
-        self._kept.add(target, len(data))
+        assert self._kept is not None
+        self._kept.write(kept_name(reading), encode(frame, ".png"))
         self.kept += 1
 
     @property
