@@ -80,7 +80,7 @@ def build_sinks(config: Config, on_set_value: Callable[[str], None] | None = Non
         except ImportError as exc:
             logger.error("sink mqtt disabled, running without it: paho-mqtt is not installed (%s)", exc)
         else:
-            sinks.append(mqtt.from_config(config, on_set_value))
+            sinks.append(mqtt.MqttSink(config, on_set_value))
     return sinks
 
 

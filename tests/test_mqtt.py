@@ -10,7 +10,7 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,8 +18,9 @@ from conftest import DIGITCAM, ROOT, run_cli
 from mosquitto import Broker, Subscriber
 from test_ha_discovery import ha_problems
 
+from digitcam.device.config import config_from
 from digitcam.device.reading import Reading, utc_now
-from digitcam.device.sinks.ha_discovery import DiscoveryOptions, Topics
+from digitcam.device.sinks.ha_discovery import Topics
 
 # The tflite-runtime venv installs digitcam without the device extra: no paho there.
 pytest.importorskip("paho.mqtt", reason="paho-mqtt (the device extra) is not installed")
@@ -36,14 +37,13 @@ def reading(i: int, accepted: bool = True) -> Reading:
                    latency_ms={"total": 3.0}, model_sha256="ab" * 32)
 
 
-def make_sink(port: int, **kw: object) -> MqttSink:
-    options: dict[str, object] = {
-        "host": "127.0.0.1", "port": port, "topics": TOPICS, "client_id": "digitcam-testnode",
-        "discovery": DiscoveryOptions(node_id="testnode", device_name="Test meter", decimals=3, unit="m³",
-                                      device_class="water", state_class="total_increasing"),
-        "decimals": 3, "unit": "m³", "reconnect_min_s": 1, "reconnect_max_s": 2,
-    }
-    return MqttSink(**(options | kw))  # type: ignore[arg-type]
+def make_sink(port: int, *, on_set_value: Callable[[str], None] | None = None, client_id: str = "",
+              **mqtt: object) -> MqttSink:
+    """A sink from the config the daemon would give it (``mqtt``: keys of [mqtt])."""
+    options = {"enabled": True, "host": "127.0.0.1", "port": port, "node_id": "testnode",
+               "device_name": "Test meter", "device_class": "water", "state_class": "total_increasing"}
+    config = config_from({"mqtt": options | mqtt, "output": {"decimals": 3, "unit": "m³"}}, "test_mqtt")
+    return MqttSink(config, on_set_value, client_id=client_id, reconnect_min_s=1, reconnect_max_s=2)
 
 
 def frame_ids(sub: Subscriber, topic: str = TOPICS.value) -> set[int]:

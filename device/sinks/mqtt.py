@@ -65,26 +65,25 @@ class MqttSetupError(DigitcamError):
 class MqttSink(Sink):
     name = "mqtt"
 
-    def __init__(self, *, host: str, port: int, topics: Topics, client_id: str,
-                 discovery: DiscoveryOptions | None, decimals: int = 0, unit: str = "",
-                 username: str = "", password: str = "", password_file: str = "",
-                 tls: bool = False, ca_file: str = "", tls_insecure: bool = False,
-                 keepalive_s: int = 60, queue_max: int = 10000,
-                 on_set_value: Callable[[str], None] | None = None,
-                 reconnect_min_s: int = 1, reconnect_max_s: int = 60,
+    def __init__(self, config: Config, on_set_value: Callable[[str], None] | None = None, *,
+                 client_id: str = "", reconnect_min_s: int = 1, reconnect_max_s: int = 60,
                  stop_drain_s: float = 5.0) -> None:
-        self.host, self.port = host, port
-        self.topics = topics
-        self.client_id = client_id
-        self.discovery = discovery
-        self.decimals, self.unit = decimals, unit
-        self.username, self.password, self.password_file = username, password, password_file
-        self.tls, self.ca_file, self.tls_insecure = tls, ca_file, tls_insecure
-        self.keepalive_s = keepalive_s
+        mq, out = config.mqtt, config.output
+        node = node_id_for(mq.node_id)
+        self.settings = mq
+        self.host, self.port = mq.host, mq.port
+        self.topics = Topics.make(mq.base_topic, node, mq.discovery_prefix)
+        self.client_id = client_id or f"digitcam-{node}"
+        self.discovery = DiscoveryOptions(
+            node_id=node, device_name=mq.device_name or f"digitcam {node}", decimals=out.decimals,
+            unit=out.unit, device_class=mq.device_class,
+            state_class=state_class_for(mq.state_class, mq.device_class, config.stabiliser.monotonic),
+        ) if mq.discovery else None
+        self.decimals, self.unit = out.decimals, out.unit
         self.on_set_value = on_set_value
         self.reconnect = (reconnect_min_s, reconnect_max_s)
         self.stop_drain_s = stop_drain_s
-        self.queue: deque[list[Message]] = deque(maxlen=queue_max)
+        self.queue: deque[list[Message]] = deque(maxlen=mq.queue_max)
         self.dropped = 0  # readings pushed out of a full queue, ever
         self.connected = False
         self.subscribed = threading.Event()  # to the set and HA status topics, on this connection
@@ -101,16 +100,17 @@ class MqttSink(Sink):
             return
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
                              protocol=mqtt.MQTTv311, clean_session=True)
-        if self.username:
-            client.username_pw_set(self.username, self._password())
-        if self.tls:
-            if self.ca_file and not Path(self.ca_file).is_file():
-                raise MqttSetupError(f"mqtt.ca_file {self.ca_file}: no such file")
+        mq = self.settings
+        if mq.username:
+            client.username_pw_set(mq.username, self._password())
+        if mq.tls:
+            if mq.ca_file and not Path(mq.ca_file).is_file():
+                raise MqttSetupError(f"mqtt.ca_file {mq.ca_file}: no such file")
             try:
-                client.tls_set(ca_certs=self.ca_file or None, cert_reqs=ssl.CERT_REQUIRED)
+                client.tls_set(ca_certs=mq.ca_file or None, cert_reqs=ssl.CERT_REQUIRED)
             except (OSError, ssl.SSLError) as exc:
                 raise MqttSetupError(f"mqtt TLS setup failed: {exc}") from None
-            client.tls_insecure_set(self.tls_insecure)
+            client.tls_insecure_set(mq.tls_insecure)
         client.will_set(self.topics.availability, OFFLINE, qos=QOS, retain=True)
         client.reconnect_delay_set(*self.reconnect)
         client.on_connect = self._on_connect
@@ -122,20 +122,20 @@ class MqttSink(Sink):
         self._stopping = False
         # connect_async + loop_start: a broker that is down at start-up is the
         # first outage, retried in paho's thread; the daemon starts regardless.
-        client.connect_async(self.host, self.port, keepalive=self.keepalive_s)
+        client.connect_async(self.host, self.port, keepalive=mq.keepalive_s)
         client.loop_start()
         self._client = client
         logger.info("mqtt: publishing to %s:%s%s under %s", self.host, self.port,
-                    " (TLS)" if self.tls else "", self.topics.base)
+                    " (TLS)" if mq.tls else "", self.topics.base)
 
     def _password(self) -> str | None:
-        if not self.password_file:
-            return self.password or None
+        mq = self.settings
+        if not mq.password_file:
+            return mq.password or None
         try:
-            lines = Path(self.password_file).read_text(encoding="utf-8").splitlines()
+            lines = Path(mq.password_file).read_text(encoding="utf-8").splitlines()
         except OSError as exc:
-            raise MqttSetupError(f"mqtt.password_file {self.password_file}: "
-                                 f"{exc.strerror or exc}") from None
+            raise MqttSetupError(f"mqtt.password_file {mq.password_file}: {exc.strerror or exc}") from None
         return lines[0] if lines else ""
 
     def publish(self, reading: Reading, frame: npt.NDArray[np.uint8] | None = None) -> None:
@@ -226,7 +226,7 @@ class MqttSink(Sink):
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
         # paho does not say why; these are the usual reasons.
         why = "down, unreachable or refusing"
-        if self.tls:
+        if self.settings.tls:
             why += ", or its TLS certificate is not trusted"
         self._log_outage("mqtt: cannot connect to %s:%s (%s); retrying with backoff up to %s s, "
                          "readings are queued", self.host, self.port, why, self.reconnect[1])
@@ -270,19 +270,3 @@ class MqttSink(Sink):
 def node_id_for(configured: str) -> str:
     """The configured node id, else this host's name with only the characters topics allow."""
     return configured or re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "digitcam"
-
-
-def from_config(config: Config, on_set_value: Callable[[str], None] | None = None) -> MqttSink:
-    mq, out = config.mqtt, config.output
-    node = node_id_for(mq.node_id)
-    topics = Topics.make(mq.base_topic, node, mq.discovery_prefix)
-    discovery = DiscoveryOptions(
-        node_id=node, device_name=mq.device_name or f"digitcam {node}", decimals=out.decimals,
-        unit=out.unit, device_class=mq.device_class,
-        state_class=state_class_for(mq.state_class, mq.device_class, config.stabiliser.monotonic),
-    ) if mq.discovery else None
-    return MqttSink(host=mq.host, port=mq.port, topics=topics, client_id=f"digitcam-{node}",
-                    discovery=discovery, decimals=out.decimals, unit=out.unit, username=mq.username,
-                    password=mq.password, password_file=mq.password_file, tls=mq.tls, ca_file=mq.ca_file,
-                    tls_insecure=mq.tls_insecure, keepalive_s=mq.keepalive_s, queue_max=mq.queue_max,
-                    on_set_value=on_set_value)
