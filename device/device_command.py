@@ -108,7 +108,6 @@ def cmd_bench(args: argparse.Namespace, env: Env) -> int:
 
 def cmd_set_value(args: argparse.Namespace, env: Env) -> int:
     from .config import default_config, load_config
-    from .errors import DigitcamError
     from .previous_value import write_request
     from .value import display, parse_user_value
 

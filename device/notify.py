@@ -30,11 +30,7 @@ def _systemd_sender() -> Sender | None:
         daemon = importlib.import_module("systemd.daemon")
     except ImportError:
         return None
-
-    def send(message: str) -> bool:
-        return bool(daemon.notify(message))
-
-    return send
+    return lambda message: bool(daemon.notify(message))
 
 
 class _SocketSender:

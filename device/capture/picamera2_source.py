@@ -147,11 +147,11 @@ class Picamera2Source(FrameSource):
             log("%s has a fixed-focus lens (no AfMode control): af_mode/lens_position ignored", self.name)
         if "LensPosition" in controls and "LensPosition" in available:
             lo, hi = float(available["LensPosition"][0]), float(available["LensPosition"][1])
-            if not lo <= controls["LensPosition"] <= hi:
+            asked = controls["LensPosition"]
+            controls["LensPosition"] = min(max(asked, lo), hi)
+            if controls["LensPosition"] != asked:
                 logger.warning("%s: lens_position %g is outside this lens's %g..%g dioptres; using %g",
-                               self.name, controls["LensPosition"], lo, hi,
-                               min(max(controls["LensPosition"], lo), hi))
-                controls["LensPosition"] = min(max(controls["LensPosition"], lo), hi)
+                               self.name, asked, lo, hi, controls["LensPosition"])
         for name in [n for n in controls if n not in available]:
             logger.warning("%s does not advertise control %s; not sent", self.name, name)
             del controls[name]
@@ -206,11 +206,10 @@ class Picamera2Source(FrameSource):
             camera.start()
             if controls.get("AfMode") == AF_MODES["auto"]:
                 camera.set_controls({"AfTrigger": AF_TRIGGER_START})  # one focus scan, then it holds
-        except SourceError:
-            _close_quietly(camera)
-            raise
         except Exception as exc:
             _close_quietly(camera)
+            if isinstance(exc, SourceError):
+                raise
             raise SourceError(f"cannot start {self.name}: {one_line(exc)}") from exc
         self._camera = camera
         self._next_id = 0

@@ -66,14 +66,10 @@ class ReplaySource(FrameSource):
         path = self.path
         if not path.exists():
             raise SourceError(f"replay: no such file or folder: {path}")
-        if path.is_dir():
-            files = image_files(path)
-            if not files:
+        if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
+            self._files = image_files(path) if path.is_dir() else [path]
+            if not self._files:
                 raise SourceError(f"replay: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {path}")
-            self._files = files
-            self.fps = DEFAULT_FOLDER_FPS if self._requested_fps is None else self._requested_fps
-        elif path.suffix.lower() in IMAGE_SUFFIXES:
-            self._files = [path]
             self.fps = DEFAULT_FOLDER_FPS if self._requested_fps is None else self._requested_fps
         else:
             self._files = None

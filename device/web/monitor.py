@@ -30,7 +30,7 @@ from ..value import display, number
 from .history import value_history
 from .live import LiveState
 from .metrics import Metrics
-from .roi import BadRect, RegionWriteError, can_write, check_quad, check_rect, write_region
+from .roi import BadRect, RegionWriteError, can_write, checked_region, write_region
 from .server import StatusServer
 
 logger = logging.getLogger(__name__)
@@ -153,14 +153,10 @@ class WebMonitor(Sink):
 
     def save_region(self, mode: str, shape: Any) -> dict[str, Any]:
         """The ROI helper's POST: ``mode`` "rect" ([x, y, w, h]) or "quad" (four [x, y] corners)."""
-        corners: list[tuple[float, float]]
-        if mode == "rect":
-            x, y, w, h = check_rect(shape)
-            corners = [(x, y), (x + w, y + h)]
-        elif mode == "quad":
-            corners = list(check_quad(shape))
-        else:
-            raise BadRect(f"region mode must be rect or quad, got {mode!r}")
+        corners = checked_region(mode, shape)
+        if mode == "rect":  # [x, y, w, h]: its two outer corners
+            x, y, w, h = corners
+            corners = [[x, y], [x + w, y + h]]
         latest = self.live.latest
         if latest is not None:
             height, width = latest.image.shape[:2]

@@ -80,6 +80,15 @@ def check_quad(quad: Sequence[Any]) -> tuple[tuple[float, float], ...]:
     return points
 
 
+def checked_region(mode: str, shape: Any) -> list[Any]:
+    """``shape`` for ``mode`` ("rect" or "quad") checked, as lists: [x, y, w, h] or four [x, y]."""
+    if mode == "rect":
+        return list(check_rect(shape))
+    if mode == "quad":
+        return [list(p) for p in check_quad(shape)]
+    raise BadRect(f"region mode must be rect or quad, got {mode!r}")
+
+
 def can_write(path: Path) -> bool:
     """Whether the atomic write can replace (or create) ``path``: its directory takes the
     temporary file. False on a read-only mount too (access(2) says EROFS)."""
@@ -96,12 +105,7 @@ def write_region(path: Path, mode: str, shape: Sequence[Any], state_file: Path,
     config the daemon will load and the file written. Raises ``BadRect``,
     ``RegionWriteError`` or ``ConfigError`` with one line; nothing is then changed.
     """
-    if mode == "rect":
-        checked: list[Any] = list(check_rect(shape))
-    elif mode == "quad":
-        checked = [list(p) for p in check_quad(shape)]
-    else:
-        raise BadRect(f"region mode must be rect or quad, got {mode!r}")
+    checked = checked_region(mode, shape)
     keys = {"mode": mode, mode: checked}
     target = path.resolve()  # a symlinked config: replace the file, not the link
     if in_place is None:
