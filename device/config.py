@@ -376,6 +376,12 @@ def _toml_type(value: Any) -> str:
     return type(value).__name__  # dates and times
 
 
+# A leaf's type: how an error names it, and the Python types TOML's parser gives for it.
+_EXPECTED: dict[Any, tuple[str, Any]] = {
+    bool: ("true or false", bool), str: ("a string", str), int: ("an integer", int),
+    float: ("a number", (int, float))}
+
+
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -433,31 +439,20 @@ class _Builder:
                     raise self.error(key, f"expected {len(args)} items, got {len(value)}")
             return tuple(self.convert(t, v, f"{key}[{i}]", meta)
                          for i, (t, v) in enumerate(zip(elem_types, value, strict=True)))
-        if tp is bool:
-            if not isinstance(value, bool):
-                raise self.error(key, f"expected true or false, got {_toml_type(value)} {_show(value)}")
-            return value
-        if tp is str:
-            if not isinstance(value, str):
-                raise self.error(key, f"expected a string, got {_toml_type(value)} {_show(value)}")
-            choices = meta.get("choices")
-            if choices is not None and value not in choices:
-                raise self.error(key, f"expected one of {', '.join(map(repr, choices))}, got {value!r}")
-            return value
-        if tp is int:
-            # TOML booleans are Python ints; "threads = true" is a mistake, not 1.
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise self.error(key, f"expected an integer, got {_toml_type(value)} {_show(value)}")
-            return self.check_range(value, key, meta)
-        if tp is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise self.error(key, f"expected a number, got {_toml_type(value)} {_show(value)}")
-            if not math.isfinite(value):
-                raise self.error(key, f"expected a finite number, got {value}")
-            return self.check_range(float(value), key, meta)
-        raise TypeError(f"config field {key} has an unsupported type {tp!r}")  # a bug in this module
+        if tp not in _EXPECTED:
+            raise TypeError(f"config field {key} has an unsupported type {tp!r}")  # a bug in this module
+        what, python_types = _EXPECTED[tp]
+        # TOML booleans are Python ints; "threads = true" is a mistake, not 1.
+        if not isinstance(value, python_types) or (tp is not bool and isinstance(value, bool)):
+            raise self.error(key, f"expected {what}, got {_toml_type(value)} {_show(value)}")
+        choices = meta.get("choices")
+        if choices is not None and value not in choices:
+            raise self.error(key, f"expected one of {', '.join(map(repr, choices))}, got {value!r}")
+        if tp is float and not math.isfinite(value):
+            raise self.error(key, f"expected a finite number, got {value}")
+        return self.check_range(float(value) if tp is float else value, key, meta)
 
-    def check_range(self, value: float, key: str, meta: Mapping[str, Any]) -> Any:
+    def check_range(self, value: Any, key: str, meta: Mapping[str, Any]) -> Any:
         lo, hi = meta.get("min"), meta.get("max")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise self.error(key, f"{value} is out of range {lo}..{hi}")

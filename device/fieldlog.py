@@ -206,7 +206,6 @@ class FieldLog:
         self._oldest_pending = 0.0  # monotonic time the current batch started
         self._last_prune = time.monotonic()
         self.dropped = 0  # rows lost because the disk refused writes for too long
-        self.committed = 0  # rows committed by this object
         self._conn: sqlite3.Connection | None = (
             self._open_readonly() if readonly else self._open_writer())
 
@@ -331,7 +330,6 @@ class FieldLog:
                     self._drop_over_max()
                     self._oldest_pending = time.monotonic() - self.options.commit_every_s
                 raise
-            self.committed += len(batch)
             return len(batch)
 
     def maintain(self, force: bool = False) -> int:

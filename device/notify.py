@@ -60,11 +60,6 @@ class _SocketSender:
             return False
         return True
 
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-
 
 class Notifier:
     """Tells systemd how the daemon is doing. ``prefer_systemd=False`` forces the
@@ -79,7 +74,6 @@ class Notifier:
         self._last_watchdog_at = float("-inf")
         interval = self.watchdog_interval()
         self._watchdog_every = min(1.0, interval / 4) if interval else 1.0
-        self._socket_sender: _SocketSender | None = None
         address = os.environ.get("NOTIFY_SOCKET", "")
         self._send: Sender | None = None
         if not address:
@@ -87,7 +81,7 @@ class Notifier:
         elif prefer_systemd and (sender := _systemd_sender()) is not None:
             self._send = sender
         elif address.startswith(("/", "@")):
-            self._send = self._socket_sender = _SocketSender(address)
+            self._send = _SocketSender(address)
         else:
             # systemd 253+ may also pass vsock: addresses (VMs); not needed on a Pi.
             logger.warning("NOTIFY_SOCKET %r is not a unix socket; notifications off", address)
@@ -153,7 +147,3 @@ class Notifier:
         except ValueError:
             return None
         return value / 1e6 if value > 0 else None
-
-    def close(self) -> None:
-        if self._socket_sender is not None:
-            self._socket_sender.close()

@@ -59,7 +59,6 @@ def test_ready_watchdog_stopping(manager: socket.socket) -> None:
     assert receive(manager) == "READY=1\nSTATUS=reading"
     assert notifier.stopping()
     assert receive(manager) == "STOPPING=1"
-    notifier.close()
 
 
 def test_status_is_rate_limited(manager: socket.socket) -> None:
