@@ -30,15 +30,11 @@ STATE_FILE = "previous-value.json"
 REQUEST_FILE = "set-value.request"
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that a power cut leaves the old or the new file."""
-    write_atomic(path, text.encode("utf-8"), sync_dir=True)
-
-
 def write_request(state_dir: Path, raw_text: str) -> Path:
     """Ask the daemon (running, or at its next start) to take ``raw_text`` as the previous value."""
     path = Path(state_dir) / REQUEST_FILE
-    atomic_write(path, json.dumps({"text": raw_text, "requested_at": time.time()}) + "\n")
+    request = {"text": raw_text, "requested_at": time.time()}
+    write_atomic(path, json.dumps(request).encode() + b"\n", sync_dir=True)
     return path
 
 
@@ -82,7 +78,7 @@ class PreviousValueStore:
         record = {"text": previous.text, "accepted_at": self._wall() - previous.age_s,
                   "origin": previous.origin}
         try:
-            atomic_write(self.path, json.dumps(record) + "\n")
+            write_atomic(self.path, json.dumps(record).encode() + b"\n", sync_dir=True)
         except OSError as exc:
             self._failures.failed(exc)
             return
