@@ -18,7 +18,6 @@ merged text is validated by ``parse_config`` as any config is.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +52,9 @@ def with_region(text: str, region: dict[str, Any]) -> str:
     return tomlkit.dumps(doc)
 
 
-def region_text(config_path: Path, mode: str, shape: Sequence[Any]) -> str:
-    """The contents of ``region.toml`` for a rect or quad."""
-    key = "rect" if mode == "rect" else "quad"
-    return with_region(HEADER.format(config=config_path), {"mode": mode, key: shape})
+def region_text(config_path: Path, region: dict[str, Any]) -> str:
+    """The contents of ``region.toml`` for ``region`` (mode, and its rect or quad)."""
+    return with_region(HEADER.format(config=config_path), region)
 
 
 def saved_region(path: Path) -> dict[str, Any] | None:

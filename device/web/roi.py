@@ -130,7 +130,7 @@ def write_region(path: Path, mode: str, shape: Sequence[Any], state_file: Path,
                     state_file.unlink()
             else:
                 state_file.parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(state_file, region_text(path, mode, checked).encode("utf-8"),
+                write_atomic(state_file, region_text(path, keys).encode("utf-8"),
                              mode=STATE_FILE_MODE)
         except OSError as exc:
             raise RegionWriteError(f"cannot write {written}: {exc.strerror or exc}") from None
