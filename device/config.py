@@ -296,10 +296,6 @@ class Config:
         return p if p.is_absolute() else Path(self.state_dir) / p
 
 
-def default_config() -> Config:
-    return Config()
-
-
 def iter_keys(cls: type[Any] = Config, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field[Any]]]:
     """Every leaf key of the tree as (dotted name, field), in declaration order."""
     hints = typing.get_type_hints(cls)

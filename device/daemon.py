@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TextIO
 from .capture import spec
 from .capture.latest import LatestFrameGrabber
 from .capture.resilient import ResilientSource, SourceState
-from .config import Config, default_config
+from .config import Config
 from .errors import DigitcamError
 from .fieldlog import FieldLogOptions
 from .frame_reader import FrameReader, FrameResult
@@ -318,7 +318,7 @@ class Daemon:
 
 def run_daemon(config_path: Path | None, max_frames: int = 0, summary: TextIO | None = None) -> int:
     # The config, with the region the status page saved in the state dir (region_file).
-    config = load_daemon_config(config_path) if config_path else default_config()
+    config = load_daemon_config(config_path) if config_path else Config()
     daemon = Daemon(config, config_path, max_frames)
     daemon.install_signal_handlers()
     try:

@@ -83,13 +83,13 @@ def cmd_run(args: argparse.Namespace, env: Env) -> int:
 
 def cmd_bench(args: argparse.Namespace, env: Env) -> int:
     from .bench import load_previous, run_bench, table
-    from .config import default_config, load_config
+    from .config import Config, load_config
     from .pipeline import bundled_frames
 
     previous = load_previous(args.compare) if args.compare else None
     if args.track_every is not None and args.track_every < 0:
         raise DigitcamError(f"--track-every {args.track_every}: expected 0 (off) or more frames")
-    config = load_config(args.config) if args.config else default_config()
+    config = load_config(args.config) if args.config else Config()
     source = args.source or (None if args.config else f"replay:{bundled_frames()}")
     given = {"source": {"spec": source}, "model": {"threads": args.threads, "path": args.model},
              "region": {"mode": args.region and "auto", "finder": args.finder,
@@ -107,11 +107,11 @@ def cmd_bench(args: argparse.Namespace, env: Env) -> int:
 
 
 def cmd_set_value(args: argparse.Namespace, env: Env) -> int:
-    from .config import default_config, load_config
+    from .config import Config, load_config
     from .previous_value import write_request
     from .value import display, parse_user_value
 
-    config = load_config(args.config) if args.config else default_config()
+    config = load_config(args.config) if args.config else Config()
     raw = parse_user_value(args.value, config.output.decimals, config.stabiliser.expected_digits)
     state_dir = Path(config.state_dir)
     try:

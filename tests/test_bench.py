@@ -8,7 +8,7 @@ import pytest
 from conftest import run_cli
 
 from digitcam.device.bench import busy_warning, run_bench, table
-from digitcam.device.config import SourceConfig, default_config, load_config
+from digitcam.device.config import Config, SourceConfig, load_config
 from digitcam.device.daemon import Daemon
 from digitcam.device.pipeline import Pipeline, bundled_frames
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.tflite_runtime
 
 @pytest.fixture(scope="module")
 def bench() -> dict:
-    config = replace(default_config(), source=SourceConfig(spec=f"replay:{bundled_frames()}"))
+    config = replace(Config(), source=SourceConfig(spec=f"replay:{bundled_frames()}"))
     return run_bench(config, frames=40, warmup=5)
 
 

@@ -12,7 +12,6 @@ from digitcam.device.cli import Env
 from digitcam.device.config import (
     Config,
     ConfigError,
-    default_config,
     find_line,
     iter_keys,
     load_config,
@@ -32,7 +31,7 @@ def error_of(text: str) -> ConfigError:
 
 
 def test_defaults() -> None:
-    cfg = default_config()
+    cfg = Config()
     assert cfg == parse_config("", "empty.toml") == Config()
     assert cfg.source.spec == "replay:/usr/share/digitcam/samples"
     assert cfg.source.fps == 10.0 and cfg.source.loop and cfg.source.awb_gains == ()
@@ -155,7 +154,7 @@ def test_find_line_follows_headers_and_dotted_keys() -> None:
 
 def test_example_file_parses_documents_every_key_and_matches_defaults() -> None:
     text = EXAMPLE.read_text()
-    assert load_config(EXAMPLE) == default_config()
+    assert load_config(EXAMPLE) == Config()
     for key, _ in iter_keys():
         assert find_line(text, key) is not None, f"{key} missing from the example"
     lines = text.splitlines()
