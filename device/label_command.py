@@ -124,8 +124,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
                 counts["skipped"] += 1
                 continue
             text = item.read if answer == "" else "" if answer == "-" else answer
-            key = "confirmed" if answer == "" else "no digits" if answer == "-" else (
-                "confirmed" if text == item.read else "corrected")
+            key = "no digits" if answer == "-" else "confirmed" if text == item.read else "corrected"
             counts[key] += 1
             writer.writerow([item.file, text, item.read, f"{item.confidence:.4f}"])
             out.flush()
