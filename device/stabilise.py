@@ -106,13 +106,6 @@ class Stabiliser:
     def last_accepted(self) -> str | None:
         return self._last_text
 
-    def reset(self) -> None:
-        """Forget votes and the last accepted value (e.g. after a meter is replaced)."""
-        self._votes.clear()
-        self._last_text = None
-        self._last_value = None
-        self._stuck = None
-
     def previous(self) -> Previous | None:
         """The last accepted value and its age, for saving; None before the first."""
         if self._last_text is None:

@@ -125,14 +125,6 @@ def test_emit_every_accepts_each_agreeing_frame() -> None:
     assert accepted(feed(stab, ["5", "5", "5", "5"])) == [False, True, True, True]
 
 
-def test_reset_forgets() -> None:
-    stab = Stabiliser(k=1, n=1, monotonic=True)
-    stab.offer("900", 0.9)
-    stab.reset()
-    assert stab.last_accepted is None
-    assert stab.offer("1", 0.9).accepted
-
-
 def test_from_config_and_bad_arguments() -> None:
     stab = Stabiliser.from_config(StabiliserConfig(k=2, n=4, monotonic=True, emit="change"))
     assert (stab.k, stab.n, stab.monotonic, stab.emit) == (2, 4, True, "change")
