@@ -54,10 +54,6 @@ class ResilientSource(FrameSource):
         self._retry_now = True  # the first open attempt is not a retry and does not wait
         self._next_id = 0
 
-    @property
-    def connected(self) -> bool:
-        return self._source is not None and self._outage_started is None
-
     def open(self) -> None:
         self._close_source()
         self._stop.clear()
