@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.metadata
 import logging
 import os
 import platform
@@ -116,6 +115,13 @@ def delegate_of(interpreter: Any) -> str:
 
 
 def runtime_version(name: str) -> str:
+    # The runtime's own __version__ (both have one): importlib.metadata (email, zipfile,
+    # csv) would otherwise be imported into the daemon for this one string.
+    version = getattr(sys.modules.get(RUNTIMES[name].split(".")[0]), "__version__", None)
+    if isinstance(version, str):
+        return version
+    import importlib.metadata
+
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:

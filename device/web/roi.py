@@ -19,8 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tomlkit.exceptions import ParseError
-
 from ..atomic import write_atomic
 from ..config import Config, parse_config
 from ..errors import DigitcamError
@@ -107,6 +105,9 @@ def write_region(path: Path, mode: str, shape: Sequence[Any], state_file: Path,
     """
     checked = checked_region(mode, shape)
     keys = {"mode": mode, mode: checked}
+    # tomlkit only when a region is saved: the daemon runs without it otherwise.
+    from tomlkit.exceptions import ParseError
+
     target = path.resolve()  # a symlinked config: replace the file, not the link
     if in_place is None:
         in_place = can_write(target)
