@@ -42,6 +42,20 @@ def limit_opencv_threads(threads: int) -> None:
     cv2.setNumThreads(max(1, threads))
 
 
+def opencv_for_pipeline(threads: int) -> None:
+    """OpenCV as the daemon runs its pipeline, on the calling thread: ``threads`` for its
+    pool (``limit_opencv_threads``) and no Intel IPP.
+
+    IPP is OpenCV's x86-only fast path (a Pi's OpenCV has none). Its first use maps ~9 MB
+    more of cv2's code into the daemon (VmRSS 131 -> 121 MB) for no speed the pipeline
+    gains from; of the pipeline's calls only warpPerspective's rounding differs (1 grey
+    level in a few pixels), and without IPP it is the code a Pi runs. BENCHMARKS.md,
+    "Issue 26: daemon memory (session 23)". OpenCV keeps this switch per thread.
+    """
+    limit_opencv_threads(threads)
+    cv2.ipp.setUseIPP(False)
+
+
 def to_grey(image: npt.NDArray[np.generic]) -> GreyImage:
     """Any 2-D or HxWxC image, any numeric dtype, as 2-D uint8 grey."""
     if image.ndim == 3 and image.size == 0:
