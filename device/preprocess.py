@@ -46,11 +46,11 @@ def opencv_for_pipeline(threads: int) -> None:
     """OpenCV as the daemon runs its pipeline, on the calling thread: ``threads`` for its
     pool (``limit_opencv_threads``) and no Intel IPP.
 
-    IPP is OpenCV's x86-only fast path (a Pi's OpenCV has none). Its first use maps ~9 MB
-    more of cv2's code into the daemon (VmRSS 131 -> 121 MB) for no speed the pipeline
-    gains from; of the pipeline's calls only warpPerspective's rounding differs (1 grey
-    level in a few pixels), and without IPP it is the code a Pi runs. BENCHMARKS.md,
-    "Issue 26: daemon memory (session 23)". OpenCV keeps this switch per thread.
+    IPP is OpenCV's x86-only fast path (a Pi's OpenCV has none). Its first use maps 5-9 MB
+    more of cv2's code into the daemon (RssFile) and the pipeline gains no speed from it
+    (p50 0.1 ms faster without). Of the pipeline's calls only warpPerspective's rounding
+    differs (1 grey level in a few pixels), and without IPP it is the code a Pi runs.
+    BENCHMARKS.md, "Issue 26: daemon memory (session 23)". OpenCV keeps this per thread.
     """
     limit_opencv_threads(threads)
     cv2.ipp.setUseIPP(False)
