@@ -427,6 +427,16 @@ class FieldLog:
         """The last ``n`` rows, oldest first."""
         return self._select(["accepted = 1"] if accepted_only else [], (), "DESC", max(0, n))[::-1]
 
+    def accepted_texts(self, n: int) -> list[tuple[str, str]]:
+        """The last ``n`` accepted readings' (timestamp, text), oldest first: what the status
+        page's plot needs. Not whole rows: decoding 500 of them every plot request kept
+        ~2 MB more of the daemon's memory (BENCHMARKS.md, issue 26, session 23)."""
+        with self._db_lock:
+            raw = self._connection().execute(
+                "SELECT ts, text FROM readings WHERE accepted = 1 ORDER BY id DESC LIMIT ?",
+                (max(0, n),)).fetchall()
+        return [(str(ts), str(text)) for ts, text in reversed(raw)]
+
     def after(self, last_id: int, accepted_only: bool = False, limit: int = 1000) -> list[LogRow]:
         """Rows with an id above ``last_id``, oldest first (for ``--follow``)."""
         accepted = ["accepted = 1"] if accepted_only else []

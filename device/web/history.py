@@ -24,14 +24,13 @@ def value_history(log_path: Path, hours: float, max_points: int, decimals: int =
     try:
         # Read-only: the daemon's own writer commits on its own thread; WAL lets both run.
         with FieldLog(log_path, readonly=True) as log:
-            rows = log.tail(max_points, accepted_only=True)
+            rows = log.accepted_texts(max_points)
     except FieldLogError as exc:
         return {"points": points, "hours": hours, "unit": unit, "error": str(exc)}
-    for row in rows:
-        reading = row.reading
-        if reading.timestamp < cutoff:  # canonical timestamps sort as text
+    for timestamp, text in rows:
+        if timestamp < cutoff:  # canonical timestamps sort as text
             continue
-        value = number(reading.text, decimals)
+        value = number(text, decimals)
         if value is not None:
-            points.append([reading.timestamp, value, reading.text])
+            points.append([timestamp, value, text])
     return {"points": points, "hours": hours, "unit": unit, "error": ""}
