@@ -256,6 +256,52 @@ def test_detector_training_scenes_share_nothing_with_the_test_scenes(mnist_path)
     assert scene.image.shape == (480, 640) and scene.text.isdigit() and np.any(scene.quad)
 
 
+def test_training_scenes_can_draw_short_numbers_small_too(mnist_path):
+    # Sized by width alone, a number of one to three digits is drawn a third of the frame
+    # tall, and the detector missed "12" at 56 px on a plain label. `trainer detector
+    # --by-height` sizes a share of training strips by height; test scenes never change.
+    from digitcam.trainer import mnist
+    from digitcam.trainer.synth.scenes import SceneMaker, SceneOptions
+
+    (x, y), _ = mnist.load(mnist_path)
+    pool = MnistPool(x[:2000], y[:2000])
+    with pytest.raises(ValueError, match="test scenes"):
+        SceneMaker(pool, split="test", options=SceneOptions(by_height_share=0.5))
+
+    def short_heights(split: str) -> list[float]:
+        options = SceneOptions(by_height_share=0.5) if split == "train" else SceneOptions()
+        maker, rng, heights = SceneMaker(pool, split=split, options=options), np.random.default_rng(3), []
+        while len(heights) < 40:
+            scene = maker.make(rng, "printed")
+            if len(scene.text) <= 3:
+                heights.append(float(np.linalg.norm(scene.quad[3] - scene.quad[0])))
+        return heights
+
+    train, test = short_heights("train"), short_heights("test")
+    assert np.median(test) > 150 and np.percentile(train, 25) < 80, (np.median(test), sorted(train))
+
+
+def test_plain_scenes_put_a_whole_number_inside_its_quad_on_a_flat_frame(mnist_path):
+    from digitcam.trainer import mnist
+    from digitcam.trainer.synth.scenes import SceneMaker
+
+    _, (x, y) = mnist.load(mnist_path)
+    maker, rng = SceneMaker(MnistPool(x[:100], y[:100])), np.random.default_rng(5)
+    heights = []
+    for _ in range(30):
+        scene = maker.plain(rng)
+        assert scene.kind == "plain" and 1 <= len(scene.text) <= 8 and scene.text.isdigit()
+        x0, y0 = scene.quad.min(axis=0).astype(int)
+        x1, y1 = scene.quad.max(axis=0).astype(int)
+        assert 0 <= x0 < x1 <= 640 and 0 <= y0 < y1 <= 480
+        inside = scene.image[y0:y1, x0:x1].astype(np.float32)
+        outside = np.delete(scene.image, np.s_[max(0, y0 - 4):y1 + 4], axis=0).astype(np.float32)
+        # The ink is all inside the quad: outside is the flat surface, its noise and light only.
+        assert np.ptp(inside) > 60 and np.percentile(np.abs(outside - np.median(outside)), 99.9) < 45
+        heights.append(y1 - y0)
+    assert max(heights) > 3 * min(heights)
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_partial_neighbours_keep_a_gap_from_the_strip(seed):
     # A sliver pasted right beside the last digit reads as a trailing '1'; the

@@ -44,6 +44,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int)
     p.add_argument("--tiny", action="store_true", help="a one-minute run that proves the path")
     p.add_argument("--ship", action="store_true", help="copy the bundle into the device package")
+    p.add_argument("--backlit-panels", action="store_true",
+                   help="draw seven-segment strips as backlit and meter-register LCD panels")
+    p.add_argument("--by-height", type=float, default=0.0, metavar="SHARE",
+                   help="share of strips sized by their height rather than their width")
+    p.add_argument("--plain", dest="plain_share", type=float, metavar="SHARE",
+                   help="share of frames with a number or a word straight on a flat surface")
     p.set_defaults(handler=cmd_detector)
 
     p = tsub.add_parser("quantize", help="export float32 and int8 TFLite from a run")
@@ -145,6 +151,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--empty", type=int, default=50, help="frames with no digits")
     p.add_argument("--words", type=int, default=0,
                    help="frames with a lone word on a panel and no digits (kind 'word')")
+    p.add_argument("--plain", type=int, default=0,
+                   help="frames with a printed number straight on a flat surface, any size (kind 'plain')")
     p.add_argument("--repeat", type=int, default=1,
                    help="frames per scene, each with fresh sensor noise and a small shake")
     p.add_argument("--mnist", metavar="NPZ")
@@ -278,12 +286,14 @@ def cmd_speed(args: argparse.Namespace, env: Any) -> int:
 
 def cmd_detector(args: argparse.Namespace, env: Any) -> int:
     from .detector import DetectorConfig, tiny
+    from .synth.scenes import SceneOptions
 
     config = tiny(DetectorConfig()) if args.tiny else DetectorConfig()
-    for key in ("out_dir", "mnist_path", "train_scenes", "epochs", "workers"):
+    for key in ("out_dir", "mnist_path", "train_scenes", "epochs", "workers", "plain_share"):
         value = getattr(args, key, None)
         if value is not None:
             setattr(config, key, value)
+    config.scenes = SceneOptions(backlit=args.backlit_panels, by_height_share=args.by_height)
     _check_mnist(config.mnist_path)
     _log_to_run_dir(config.out_dir)
     from .detector import train
@@ -415,7 +425,7 @@ def cmd_scenes(args: argparse.Namespace, env: Any) -> int:
 
     _check_mnist(args.mnist)
     total = write_scenes(args.out_dir, args.mnist, per_kind=args.per_kind, empty=args.empty,
-                         words=args.words, repeat=args.repeat, seed=args.seed)
+                         words=args.words, repeat=args.repeat, seed=args.seed, plain=args.plain)
     print(f"wrote {total} frames to {args.out_dir}", file=env.stdout)
     return 0
 

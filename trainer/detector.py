@@ -35,7 +35,7 @@ from . import mnist, quantize
 from .bundle_writer import git_revision
 from .parallel import map_chunks
 from .synth.handwriting import MnistPool
-from .synth.scenes import SceneMaker
+from .synth.scenes import SceneMaker, SceneOptions
 from .synth.strips import KINDS
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,11 @@ class DetectorConfig:
     train_scenes: int = 16_000
     val_scenes: int = 600
     none_share: float = 0.12  # frames with no digits at all
+    scenes: SceneOptions = field(default_factory=SceneOptions)
+    # Frames with a number (or, plain_word_share of them, a word) printed straight on a flat
+    # surface: every other scene puts the strip on a panel over texture (off by default).
+    plain_share: float = 0.0
+    plain_word_share: float = 0.5
     epochs: int = 9
     batch_size: int = 32
     learning_rate: float = 3e-3
@@ -161,10 +166,14 @@ def _init_worker(x: npt.NDArray[np.uint8], y: npt.NDArray[np.uint8]) -> None:
     _maker = SceneMaker(MnistPool(x, y), split="train")
 
 
-def _make_chunk(job: tuple[int, int, int, float, DetectorArgs]
+def _make_chunk(job: tuple[int, int, int, DetectorConfig]
                 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
-    seed, index, count, none_share, args = job
+    global _maker
+    seed, index, count, config = job
+    args, none_share = config.model, config.none_share
     assert _maker is not None
+    if _maker.options != config.scenes:
+        _maker = SceneMaker(_maker.mnist, split="train", options=config.scenes)
     rng = np.random.default_rng([seed, index])
     frames = np.empty((count, args.height, args.width), np.uint8)
     masks = np.empty((count, args.out_height, args.out_width), np.float32)
@@ -174,8 +183,11 @@ def _make_chunk(job: tuple[int, int, int, float, DetectorArgs]
                                    interpolation=cv2.INTER_AREA)
             masks[i] = 0.0
             continue
-        kind = "none" if rng.random() < none_share else str(rng.choice(KINDS))
-        scene = _maker.make(rng, kind)
+        if config.plain_share and rng.random() < config.plain_share:
+            scene = _maker.plain(rng, word=rng.random() < config.plain_word_share)
+        else:
+            kind = "none" if rng.random() < none_share else str(rng.choice(KINDS))
+            scene = _maker.make(rng, kind)
         frames[i] = cv2.resize(scene.image, (args.width, args.height), interpolation=cv2.INTER_AREA)
         masks[i] = target(scene.quad, (_maker.w, _maker.h), args)
     return frames, masks
@@ -188,8 +200,7 @@ def make_scenes(config: DetectorConfig, count: int, seed: int,
     (deterministic by ``seed`` whatever the number of workers)."""
     started = time.monotonic()
     chunk = 200
-    jobs = [(seed, i, min(chunk, count - s), config.none_share, config.model)
-            for i, s in enumerate(range(0, count, chunk))]
+    jobs = [(seed, i, min(chunk, count - s), config) for i, s in enumerate(range(0, count, chunk))]
     results = map_chunks(_make_chunk, jobs, _init_worker, digits, config.workers)
     frames = np.concatenate([r[0] for r in results])
     masks = np.concatenate([r[1] for r in results])

@@ -88,14 +88,27 @@ def clutter(rng: Rng, img: FloatImage, keep_out: npt.NDArray[np.float32] | None,
     img[mask == 0] = layer[mask == 0]
 
 
+@dataclass(frozen=True)
+class SceneOptions:
+    """Training-scene variations the detector can be trained with; all off by default, so
+    `make detector` draws the scenes the shipped detector saw (session 23's runs with them
+    are in BENCHMARKS.md: better on the pump photos, worse on plain words)."""
+
+    backlit: bool = False  # seven-segment strips drawn as backlit and meter-register LCD panels
+    by_height_share: float = 0.0  # strips sized by a log-uniform height, not by their width
+
+
 class SceneMaker:
     def __init__(self, mnist: MnistPool, frame_size: tuple[int, int] = (640, 480),
-                 split: str = "test") -> None:
+                 split: str = "test", options: SceneOptions = SceneOptions()) -> None:
         """``mnist`` must come from the matching MNIST split (test for ``test``)."""
         if split not in ("train", "test"):
             raise ValueError(f"unknown scene split {split!r}")
+        if split == "test" and options != SceneOptions():
+            raise ValueError("test scenes are drawn one way only")
         self.mnist = mnist
         self.split = split
+        self.options = options
         self.w, self.h = frame_size
         faces = fonts.HELD_OUT_PRINTED if split == "test" else fonts.TRAIN_PRINTED
         self.printed_fonts = fonts.font_files(faces)
@@ -117,7 +130,7 @@ class SceneMaker:
             pad = int(size * rng.uniform(0.15, 0.5))
             return (bg + (fg - bg) * np.pad(mask, pad)).astype(np.float32)
         if kind == "sevenseg":
-            return seven_segment(rng, text, self.segment_fonts)
+            return seven_segment(rng, text, self.segment_fonts, backlit=self.options.backlit)
         if kind == "counter":
             return roller_counter(rng, text, self.printed_fonts)
         if kind == "handwriting":
@@ -142,6 +155,12 @@ class SceneMaker:
         sh, sw = strip.shape
         target_w = rng.uniform(0.2, 0.9) * self.w
         scale = min(target_w / sw, 0.35 * self.h / sh)
+        if self.options.by_height_share and rng.random() < self.options.by_height_share:
+            # Sized by its height, not its width: otherwise a number of one to three digits is
+            # always drawn a third of the frame tall, and the detector never saw "12" at 56 px
+            # on a plain label.
+            height = float(np.exp(rng.uniform(np.log(22), np.log(0.35 * self.h))))
+            scale = min(height / sh, 0.9 * self.w / sw)
         scale = max(scale, 22 / sh)  # at least ~22 px tall: smaller is beyond any camera setup
         dst_w, dst_h = sw * scale, sh * scale
         angle = np.deg2rad(rng.uniform(-10, 10))
@@ -163,6 +182,29 @@ class SceneMaker:
         if kind == "word":  # no digit strip to find
             quad = np.zeros((4, 2), np.float32)
         return Scene(_camera(rng, frame), text, kind, quad)
+
+    def plain(self, rng: Rng, word: bool = False) -> Scene:
+        """A printed number straight on a flat surface (a label, a sticker, a screen): no
+        panel edge around it, any length at any size. The test scenes' strips are all on
+        panels and short ones are drawn a third of the frame tall, so they never show it.
+        ``word``: a lone word drawn the same way instead, with no strip to find."""
+        text = str(rng.choice(self.panel_words)) if word else random_digits(rng, 1, 8)
+        level = float(rng.uniform(0, 255))
+        ink = float(rng.uniform(180, 255)) if level < 120 else float(rng.uniform(0, 70))
+        face = self.printed_fonts[int(rng.integers(len(self.printed_fonts)))]
+        mask = truetype_mask(rng, text, face, int(np.exp(rng.uniform(np.log(24), np.log(140)))))
+        if mask.shape[1] > 0.9 * self.w:  # a long number in a big face: smaller, whole
+            fit = 0.9 * self.w / mask.shape[1]
+            mask = cv2.resize(mask, (int(mask.shape[1] * fit), max(1, int(mask.shape[0] * fit))),
+                              interpolation=cv2.INTER_AREA)
+        mh, mw = mask.shape
+        y, x = int(rng.integers(10, self.h - mh - 10)), int(rng.integers(10, self.w - mw - 10))
+        frame = np.full((self.h, self.w), level, np.float32)
+        frame[y:y + mh, x:x + mw] += (ink - level) * mask
+        if word:
+            return Scene(_camera(rng, frame), "", "word", np.zeros((4, 2), np.float32))
+        quad = np.float32([[x, y], [x + mw, y], [x + mw, y + mh], [x, y + mh]])
+        return Scene(_camera(rng, frame), text, "plain", quad)
 
 
 def _camera(rng: Rng, frame: FloatImage) -> npt.NDArray[np.uint8]:
