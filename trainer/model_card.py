@@ -207,7 +207,8 @@ quadrilaterals (`device/detector.py`) and the recogniser reads them.
   cell precision {m.get('cell_precision')}, cell recall {m.get('cell_recall')}.
 - The pipeline's accuracy with it is measured on `test`-split scenes (held-out
   faces, MNIST's test split, other words): see BENCHMARKS.md.
-- Limits: one strip per region; two strips closer than ~8 px merge; frames are
+- Limits: one strip per region; two strips closer than ~8 px merge, and regions of
+  one line within a height of each other are read as one strip; frames are
   squeezed to 4:3, so very wide frames see thin digits; it has never seen a
   real photograph, only synthetic ones.
 - git revision {meta.git_revision}, sha256 {meta.sha256[:12]}.
