@@ -389,3 +389,13 @@ def test_only_training_scenes_reshape_handwriting(mnist_path):
         assert np.array_equal(test, plain)
         differs += train.shape != plain.shape or not np.array_equal(train, plain)
     assert differs >= 3  # DISTORT_SHARE of them, give or take
+
+
+@pytest.mark.parametrize("args", [["--plain", "1.5"], ["--by-height", "-0.1"], ["--plain-words", "2"]])
+def test_detector_scene_shares_out_of_range_get_one_line(args, tmp_path):
+    from conftest import run_cli
+
+    result = run_cli("trainer", "detector", "--tiny", "--out", str(tmp_path / "run"), *args)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("digitcam:")]
+    assert result.returncode != 0 and len(errors) == 1 and "is a share" in errors[0], result.stderr[-500:]
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()

@@ -50,6 +50,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="share of strips sized by their height rather than their width")
     p.add_argument("--plain", dest="plain_share", type=float, metavar="SHARE",
                    help="share of frames with a number or a word straight on a flat surface")
+    p.add_argument("--plain-words", dest="plain_word_share", type=float, metavar="SHARE",
+                   help="of those plain frames, the share with a word (default 0.5)")
     p.set_defaults(handler=cmd_detector)
 
     p = tsub.add_parser("quantize", help="export float32 and int8 TFLite from a run")
@@ -289,11 +291,16 @@ def cmd_detector(args: argparse.Namespace, env: Any) -> int:
     from .synth.scenes import SceneOptions
 
     config = tiny(DetectorConfig()) if args.tiny else DetectorConfig()
-    for key in ("out_dir", "mnist_path", "train_scenes", "epochs", "workers", "plain_share"):
+    for key in ("out_dir", "mnist_path", "train_scenes", "epochs", "workers", "plain_share",
+                "plain_word_share"):
         value = getattr(args, key, None)
         if value is not None:
             setattr(config, key, value)
     config.scenes = SceneOptions(backlit=args.backlit_panels, by_height_share=args.by_height)
+    for flag, share in (("--by-height", config.scenes.by_height_share), ("--plain", config.plain_share),
+                        ("--plain-words", config.plain_word_share)):
+        if not 0.0 <= share <= 1.0:
+            raise DigitcamError(f"{flag} is a share: between 0 and 1, not {share:g}")
     _check_mnist(config.mnist_path)
     _log_to_run_dir(config.out_dir)
     from .detector import train
