@@ -1,10 +1,11 @@
 """Find digit strips with the learned detector (trainer/detector.py).
 
 One int8 invoke scores every 8x8-pixel cell of a 640x480 frame (the frame is
-seen at 320x240) for "inside a digit strip"; each connected region of cells
-above the threshold becomes a candidate quadrilateral, strongest first. The
-bundle (``strips.tflite`` + ``strips.json``) is checked like the recogniser's:
-sha256, shapes and dtype, one line naming the file when anything disagrees.
+seen at 320x240) for "inside a digit strip"; connected regions of cells above
+the threshold, linked into lines (a widely spaced face lights glyph by glyph),
+become candidate quadrilaterals, strongest first. The bundle (``strips.tflite``
++ ``strips.json``) is checked like the recogniser's: sha256, shapes and dtype,
+one line naming the file when anything disagrees.
 """
 
 from __future__ import annotations
