@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from digitcam.device.detector import LearnedFinder, StripDetector
+from digitcam.device.finder import Finder
 from digitcam.device.frame_reader import FrameReader
+from digitcam.device.geometry import rectify
 from digitcam.device.recognizer import Recognizer
 from digitcam.device.windows import WindowsFinder
 
@@ -113,3 +115,29 @@ def test_a_frame_is_made_grey_once_and_its_preprocessing_booked_apart(reader, mo
     result = reader.read(colour)
     assert result.text == "4071" and calls == [colour.shape]  # the frame, not each strip again
     assert set(result.latency_ms) == {*READER_STAGES, TOTAL} and result.latency_ms[PREPROCESS] > 0
+
+
+class TwoCrops(Finder):
+    """One region read by two crops, the first cutting off the number's first digit."""
+
+    stop_when_sure = True
+
+    def __init__(self, crops: list[np.ndarray]) -> None:
+        self.crops = crops
+
+    def find(self, grey):
+        return [self.crops]
+
+
+def test_a_sure_read_of_a_clipped_crop_does_not_end_its_region(reader):
+    # Pump photos: the detector's tight crop read '900' of 7900 at 0.68 (sure), and the
+    # search stopped before the looser crop that reads 7900. Every crop of the region
+    # that gave the sure read is read; of two confident reads the longer one wins.
+    img = Image.new("L", (640, 480), 90)
+    ImageDraw.Draw(img).text((150, 200), "7900", font=ImageFont.truetype(ITALIC, 56), fill=235)
+    frame = np.asarray(img)
+    box = lambda x0, x1: np.float32([[x0, 200], [x1, 200], [x1, 275], [x0, 275]])  # noqa: E731
+    whole, clipped = box(135, 290), box(182, 290)
+    assert reader.recognizer.read(rectify(frame, clipped)).text == "900"  # the premise
+    result = FrameReader(reader.recognizer, TwoCrops([clipped, whole])).read(frame)
+    assert result.text == "7900" and np.array_equal(result.quad, whole)
