@@ -42,9 +42,9 @@ from .preprocess import GreyImage, to_grey
 from .profiling import DECODE, DETECT, INFER, PREPROCESS, READER_STAGES, SEGMENT, TOTAL
 from .recognizer import Recognizer
 
-# A read this sure ends the search (and is worth tracking). Tuned on dev scenes:
-# 0.6 reads as well as 0.9 and saves the second crop on most frames. It is a search
-# stop, not a gate: a read below it is still the answer when nothing beats it. The
+# A read this sure ends the search once its region's crops are read (and is worth
+# tracking). Tuned on dev scenes: 0.6 reads as well as 0.9 and saves reading the other
+# regions on most frames. It is a search stop, not a gate: a read below it is still the answer when nothing beats it. The
 # gate is ``min_confidence`` (config region.min_confidence); the stabiliser's vote
 # floor (stabiliser.min_confidence) is a third thing.
 SURE = 0.6
