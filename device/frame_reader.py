@@ -44,9 +44,10 @@ from .recognizer import Recognizer
 
 # A read this sure ends the search once its region's crops are read (and is worth
 # tracking). Tuned on dev scenes: 0.6 reads as well as 0.9 and saves reading the other
-# regions on most frames. It is a search stop, not a gate: a read below it is still the answer when nothing beats it. The
-# gate is ``min_confidence`` (config region.min_confidence); the stabiliser's vote
-# floor (stabiliser.min_confidence) is a third thing.
+# regions on most frames. It is a search stop, not a gate: a read below it is still
+# the answer when nothing beats it. The gate is ``min_confidence`` (config
+# region.min_confidence); the stabiliser's vote floor (stabiliser.min_confidence) is a
+# third thing.
 SURE = 0.6
 # Tracking's "has the scene moved" test: the mean absolute difference of 40x30
 # area-averaged thumbnails (16x16-pixel cells of a 640x480 frame). On
