@@ -240,6 +240,9 @@ class FieldLog:
             conn.execute("PRAGMA synchronous=FULL")
             # Keep the WAL file from staying large after a burst of writes.
             conn.execute("PRAGMA journal_size_limit=4194304")
+            # The writer only appends: SQLite's default 2 MB page cache filled as the log
+            # grew and was the daemon's slow RSS rise (BENCHMARKS.md, issue 26).
+            conn.execute("PRAGMA cache_size=-256")
             with _transaction(conn):  # also proves that we may write here
                 for statement in SCHEMA:
                     conn.execute(statement)
