@@ -160,20 +160,17 @@ def sensor_noise(rng: np.random.Generator, h: int, w: int) -> npt.NDArray[np.uin
 _maker: SceneMaker | None = None
 
 
-def _init_worker(x: npt.NDArray[np.uint8], y: npt.NDArray[np.uint8]) -> None:
+def _init_worker(x: npt.NDArray[np.uint8], y: npt.NDArray[np.uint8], options: SceneOptions) -> None:
     global _maker
     cv2.setNumThreads(1)
-    _maker = SceneMaker(MnistPool(x, y), split="train")
+    _maker = SceneMaker(MnistPool(x, y), split="train", options=options)
 
 
 def _make_chunk(job: tuple[int, int, int, DetectorConfig]
                 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
-    global _maker
     seed, index, count, config = job
     args, none_share = config.model, config.none_share
     assert _maker is not None
-    if _maker.options != config.scenes:
-        _maker = SceneMaker(_maker.mnist, split="train", options=config.scenes)
     rng = np.random.default_rng([seed, index])
     frames = np.empty((count, args.height, args.width), np.uint8)
     masks = np.empty((count, args.out_height, args.out_width), np.float32)
@@ -201,7 +198,7 @@ def make_scenes(config: DetectorConfig, count: int, seed: int,
     started = time.monotonic()
     chunk = 200
     jobs = [(seed, i, min(chunk, count - s), config) for i, s in enumerate(range(0, count, chunk))]
-    results = map_chunks(_make_chunk, jobs, _init_worker, digits, config.workers)
+    results = map_chunks(_make_chunk, jobs, _init_worker, (*digits, config.scenes), config.workers)
     frames = np.concatenate([r[0] for r in results])
     masks = np.concatenate([r[1] for r in results])
     logger.info("synthesised %d scenes in %.0f s", count, time.monotonic() - started)
