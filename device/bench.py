@@ -35,7 +35,6 @@ from .config import Config
 from .detector import LearnedFinder
 from .errors import DigitcamError
 from .pipeline import build_pipeline
-from .preprocess import opencv_for_pipeline
 from .profiling import CAPTURE_WAIT, LatencyProfile, percentiles
 from .runtime import RuntimeInfo, cpu_summary
 
@@ -101,7 +100,6 @@ def run_bench(config: Config, frames: int = 300, warmup: int = 20, full_frame: b
               ) -> dict[str, Any]:
     """Time the pipeline ``config`` describes (built as the daemon builds it) on its source."""
     threads = config.model.threads
-    opencv_for_pipeline(threads)  # as the daemon does
     started = time.monotonic()
     pipeline = build_pipeline(config, full_frame=full_frame)
     load_ms = (time.monotonic() - started) * 1000.0  # both models

@@ -28,7 +28,7 @@ from .fieldlog import FieldLogOptions
 from .frame_reader import FrameReader, FrameResult
 from .notify import Notifier
 from .pipeline import build_pipeline
-from .preprocess import opencv_for_pipeline, silence_opencv
+from .preprocess import silence_opencv
 from .previous_value import PreviousValueStore
 from .profiling import CAPTURE_WAIT, PUBLISH, TOTAL, LatencyProfile
 from .reading import Reading, utc_now
@@ -132,7 +132,6 @@ class Daemon:
         self.sinks.start()
 
     def init_model(self) -> None:
-        opencv_for_pipeline(self.config.model.threads)
         built = build_pipeline(self.config)
         self.recognizer, self.reader, self.stabiliser = built.recognizer, built.reader, built.stabiliser
         logger.info("model %s (%s) loaded in %.1f ms with %s", self.recognizer.meta.tflite_path.name,
@@ -302,7 +301,6 @@ class Daemon:
             self.notifier.ready()
             return
         source_changed = config.source != self.config.source
-        opencv_for_pipeline(config.model.threads)
         self.config, self.recognizer, self.reader = config, pipeline.recognizer, pipeline.reader
         previous = self.stabiliser.previous() if self.stabiliser is not None else None
         self.stabiliser = pipeline.stabiliser

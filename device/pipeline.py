@@ -19,6 +19,7 @@ from .errors import DigitcamError
 from .finder import Aligner, Finder, FixedRegion
 from .frame_reader import FrameReader
 from .geometry import rect_quad
+from .preprocess import opencv_for_pipeline
 from .recognizer import Recognizer
 from .segment import ClassicalFinder
 from .stabilise import Stabiliser
@@ -52,14 +53,18 @@ def _settings(part: object | None) -> dict[str, Any] | None:
 
 def build_pipeline(config: Config, *, full_frame: bool = False) -> Pipeline:
     """The pipeline ``config`` describes; ``full_frame``: read each whole frame as
-    it is (``digitcam read --roi``), whatever ``config.region`` says."""
+    it is (``digitcam read --roi``), whatever ``config.region`` says. Call it on the
+    thread that will run it: OpenCV's settings for the pipeline are per thread, and
+    are set only once everything has loaded (a failed reload leaves them as they were)."""
     model = config.model
     recognizer = Recognizer(model.path or None, threads=model.threads, runtime=model.runtime or None)
     finder = FixedRegion() if full_frame else make_finder(config.region, model)
     reader = FrameReader(recognizer, finder, fallback=WindowsFinder() if config.region.windows else None,
                          min_confidence=config.region.min_confidence,
                          track_every=config.region.track_every)
-    return Pipeline(recognizer, reader, Stabiliser.from_config(config.stabiliser))
+    pipeline = Pipeline(recognizer, reader, Stabiliser.from_config(config.stabiliser))
+    opencv_for_pipeline(model.threads)
+    return pipeline
 
 
 def make_finder(cfg: RegionConfig, model: ModelConfig) -> Finder:

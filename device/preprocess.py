@@ -30,21 +30,15 @@ def silence_opencv() -> None:
         set_level(0)  # LOG_LEVEL_SILENT in both
 
 
-def limit_opencv_threads(threads: int) -> None:
-    """Give OpenCV's own thread pool the pipeline's thread budget.
+def opencv_for_pipeline(threads: int) -> None:
+    """OpenCV as the pipeline runs it, on the calling thread: ``threads`` for its pool and
+    no Intel IPP. `pipeline.build_pipeline` calls it, so every tool reads alike.
 
     OpenCV parallelises resize, warp and blur over every core by default. On
     frame-sized images that bought nothing here (wall p50 0.99 against 1.03 ms
     a frame) and cost 65 % more CPU, and on a busy host a frame waits for a
     pool thread that is not running: p99 4.8 against 6.1 ms a frame, measured
     in BENCHMARKS.md (issue 28). The interpreters take the same count.
-    """
-    cv2.setNumThreads(max(1, threads))
-
-
-def opencv_for_pipeline(threads: int) -> None:
-    """OpenCV as the daemon runs its pipeline, on the calling thread: ``threads`` for its
-    pool (``limit_opencv_threads``) and no Intel IPP.
 
     IPP is OpenCV's x86-only fast path (a Pi's OpenCV has none). Its first use maps 5-9 MB
     more of cv2's code into the daemon (RssFile) and the pipeline gains no speed from it
@@ -52,7 +46,7 @@ def opencv_for_pipeline(threads: int) -> None:
     differs (1 grey level in a few pixels), and without IPP it is the code a Pi runs.
     BENCHMARKS.md, "Issue 26: daemon memory (session 23)". OpenCV keeps this per thread.
     """
-    limit_opencv_threads(threads)
+    cv2.setNumThreads(max(1, threads))
     cv2.ipp.setUseIPP(False)
 
 

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from .capture.replay import image_files
 from .config import FINDERS, RegionConfig
 from .errors import DigitcamError, ExitStatus, InputError
-from .preprocess import opencv_for_pipeline, silence_opencv
+from .preprocess import silence_opencv
 from .profiling import LOAD, TOTAL, LatencyProfile
 
 if TYPE_CHECKING:
@@ -111,7 +111,6 @@ def run(args: argparse.Namespace, env: Env) -> int:
                           "region": {"finder": args.finder, "detector": args.detector or "",
                                      "windows": args.windows, "track_every": 0,
                                      "min_confidence": args.min_confidence}}, "digitcam read")
-    opencv_for_pipeline(args.threads)  # OpenCV as the daemon (and a Pi) runs it: same reads
     pipeline = build_pipeline(config, full_frame=roi != "auto")
     paths = list(expand(args.paths))
     profile = LatencyProfile(window=max(2, len(paths)))
