@@ -48,6 +48,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="draw seven-segment strips as backlit and meter-register LCD panels")
     p.add_argument("--by-height", type=float, default=0.0, metavar="SHARE",
                    help="share of strips sized by their height rather than their width")
+    p.add_argument("--big-words", action="store_true",
+                   help="draw clutter words at any size a strip may be, not only small print")
     p.add_argument("--plain", dest="plain_share", type=float, metavar="SHARE",
                    help="share of frames with a number or a word straight on a flat surface")
     p.add_argument("--plain-words", dest="plain_word_share", type=float, metavar="SHARE",
@@ -296,7 +298,8 @@ def cmd_detector(args: argparse.Namespace, env: Any) -> int:
         value = getattr(args, key, None)
         if value is not None:
             setattr(config, key, value)
-    config.scenes = SceneOptions(backlit=args.backlit_panels, by_height_share=args.by_height)
+    config.scenes = SceneOptions(backlit=args.backlit_panels, by_height_share=args.by_height,
+                                 big_words=args.big_words)
     for flag, share in (("--by-height", config.scenes.by_height_share), ("--plain", config.plain_share),
                         ("--plain-words", config.plain_word_share)):
         if not 0.0 <= share <= 1.0:

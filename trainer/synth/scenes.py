@@ -53,8 +53,9 @@ def panels(rng: Rng, img: FloatImage) -> None:
 
 
 def clutter(rng: Rng, img: FloatImage, keep_out: npt.NDArray[np.float32] | None,
-            font_files: list, words: tuple[str, ...] = WORDS) -> None:
-    """Lines, boxes, circles and words, kept off the strip's area."""
+            font_files: list, words: tuple[str, ...] = WORDS, big_words: bool = False) -> None:
+    """Lines, boxes, circles and words, kept off the strip's area. Words are small print
+    (14-40 px), or with ``big_words`` any size a strip may be drawn (14-120 px)."""
     h, w = img.shape
     mask = np.zeros((h, w), np.uint8)
     if keep_out is not None:
@@ -78,8 +79,10 @@ def clutter(rng: Rng, img: FloatImage, keep_out: npt.NDArray[np.float32] | None,
                        int(rng.integers(5, 80)), level, thick if rng.random() < 0.7 else -1, cv2.LINE_AA)
         elif font_files:
             word = str(rng.choice(words))
-            ink = truetype_mask(rng, word, font_files[int(rng.integers(len(font_files)))],
-                                int(rng.integers(14, 40)))
+            face = font_files[int(rng.integers(len(font_files)))]
+            size = (int(np.exp(rng.uniform(np.log(14), np.log(120)))) if big_words
+                    else int(rng.integers(14, 40)))
+            ink = truetype_mask(rng, word, face, size)
             y = int(rng.integers(0, max(1, h - ink.shape[0])))
             x = int(rng.integers(0, max(1, w - ink.shape[1])))
             region = layer[y:y + ink.shape[0], x:x + ink.shape[1]]
@@ -96,6 +99,9 @@ class SceneOptions:
 
     backlit: bool = False  # seven-segment strips drawn as backlit and meter-register LCD panels
     by_height_share: float = 0.0  # strips sized by a log-uniform height, not by their width
+    # Clutter words as large as strips: with strips sized by height, a word at 60 px is
+    # otherwise a shape the detector never saw as "not a strip" (it boxed "Model" as digits).
+    big_words: bool = False
 
 
 class SceneMaker:
@@ -146,7 +152,7 @@ class SceneMaker:
         if self.split == "train":
             panels(rng, frame)
         if kind == "none":
-            clutter(rng, frame, None, self.clutter_fonts, self.words)
+            clutter(rng, frame, None, self.clutter_fonts, self.words, self.options.big_words)
             return Scene(_camera(rng, frame), "", kind, np.zeros((4, 2), np.float32))
         text = "" if kind == "word" else random_digits(rng, 1, 10)
         if kind == "handwriting":
@@ -175,7 +181,7 @@ class SceneMaker:
         quad[:, 1] = np.clip(quad[:, 1], 1, self.h - 2)
         src = np.float32([[0, 0], [sw, 0], [sw, sh], [0, sh]])
         matrix = cv2.getPerspectiveTransform(src, quad)
-        clutter(rng, frame, quad, self.clutter_fonts, self.words)
+        clutter(rng, frame, quad, self.clutter_fonts, self.words, self.options.big_words)
         warped = cv2.warpPerspective(strip, matrix, (self.w, self.h), flags=cv2.INTER_AREA)
         coverage = cv2.warpPerspective(np.ones_like(strip), matrix, (self.w, self.h), flags=cv2.INTER_LINEAR)
         frame = frame * (1 - coverage) + warped * coverage
