@@ -135,6 +135,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "(no candidate region reads right) and how many the choice loses")
     p.add_argument("labels", type=Path, help="labels.csv beside the frames")
     p.add_argument("--model", help="recogniser bundle (default: the bundled one)")
+    p.add_argument("--detector", help="strip detector bundle (default: the bundled one)")
     p.set_defaults(handler=cmd_finder_report)
 
     p = tsub.add_parser("score", help="exact-match accuracy of `digitcam read --json` output")
@@ -418,7 +419,7 @@ def cmd_finetune(args: argparse.Namespace, env: Any) -> int:
 def cmd_finder_report(args: argparse.Namespace, env: Any) -> int:
     from .finder_report import report
 
-    print(json.dumps(report(args.labels, args.model), indent=2), file=env.stdout)
+    print(json.dumps(report(args.labels, args.model, args.detector), indent=2), file=env.stdout)
     return 0
 
 

@@ -28,9 +28,10 @@ from digitcam.device.preprocess import to_grey
 from .scoring import is_right
 
 
-def report(labels: Path, model: str | None = None) -> dict[str, Any]:
+def report(labels: Path, model: str | None = None, detector: str | None = None) -> dict[str, Any]:
     # `digitcam read`'s pipeline: the one builder, each image on its own (no tracking).
-    pipeline = build_pipeline(config_from({"model": {"path": model or ""}, "region": {"track_every": 0}},
+    region = {"track_every": 0, "detector": detector or ""}
+    pipeline = build_pipeline(config_from({"model": {"path": model or ""}, "region": region},
                                           "trainer finder-report"))
     recognizer, reader = pipeline.recognizer, pipeline.reader
     with labels.open(newline="") as fh:
