@@ -104,8 +104,8 @@ class RegionConfig:
                          choices=FINDERS)
     detector: str = _field("", "mode auto, finder learned: detector bundle (.json or .tflite); "
                                "\"\" = the bundled one")
-    windows: bool = _field(True, "mode auto: when the finder reads nothing sure, also read the inside of "
-                                 "display windows (a meter's LCD filling the frame)")
+    windows: bool = _field(True, "mode auto: also read the inside of display windows (a meter's LCD "
+                                 "filling the frame) on every search, beside the finder's regions")
     track_every: int = _field(10, "mode auto, finder learned: re-read the last confident strip for up "
                                   "to N frames while the scene stands still, then search again; "
                                   "0 = search every frame", min=0, max=1000)

@@ -4,7 +4,7 @@ A finder proposes regions; the frame reader (``frame_reader.py``) reads them
 and the recogniser's confidence picks the answer. Implementations: the fixed
 region of a mount (here), the learned strip detector (``detector.py``), the
 classical edge blobs (``segment.py``) and display windows (``windows.py``,
-the reader's fallback when the finder's regions read nothing sure).
+read beside the finder's regions on every search).
 """
 
 from __future__ import annotations

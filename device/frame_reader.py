@@ -3,9 +3,10 @@
 A ``Finder`` (``finder.py``) proposes regions: the learned strip detector,
 the classical edge blobs or a fixed region. They are read in order and the
 recogniser's own confidence picks the answer. With the detector, a sure read
-ends the search early, which keeps the usual frame to one recogniser invoke.
-When the finder's regions read nothing sure, the fallback finder's are read
-too (display windows). A frame whose best found region reads below
+ends the search once its region's crops are read. The insides of display windows
+(``windows``, a second finder) are read on every searched frame too and compete
+with the detector's regions: where the detector's box cut a digit off ('6900' of
+16900) the window's read is longer (BENCHMARKS.md, session 24). A frame whose best found region reads below
 ``min_confidence`` reads as no digits at all. A fixed region (full frame,
 rectangle, quadrilateral) is always read, whatever the confidence: the
 stabiliser judges it later.
@@ -88,12 +89,12 @@ def _too_wide(quad: Quad, digits: int, per_digit: float | None) -> bool:
 
 
 class FrameReader:
-    def __init__(self, recognizer: Recognizer, finder: Finder, *, fallback: Finder | None = None,
+    def __init__(self, recognizer: Recognizer, finder: Finder, *, windows: Finder | None = None,
                  min_confidence: float = RegionConfig.min_confidence, track_every: int = 0) -> None:
         self.recognizer = recognizer
         self.finder = finder
-        # Read when the finder's regions read nothing sure; never for a fixed region.
-        self.fallback = fallback if finder.per_digit is not None else None
+        # Read on every search beside the finder's regions; never for a fixed region.
+        self.windows = windows if finder.per_digit is not None else None
         self.min_confidence = min_confidence
         self.sure = SURE  # reported by the bench's pipeline description
         # 0: every frame is searched afresh. N: a stream; re-read the last confident
@@ -195,12 +196,12 @@ class FrameReader:
         quads = [q for group in groups for q in group]
         best, best_quad = self._search(grey, self.finder, groups, latency)
         candidates = len(quads)
-        if self.fallback is not None and (best is None or best.confidence < self.sure):
+        if self.windows is not None:
             w0 = time.monotonic()
-            fallback_groups = self.fallback.find(grey)
+            window_groups = self.windows.find(grey)
             latency[SEGMENT] += _ms(w0)
-            best, best_quad = self._search(grey, self.fallback, fallback_groups, latency, best, best_quad)
-            candidates += sum(len(group) for group in fallback_groups)
+            best, best_quad = self._search(grey, self.windows, window_groups, latency, best, best_quad)
+            candidates += sum(len(group) for group in window_groups)
         if thumb is not None:
             # Only a frame with one strip in it is tracked: where the detector saw two,
             # the read may be a part of the number ('854' of '454854'), and tracking

@@ -1,4 +1,4 @@
-"""The one builder of the reader pipeline: recogniser, finder (and its fallback),
+"""The one builder of the reader pipeline: recogniser, finder (and display windows),
 frame reader and stabiliser, from the typed config. The daemon, ``device bench``
 and ``digitcam read`` all build here, so what is timed and what is read is what
 the daemon runs; a command overrides only what the config cannot say
@@ -37,7 +37,7 @@ class Pipeline:
         reader = self.reader
         detector = reader.finder.detector if isinstance(reader.finder, LearnedFinder) else None
         parts = {"recogniser": self.recognizer.info, "reader": reader, "finder": reader.finder,
-                 "fallback": reader.fallback, "detector": detector and detector.info,
+                 "windows": reader.windows, "detector": detector and detector.info,
                  "stabiliser": self.stabiliser}
         return {"model": self.recognizer.sha256, **{name: _settings(part) for name, part in parts.items()}}
 
@@ -59,7 +59,7 @@ def build_pipeline(config: Config, *, full_frame: bool = False) -> Pipeline:
     model = config.model
     recognizer = Recognizer(model.path or None, threads=model.threads, runtime=model.runtime or None)
     finder = FixedRegion() if full_frame else make_finder(config.region, model)
-    reader = FrameReader(recognizer, finder, fallback=WindowsFinder() if config.region.windows else None,
+    reader = FrameReader(recognizer, finder, windows=WindowsFinder() if config.region.windows else None,
                          min_confidence=config.region.min_confidence,
                          track_every=config.region.track_every)
     pipeline = Pipeline(recognizer, reader, Stabiliser.from_config(config.stabiliser))

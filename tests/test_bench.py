@@ -81,7 +81,7 @@ CONFIGS = {
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_the_bench_times_the_daemons_pipeline(tmp_path, name):
-    # The bench's parts, by type and setting (finder, fallback, reader floors, tracking,
+    # The bench's parts, by type and setting (finder, windows, reader floors, tracking,
     # every stabiliser rule, threads), are those the daemon builds from the same file.
     config_file = tmp_path / "digitcam.toml"
     config_file.write_text(f'[source]\nspec = "replay:{bundled_frames()}"\n' + CONFIGS[name])
@@ -94,4 +94,4 @@ def test_the_bench_times_the_daemons_pipeline(tmp_path, name):
     finder = {"defaults": "LearnedFinder", "learned": "LearnedFinder", "classical": "ClassicalFinder",
               "rect": "FixedRegion"}[name]
     assert timed["finder"]["type"] == finder
-    assert (timed["fallback"] is None) == (name in ("learned", "rect"))
+    assert (timed["windows"] is None) == (name in ("learned", "rect"))

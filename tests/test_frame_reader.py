@@ -21,7 +21,7 @@ DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 @pytest.fixture(scope="module")
 def reader() -> FrameReader:
-    return FrameReader(Recognizer(), LearnedFinder(StripDetector()), fallback=WindowsFinder())
+    return FrameReader(Recognizer(), LearnedFinder(StripDetector()), windows=WindowsFinder())
 
 
 def frame_with(text: str) -> np.ndarray:
@@ -69,7 +69,7 @@ def shaken(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def test_a_still_stream_rereads_the_strip_without_the_detector(reader):
     rng = np.random.default_rng(1)
-    tracker = FrameReader(reader.recognizer, reader.finder, fallback=reader.fallback, track_every=5)
+    tracker = FrameReader(reader.recognizer, reader.finder, windows=reader.windows, track_every=5)
     scene = frame_with("4071")
     results = [tracker.read(shaken(scene, rng)) for _ in range(12)]
     assert [r.text for r in results] == ["4071"] * 12
@@ -82,7 +82,7 @@ def test_a_still_stream_rereads_the_strip_without_the_detector(reader):
 
 
 def test_a_new_scene_is_searched_again(reader):
-    tracker = FrameReader(reader.recognizer, reader.finder, fallback=reader.fallback, track_every=30)
+    tracker = FrameReader(reader.recognizer, reader.finder, windows=reader.windows, track_every=30)
     assert tracker.read(frame_with("4071")).text == "4071"
     img = Image.new("L", (640, 480), 40)
     ImageDraw.Draw(img).text((60, 60), "306", font=ImageFont.truetype(ITALIC, 80), fill=250)
@@ -141,3 +141,26 @@ def test_a_sure_read_of_a_clipped_crop_does_not_end_its_region(reader):
     assert reader.recognizer.read(rectify(frame, clipped)).text == "900"  # the premise
     result = FrameReader(reader.recognizer, TwoCrops([clipped, whole])).read(frame)
     assert result.text == "7900" and np.array_equal(result.quad, whole)
+
+
+class OneRegion(Finder):
+    def __init__(self, quad: np.ndarray, stop_when_sure: bool = False) -> None:
+        self.quad, self.stop_when_sure = quad, stop_when_sure
+
+    def find(self, grey):
+        return [[self.quad]]
+
+
+def test_display_windows_are_read_even_after_a_sure_detector_read(reader):
+    # Pump photos: the detector's box cut off the leading digit and read '6900' of 16900
+    # surely, while the display window's inside read all five; the windows were read only
+    # when the detector read nothing sure. They are now read on every search and compete.
+    img = Image.new("L", (640, 480), 90)
+    ImageDraw.Draw(img).text((150, 200), "7900", font=ImageFont.truetype(ITALIC, 56), fill=235)
+    frame = np.asarray(img)
+    box = lambda x0, x1: np.float32([[x0, 200], [x1, 200], [x1, 275], [x0, 275]])  # noqa: E731
+    whole, clipped = box(135, 290), box(182, 290)
+    detector = OneRegion(clipped, stop_when_sure=True)
+    assert FrameReader(reader.recognizer, detector).read(frame).text == "900"  # the premise: sure, clipped
+    result = FrameReader(reader.recognizer, detector, windows=OneRegion(whole)).read(frame)
+    assert result.text == "7900" and np.array_equal(result.quad, whole) and result.candidates == 2

@@ -158,10 +158,10 @@ def readers(bundle: Path) -> dict[str, Any]:
 
     recognizer = Recognizer(bundle)
     learned = LearnedFinder(StripDetector())
-    return {"auto": FrameReader(recognizer, learned, fallback=WindowsFinder()),
+    return {"auto": FrameReader(recognizer, learned, windows=WindowsFinder()),
             # The daemon's stream mode: the last confident quad is re-read between searches.
-            "auto-tracking": FrameReader(recognizer, learned, fallback=WindowsFinder(), track_every=3),
-            "auto-classical": FrameReader(recognizer, ClassicalFinder(), fallback=WindowsFinder()),
+            "auto-tracking": FrameReader(recognizer, learned, windows=WindowsFinder(), track_every=3),
+            "auto-classical": FrameReader(recognizer, ClassicalFinder(), windows=WindowsFinder()),
             "full": FrameReader(recognizer, FixedRegion()),
             "rect": FrameReader(recognizer, FixedRegion(rect_quad(*RECT)))}
 

@@ -14,18 +14,20 @@ boxes at both crops, and the insides of display windows. A frame is
 from __future__ import annotations
 
 import csv
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import cv2
-
 from digitcam.device.config import config_from
+from digitcam.device.errors import InputError
 from digitcam.device.geometry import rectify
 from digitcam.device.pipeline import build_pipeline
-from digitcam.device.preprocess import to_grey
+from digitcam.device.read_command import load_grey
 
 from .scoring import is_right
+
+logger = logging.getLogger(__name__)
 
 
 def report(labels: Path, model: str | None = None, detector: str | None = None) -> dict[str, Any]:
@@ -38,14 +40,15 @@ def report(labels: Path, model: str | None = None, detector: str | None = None) 
         rows = [r for r in csv.DictReader(fh) if r["text"]]
     per_kind: dict[str, Counter[str]] = {}
     for row in rows:
-        image = cv2.imread(str(labels.parent / row["file"]))
-        if image is None:
+        try:  # decoded as `digitcam read` decodes it (straight to grey), so "read" is its score
+            grey = load_grey(labels.parent / row["file"])
+        except InputError as exc:
+            logger.warning("skipped: %s", exc)
             continue
-        grey = to_grey(image)
-        quads = [q for finder in (reader.finder, reader.fallback) if finder is not None
+        quads = [q for finder in (reader.finder, reader.windows) if finder is not None
                  for group in finder.find(grey) for q in group]
         any_right = any(is_right(recognizer.read(rectify(grey, q)).text, row) for q in quads)
-        answer = reader.read(image).text
+        answer = reader.read(grey).text
         outcome = ("read" if is_right(answer, row) else "chosen wrong" if any_right
                    else "finder: nothing proposed" if not quads else "finder: no candidate reads it")
         per_kind.setdefault(row.get("kind") or "all", Counter())[outcome] += 1
