@@ -44,6 +44,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int)
     p.add_argument("--tiny", action="store_true", help="a one-minute run that proves the path")
     p.add_argument("--ship", action="store_true", help="copy the bundle into the device package")
+    p.add_argument("--seed", type=int, help="training scenes and weights (default 11, the shipped run's)")
     p.add_argument("--backlit-panels", action="store_true",
                    help="draw seven-segment strips as backlit and meter-register LCD panels")
     p.add_argument("--by-height", type=float, default=0.0, metavar="SHARE",
@@ -294,7 +295,7 @@ def cmd_detector(args: argparse.Namespace, env: Any) -> int:
     from .synth.scenes import SceneOptions
 
     config = tiny(DetectorConfig()) if args.tiny else DetectorConfig()
-    for key in ("out_dir", "mnist_path", "train_scenes", "epochs", "workers", "plain_share",
+    for key in ("out_dir", "mnist_path", "train_scenes", "epochs", "workers", "seed", "plain_share",
                 "plain_word_share"):
         value = getattr(args, key, None)
         if value is not None:
