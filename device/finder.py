@@ -38,6 +38,7 @@ class Finder(ABC):
     # fixed, which is always read, whatever its width or confidence.
     per_digit: float | None = MAX_WIDTH_PER_DIGIT
     stop_when_sure = False  # a sure read of one region ends the search
+    floor_scale = 1.0  # of the reader's confidence floor (region.min_confidence) for its reads
     tracks = False  # the reader may re-read its last confident region on a still stream
 
     @abstractmethod

@@ -68,14 +68,24 @@ class FrameResult(Recognition):
     candidates: int = 0
 
 
+@dataclass(frozen=True)
+class _Best:
+    """The best read so far, where it was, and the floor of the finder that found it."""
+
+    read: Recognition
+    quad: Quad
+    floor: float
+
+
 def _ms(since: float) -> float:
     return (time.monotonic() - since) * 1000.0
 
 
-def _better(new: Recognition, old: Recognition, floor: float) -> bool:
+def _better(new: Recognition, new_floor: float, old: Recognition, old_floor: float) -> bool:
     """A part of a strip reads as confidently as the whole ('752' out of
-    '3131752'), so among confident reads the one with more digits wins."""
-    new_ok, old_ok = new.confidence >= floor, old.confidence >= floor
+    '3131752'), so among confident reads the one with more digits wins. Each read
+    is confident against its own finder's floor."""
+    new_ok, old_ok = new.confidence >= new_floor, old.confidence >= old_floor
     if new_ok != old_ok:
         return new_ok
     if new_ok and len(new.text) != len(old.text):
@@ -130,10 +140,9 @@ class FrameReader:
             self._tracked = None
         return self._tracked
 
-    def _remember(self, grey: GreyImage, thumb: npt.NDArray[np.uint8],
-                  best: Recognition | None, quad: Quad | None) -> None:
-        if best is not None and quad is not None and best.confidence >= self.sure:
-            self._tracked, self._tracked_thumb, self._tracked_shape = quad, thumb, grey.shape
+    def _remember(self, grey: GreyImage, thumb: npt.NDArray[np.uint8], best: _Best | None) -> None:
+        if best is not None and best.read.confidence >= self.sure:
+            self._tracked, self._tracked_thumb, self._tracked_shape = best.quad, thumb, grey.shape
         else:
             self._tracked = self._tracked_thumb = None
         self._since_detect = 0
@@ -147,23 +156,27 @@ class FrameReader:
             latency[stage] += result.latency_ms[stage]
         return result
 
+    def _floor(self, finder: Finder) -> float:
+        # Only a found strip can be a false find; a region the user fixed is always read.
+        return 0.0 if finder.per_digit is None else self.min_confidence * finder.floor_scale
+
     def _search(self, grey: GreyImage, finder: Finder, groups: list[list[Quad]], latency: dict[str, float],
-                best: Recognition | None = None, best_quad: Quad | None = None
-                ) -> tuple[Recognition | None, Quad | None]:
+                best: _Best | None = None) -> _Best | None:
         """Read every crop of each region, keep the best read of a region not too wide for its
         digits. A sure read ends the search after its region's crops, not before: the tight
         crop can clip a digit the looser one keeps (pump photos read '900' of 7900 at 0.68,
         '0602' of 10602 at 0.96), and of two confident reads the longer wins (``_better``)."""
+        floor = self._floor(finder)
         for group in groups:
             for quad in group:
                 result = self._read(grey, finder, quad, latency)
                 if _too_wide(quad, len(result.text), finder.per_digit):
                     continue
-                if result.text and (best is None or _better(result, best, self.min_confidence)):
-                    best, best_quad = result, quad
-            if finder.stop_when_sure and best is not None and best.confidence >= self.sure:
+                if result.text and (best is None or _better(result, floor, best.read, best.floor)):
+                    best = _Best(result, quad, floor)
+            if finder.stop_when_sure and best is not None and best.read.confidence >= self.sure:
                 break
-        return best, best_quad
+        return best
 
     def read(self, image: npt.NDArray[Any]) -> FrameResult:
         t0 = time.monotonic()
@@ -194,24 +207,23 @@ class FrameReader:
         latency[DETECT] = _ms(f0)
         latency[SEGMENT] += latency[DETECT]
         quads = [q for group in groups for q in group]
-        best, best_quad = self._search(grey, self.finder, groups, latency)
+        best = self._search(grey, self.finder, groups, latency)
         candidates = len(quads)
         if self.windows is not None:
             w0 = time.monotonic()
             window_groups = self.windows.find(grey)
             latency[SEGMENT] += _ms(w0)
-            best, best_quad = self._search(grey, self.windows, window_groups, latency, best, best_quad)
+            best = self._search(grey, self.windows, window_groups, latency, best)
             candidates += sum(len(group) for group in window_groups)
         if thumb is not None:
             # Only a frame with one strip in it is tracked: where the detector saw two,
             # the read may be a part of the number ('854' of '454854'), and tracking
             # would hold on to it for track_every frames (measured on dev streams).
             # A display window's read is not tracked: it passed a stricter width check.
-            one_strip = len(groups) == 1 and any(best_quad is q for q in quads)
-            self._remember(grey, thumb, best if one_strip else None, best_quad)
-        # Only a found strip can be a false find; a region the user fixed is always read.
-        floor = 0.0 if self.finder.per_digit is None else self.min_confidence
+            one_strip = best is not None and len(groups) == 1 and any(best.quad is q for q in quads)
+            self._remember(grey, thumb, best if one_strip else None)
         latency[TOTAL] = _ms(t0)
-        if best is None or best.confidence < floor:
-            return FrameResult("", best.confidence if best else 0.0, (), latency, None, candidates)
-        return FrameResult(best.text, best.confidence, best.digit_confidences, latency, best_quad, candidates)
+        if best is None or best.read.confidence < best.floor:
+            return FrameResult("", best.read.confidence if best else 0.0, (), latency, None, candidates)
+        read = best.read
+        return FrameResult(read.text, read.confidence, read.digit_confidences, latency, best.quad, candidates)

@@ -164,3 +164,29 @@ def test_display_windows_are_read_even_after_a_sure_detector_read(reader):
     assert FrameReader(reader.recognizer, detector).read(frame).text == "900"  # the premise: sure, clipped
     result = FrameReader(reader.recognizer, detector, windows=OneRegion(whole)).read(frame)
     assert result.text == "7900" and np.array_equal(result.quad, whole) and result.candidates == 2
+
+
+class UnsureRecognizer:
+    """Reads every strip as 7900 at confidence 0.45: between the windows' floor and the detector's."""
+
+    def read_grey(self, strip):
+        from digitcam.device.decode import Recognition
+        from digitcam.device.profiling import DECODE, INFER, PREPROCESS
+
+        return Recognition("7900", 0.45, (0.45,) * 4, {PREPROCESS: 0.0, INFER: 0.0, DECODE: 0.0})
+
+
+def test_a_read_inside_a_display_window_needs_less_confidence_than_a_detector_box():
+    # A dark walled window is a display by its shape; a read in it is kept at 0.8 of the
+    # floor (0.4 of 0.5), a read in a detector box only at the floor itself.
+    frame = np.full((480, 640), 90, np.uint8)
+    box = np.float32([[100, 200], [300, 200], [300, 260], [100, 260]])
+    nothing = OneRegion(box)
+    nothing.find = lambda grey: []  # type: ignore[method-assign]
+    window = OneRegion(box)
+    window.floor_scale = WindowsFinder.floor_scale
+    assert 0.5 * WindowsFinder.floor_scale <= 0.45 < 0.5  # the premise
+    assert FrameReader(UnsureRecognizer(), OneRegion(box)).read(frame).text == ""
+    assert FrameReader(UnsureRecognizer(), nothing, windows=window).read(frame).text == "7900"
+    strict = FrameReader(UnsureRecognizer(), nothing, windows=window, min_confidence=0.6)
+    assert strict.read(frame).text == ""  # the one configurable floor still moves both
