@@ -12,16 +12,14 @@ import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ..capture.resilient import SourceState
-from ..config import Config
 from ..fieldlog import LOG_NAME
 from ..frame_reader import FrameResult
-from ..profiling import LatencyProfile
 from ..reading import Reading, utc_now
 from ..region_file import region_file
 from ..sinks.base import Sink
@@ -33,26 +31,17 @@ from .metrics import Metrics
 from .roi import BadRect, RegionWriteError, can_write, checked_region, write_region
 from .server import StatusServer
 
+if TYPE_CHECKING:
+    from ..daemon import Daemon
+
 logger = logging.getLogger(__name__)
-
-
-class DaemonView(Protocol):
-    """The parts of ``daemon.Daemon`` the page reads (current after every reload)."""
-
-    config: Config
-    config_path: Path | None
-    profile: LatencyProfile
-    frames: int
-    source_problem: str
-
-    def request_reload(self) -> None: ...
 
 
 class WebMonitor(Sink):
     name = "web"
 
-    def __init__(self, daemon: DaemonView) -> None:
-        self.daemon = daemon
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon  # read at each request: a reload replaces its config
         config = daemon.config
         self.settings = config.web
         self.fieldlog_path = config.state_path(LOG_NAME) if config.fieldlog.enabled else None

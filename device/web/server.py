@@ -36,13 +36,16 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from importlib import resources
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..errors import DigitcamError
 from .roi import BadRect
+
+if TYPE_CHECKING:
+    from .monitor import WebMonitor
 
 logger = logging.getLogger(__name__)
 
@@ -57,16 +60,6 @@ HEADERS = {
 }
 
 
-class StatusApp(Protocol):
-    """What the routes ask of the daemon's side (``monitor.WebMonitor``)."""
-
-    def status(self) -> dict[str, Any]: ...
-    def history(self) -> dict[str, Any]: ...
-    def jpeg(self) -> bytes | None: ...
-    def exposition(self) -> bytes: ...
-    def save_region(self, mode: str, shape: Any) -> dict[str, Any]: ...
-
-
 def page_html() -> bytes:
     return resources.files("digitcam.device.web").joinpath("page.html").read_bytes()
 
@@ -79,7 +72,7 @@ def basic_auth_header(user: str, password: str) -> str:
 class _Server(HTTPServer):
     """``HTTPServer`` whose accepted connections are handled by ``WORKERS`` daemon threads."""
 
-    app: StatusApp
+    app: WebMonitor
     page: bytes
     auth: str | None  # the expected Authorization header, or None for no auth
 
@@ -233,7 +226,7 @@ class Handler(BaseHTTPRequestHandler):
 class StatusServer:
     """Serves ``app`` on ``bind:port`` from a daemon thread until ``stop()``."""
 
-    def __init__(self, app: StatusApp, bind: str, port: int, user: str = "", password: str = "") -> None:
+    def __init__(self, app: WebMonitor, bind: str, port: int, user: str = "", password: str = "") -> None:
         self.app = app
         self.bind = bind
         self.port = port
