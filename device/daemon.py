@@ -64,8 +64,7 @@ def build_sinks(config: Config, on_set_value: Callable[[str], None] | None = Non
         snap = config.snapshot
         keep = config.state_path(snap.keep_dir) if snap.keep_rejected else None
         sinks.append(SnapshotSink(config.state_path(snap.path), min_interval_s=snap.interval_s,
-                                  keep_dir=keep, keep_rejected=snap.keep_rejected,
-                                  keep_max_mb=snap.keep_max_mb))
+                                  keep_dir=keep, keep_max_mb=snap.keep_max_mb))
     if config.archive.mode != "off":
         arc = config.archive
         sinks.append(ArchiveSink(config.state_path(arc.dir), arc.mode, arc.below_confidence,

@@ -3,6 +3,7 @@ snapshots on disk, the console line and the journal fields."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import logging
 import threading
@@ -81,7 +82,7 @@ def test_fanout_keeps_publishing_when_a_sink_raises_and_logs_sparingly(caplog):
     events: list[str] = []
     clock = FakeClock()
     broken, after = Broken("broken", events), Recorder("after", events)
-    fanout = Fanout([broken, after], failure_log_interval_s=60.0, clock=clock)
+    fanout = Fanout([broken, after], clock=clock)  # a failing sink is logged once a minute
     fanout.start()
     with caplog.at_level(logging.INFO, logger="digitcam.device.sinks.fanout"):
         for i in range(100):
@@ -99,9 +100,8 @@ def test_fanout_keeps_publishing_when_a_sink_raises_and_logs_sparingly(caplog):
 
         fanout.publish(reading(1000))  # works again: said once
         fanout.publish(reading(1001))
-        recovered = [r for r in caplog.records if "working again" in r.getMessage()]
-        assert len(recovered) == 1
-    assert fanout.failures() == {"broken": 101, "after": 0}
+        recovered = [r.getMessage() for r in caplog.records if "working again" in r.getMessage()]
+        assert recovered == ["sink broken is working again (101 failure(s) so far)"]
     fanout.stop()
 
 
@@ -114,8 +114,8 @@ def test_fanout_starts_in_order_stops_in_reverse_and_runs_without_a_sink_that_ca
     with caplog.at_level(logging.ERROR):
         fanout.start()
     assert [s.name for s in fanout.active] == ["a", "b"]
-    assert "disk full" in fanout.failed_to_start["fieldlog"]
-    assert any("sink fieldlog disabled, running without it" in r.getMessage() for r in caplog.records)
+    assert any(r.getMessage().startswith("sink fieldlog disabled, running without it")
+               and "disk full" in r.getMessage() for r in caplog.records)
     fanout.publish(reading(1))
     fanout.stop()
     fanout.stop()
@@ -192,14 +192,14 @@ def test_snapshot_is_rate_limited_and_skips_missing_frames(tmp_path):
     sink = SnapshotSink(target, min_interval_s=1.0, clock=clock)
     sink.start()
     sink.publish(reading(0), None)
-    assert not target.exists() and sink.written == 0
+    assert not target.exists()
     contents = []
     for n, step in enumerate((0.0, 0.3, 0.6, 0.9, 1.0, 1.5, 2.0)):
         clock.now = 1000.0 + step
         sink.publish(reading(n), frame(n))  # a different frame each time
         contents.append(target.read_bytes())
-    assert sink.written == 3  # at 0.0, 1.0 and 2.0
-    assert len(set(contents)) == 3
+    # Written at 0.0, 1.0 and 2.0 only.
+    assert [len(set(contents[:i])) for i in (4, 5, 6, 7)] == [1, 2, 2, 3]
     assert cv2.imread(str(target), cv2.IMREAD_UNCHANGED).shape == (240, 320, 3)
 
 
@@ -213,8 +213,7 @@ def test_kept_frames_are_named_and_stay_within_their_budget(tmp_path):
     keep = tmp_path / "doubtful"
     one_png = len(cv2.imencode(".png", frame())[1])
     budget_mb = 3.5 * one_png / 1e6  # room for three frames
-    sink = SnapshotSink(tmp_path / "latest.jpg", keep_dir=keep, keep_max_mb=budget_mb,
-                        keep_below_confidence=0.8, keep_min_interval_s=0.5, clock=clock)
+    sink = SnapshotSink(tmp_path / "latest.jpg", keep_dir=keep, keep_max_mb=budget_mb, clock=clock)
     sink.start()
     sink.publish(reading(0, confidence=0.99), frame())  # confident and accepted: not kept
     assert list(keep.iterdir()) == []
@@ -222,10 +221,10 @@ def test_kept_frames_are_named_and_stay_within_their_budget(tmp_path):
         clock.now += 1.0
         doubtful = reading(i, confidence=0.5) if i % 2 else reading(i, accepted=False, text="31?15")
         sink.publish(doubtful, frame(i))
-    clock.now += 0.1
+    clock.now += 0.5
     sink.publish(reading(99, confidence=0.1), frame())  # too soon after the last one
     names = sorted(p.name for p in keep.iterdir())
-    assert sink.kept == 8 and sink.deleted == 5
+    # Eight kept, the oldest five deleted for the budget.
     assert names == ["20260501T120006006Z_6_3115.png", "20260501T120007007Z_7_31415.png",
                      "20260501T120008008Z_8_3115.png"]
     assert sum(p.stat().st_size for p in keep.iterdir()) <= budget_mb * 1e6
@@ -291,11 +290,11 @@ def test_journal_fields_carry_the_reading():
 
 
 def test_journal_sink_falls_back_to_logging_without_python3_systemd(caplog):
+    if importlib.util.find_spec("systemd") and importlib.util.find_spec("systemd.journal"):
+        pytest.skip("python3-systemd is installed: readings go to journald itself")
     sink = JournalSink()
     with caplog.at_level(logging.INFO, logger="digitcam.device.sinks.journal"):
         sink.start()
-        if sink.structured:
-            pytest.skip("python3-systemd is installed: readings go to journald itself")
         sink.publish(reading(3), frame())
         sink.publish(reading(4, accepted=False), frame())  # accepted only by default
         sink.stop()

@@ -44,7 +44,6 @@ class ArchiveSink(Sink):
         self.sample_every = max(1, sample_every)
         self._kept = KeptFolder(self.folder, int(max_mb * 1e6))
         self._seen = 0
-        self.kept = 0
 
     def start(self) -> None:
         self._kept.scan()
@@ -70,8 +69,3 @@ class ArchiveSink(Sink):
                                     "confidence": reading.confidence, "accepted": reading.accepted,
                                     "reason": reading.reason, "timestamp": reading.timestamp,
                                     "model": reading.model_sha256[:12]}) + "\n")
-        self.kept += 1
-
-    @property
-    def kept_bytes(self) -> int:
-        return self._kept.bytes

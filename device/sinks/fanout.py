@@ -60,30 +60,25 @@ class Fanout(Sink):
     """Publish to every sink in turn.
 
     ``start()`` starts them in order; one that fails to start is logged and
-    left out (the daemon keeps running without it; ``failed_to_start`` says
-    which). ``stop()`` stops the started ones in reverse order. Sinks share
-    the frame, so a sink must not draw on it (they draw on a copy).
+    left out (the daemon keeps running without it). ``stop()`` stops the
+    started ones in reverse order. Sinks share the frame, so a sink must not
+    draw on it (they draw on a copy).
     """
 
     name = "fanout"
 
-    def __init__(self, sinks: Sequence[Sink], *, failure_log_interval_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, sinks: Sequence[Sink], *, clock: Callable[[], float] = time.monotonic) -> None:
         self.sinks = list(sinks)
         self.active: list[Sink] = []
-        self.failed_to_start: dict[str, str] = {}
-        self._failures = {id(s): FailureLog(f"sink {s.name}", failure_log_interval_s, clock)
-                          for s in self.sinks}
+        self._failures = {id(s): FailureLog(f"sink {s.name}", clock=clock) for s in self.sinks}
 
     def start(self) -> None:
-        self.active, self.failed_to_start = [], {}
+        self.active = []
         for sink in self.sinks:
             try:
                 sink.start()
             except Exception as exc:
-                message = one_line(exc)
-                self.failed_to_start[sink.name] = message
-                logger.error("sink %s disabled, running without it: %s", sink.name, message)
+                logger.error("sink %s disabled, running without it: %s", sink.name, one_line(exc))
                 continue
             self.active.append(sink)
 
@@ -96,10 +91,6 @@ class Fanout(Sink):
                 failures.failed(exc)
             else:
                 failures.succeeded()
-
-    def failures(self) -> dict[str, int]:
-        """Publish failures so far, per sink name (for a status line)."""
-        return {s.name: self._failures[id(s)].total for s in self.sinks}
 
     def stop(self) -> None:
         while self.active:

@@ -57,15 +57,13 @@ def journal_message(reading: Reading) -> str:
 
 
 class JournalSink(Sink):
-    """One journal entry per reading (accepted only, unless ``accepted_only=False``:
-    every rejected frame would fill the journal, and the field log has them)."""
+    """One journal entry per accepted reading: every rejected frame would fill the
+    journal, and the field log has them."""
 
     name = "journal"
 
-    def __init__(self, *, accepted_only: bool = True) -> None:
-        self.accepted_only = accepted_only
+    def __init__(self) -> None:
         self._send: Callable[..., Any] | None = None
-        self.structured = False  # True once journald itself is used
 
     def start(self) -> None:
         try:
@@ -73,14 +71,14 @@ class JournalSink(Sink):
             # package has it, and nothing else should pay for the import.
             journal = importlib.import_module("systemd.journal")
         except ImportError:
-            self._send, self.structured = None, False
+            self._send = None
             logger.info("python3-systemd not importable; readings go to the log without "
                         "journal fields")
             return
-        self._send, self.structured = journal.send, True
+        self._send = journal.send
 
     def publish(self, reading: Reading, frame: npt.NDArray[np.uint8] | None = None) -> None:
-        if self.accepted_only and not reading.accepted:
+        if not reading.accepted:
             return
         if self._send is not None:
             self._send(journal_message(reading), **journal_fields(reading))

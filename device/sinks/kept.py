@@ -24,7 +24,6 @@ class KeptFolder:
         self.max_bytes = max_bytes
         self._kept: deque[tuple[Path, int]] = deque()  # oldest first
         self.bytes = 0
-        self.deleted = 0
 
     def scan(self) -> None:
         """Create the folder and count what earlier runs left there (names sort by time)."""
@@ -51,4 +50,3 @@ class KeptFolder:
             self.bytes -= size
             with contextlib.suppress(FileNotFoundError):  # the user already took it away
                 path.unlink()
-            self.deleted += 1

@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 FORMATS = {".jpg": ".jpg", ".jpeg": ".jpg", ".png": ".png"}
 GREEN = (60, 200, 60)
 RED = (40, 40, 230)
+# The frames worth keeping for retraining, and how often at most (a stuck meter rejects every frame).
+KEEP_BELOW_CONFIDENCE = 0.8
+KEEP_EVERY_S = 1.0
 
 
 def encode(image: npt.NDArray[np.uint8], suffix: str, jpeg_quality: int = 85) -> bytes:
@@ -86,17 +89,15 @@ class SnapshotSink(Sink):
     """The annotated frame at ``path`` (.jpg/.jpeg/.png), at most every ``min_interval_s``.
 
     With ``keep_dir``, the raw frame (PNG, lossless for labelling) of each
-    rejected reading (``keep_rejected``) or one below ``keep_below_confidence``
-    is kept there too, at most every ``keep_min_interval_s``, the oldest deleted
-    while the folder's kept frames exceed ``keep_max_mb``.
+    rejected reading, or one below ``KEEP_BELOW_CONFIDENCE``, is kept there too,
+    at most every ``KEEP_EVERY_S``, the oldest deleted while the folder's kept
+    frames exceed ``keep_max_mb``.
     """
 
     name = "snapshot"
 
     def __init__(self, path: str | os.PathLike[str], *, min_interval_s: float = 1.0,
-                 keep_dir: str | os.PathLike[str] | None = None,
-                 keep_below_confidence: float = 0.8, keep_rejected: bool = True,
-                 keep_max_mb: float = 100.0, keep_min_interval_s: float = 1.0,
+                 keep_dir: str | os.PathLike[str] | None = None, keep_max_mb: float = 100.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.path = Path(path)
         suffix = FORMATS.get(self.path.suffix.lower())
@@ -104,16 +105,10 @@ class SnapshotSink(Sink):
             raise DigitcamError(f"snapshot {self.path}: the name must end in .jpg, .jpeg or .png")
         self.suffix = suffix
         self.min_interval_s = min_interval_s
-        self.keep_dir = Path(keep_dir) if keep_dir is not None else None
-        self._kept = KeptFolder(self.keep_dir, int(keep_max_mb * 1e6)) if self.keep_dir else None
-        self.keep_below_confidence = keep_below_confidence
-        self.keep_rejected = keep_rejected
-        self.keep_min_interval_s = keep_min_interval_s
+        self._kept = KeptFolder(Path(keep_dir), int(keep_max_mb * 1e6)) if keep_dir is not None else None
         self._clock = clock
         self._last_write: float | None = None
         self._last_keep: float | None = None
-        self.written = 0  # snapshots written
-        self.kept = 0  # frames kept
 
     def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,11 +117,6 @@ class SnapshotSink(Sink):
 
     def _due(self, last: float | None, interval: float, now: float) -> bool:
         return last is None or now - last >= interval
-
-    def wants_keep(self, reading: Reading) -> bool:
-        return self.keep_dir is not None and (
-            (self.keep_rejected and not reading.accepted)
-            or reading.confidence < self.keep_below_confidence)
 
     def publish(self, reading: Reading, frame: npt.NDArray[np.uint8] | None = None) -> None:
         if frame is None:
@@ -137,21 +127,7 @@ class SnapshotSink(Sink):
         if self._due(self._last_write, self.min_interval_s, now):
             self._last_write = now
             write_atomic(self.path, encode(annotate(frame, reading), self.suffix))
-            self.written += 1
-        if self.wants_keep(reading) and self._due(self._last_keep, self.keep_min_interval_s, now):
+        doubtful = not reading.accepted or reading.confidence < KEEP_BELOW_CONFIDENCE
+        if self._kept is not None and doubtful and self._due(self._last_keep, KEEP_EVERY_S, now):
             self._last_keep = now
-            self._keep(reading, frame)
-
-    def _keep(self, reading: Reading, frame: npt.NDArray[np.uint8]) -> None:
-        assert self._kept is not None
-        self._kept.write(kept_name(reading), encode(frame, ".png"))
-        self.kept += 1
-
-    @property
-    def kept_bytes(self) -> int:
-        return self._kept.bytes if self._kept is not None else 0
-
-    @property
-    def deleted(self) -> int:
-        """Kept frames deleted for the budget."""
-        return self._kept.deleted if self._kept is not None else 0
+            self._kept.write(kept_name(reading), encode(frame, ".png"))
