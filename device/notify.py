@@ -1,9 +1,8 @@
 """systemd's sd_notify protocol: readiness, watchdog pings and a status line.
 
-python3-systemd (from apt, hence the service venv's ``--system-site-packages``)
-is used when importable; otherwise a few lines of socket code speak the same
-protocol, which is one datagram of ``KEY=VALUE`` lines to ``$NOTIFY_SOCKET``.
-Outside systemd (no ``$NOTIFY_SOCKET``) every call is a cheap no-op.
+The protocol is one datagram of ``KEY=VALUE`` lines to ``$NOTIFY_SOCKET``; a few
+lines of socket code speak it, so nothing from apt is needed for it. Outside
+systemd (no ``$NOTIFY_SOCKET``) every call is a cheap no-op.
 
 Notification failures are logged and swallowed: the daemon must keep reading
 digits even if the service manager went away.
@@ -11,7 +10,6 @@ digits even if the service manager went away.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import socket
@@ -20,54 +18,13 @@ from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 
-Sender = Callable[[str], bool]
-
-
-def _systemd_sender() -> Sender | None:
-    try:
-        # By name, not "from systemd import daemon": in a source checkout the repo's
-        # systemd/ folder is a namespace package that shadows python3-systemd for mypy.
-        daemon = importlib.import_module("systemd.daemon")
-    except ImportError:
-        return None
-    return lambda message: bool(daemon.notify(message))
-
-
-class _SocketSender:
-    """The fallback: one datagram per message to ``$NOTIFY_SOCKET``."""
-
-    def __init__(self, address: str) -> None:
-        # A leading '@' names a socket in the abstract namespace, spelt with a NUL byte.
-        self.address = "\0" + address[1:] if address.startswith("@") else address
-        self._sock: socket.socket | None = None
-        self._failed = False
-
-    def __call__(self, message: str) -> bool:
-        try:
-            if self._sock is None:
-                # Python sockets are close-on-exec, so children do not inherit it.
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-                # Never block the frame loop (or SIGTERM) on a manager that stops
-                # reading: a full queue drops the message instead.
-                self._sock.setblocking(False)
-            self._sock.sendto(message.encode(), self.address)
-        except BlockingIOError:
-            return False
-        except OSError as exc:
-            if not self._failed:  # once: a vanished manager would otherwise log every frame
-                logger.warning("sd_notify to %r failed: %s", self.address, exc)
-                self._failed = True
-            return False
-        return True
+STATUS_EVERY_S = 1.0  # a status line per frame would flood PID 1
 
 
 class Notifier:
-    """Tells systemd how the daemon is doing. ``prefer_systemd=False`` forces the
-    built-in sender (tests, or a broken python3-systemd)."""
+    """Tells systemd how the daemon is doing."""
 
-    def __init__(self, status_min_interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic,
-                 prefer_systemd: bool = True) -> None:
-        self.status_min_interval_s = status_min_interval_s
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._last_status: str | None = None
         self._last_status_at = float("-inf")
@@ -75,26 +32,37 @@ class Notifier:
         interval = self.watchdog_interval()
         self._watchdog_every = min(1.0, interval / 4) if interval else 1.0
         address = os.environ.get("NOTIFY_SOCKET", "")
-        self._send: Sender | None = None
+        # A leading '@' names a socket in the abstract namespace, spelt with a NUL byte.
+        self._address = "\0" + address[1:] if address.startswith("@") else address
+        self._sock: socket.socket | None = None
+        self._failed = False
         if not address:
             logger.debug("NOTIFY_SOCKET unset: not under systemd, notifications off")
-        elif prefer_systemd and (sender := _systemd_sender()) is not None:
-            self._send = sender
-        elif address.startswith(("/", "@")):
-            self._send = _SocketSender(address)
-        else:
+        elif not address.startswith(("/", "@")):
             # systemd 253+ may also pass vsock: addresses (VMs); not needed on a Pi.
             logger.warning("NOTIFY_SOCKET %r is not a unix socket; notifications off", address)
-
-    @property
-    def enabled(self) -> bool:
-        return self._send is not None
+            self._address = ""
 
     def notify(self, message: str) -> bool:
         """Send raw ``KEY=VALUE`` lines; True if delivered."""
-        if self._send is None:
+        if not self._address:
             return False
-        return self._send(message)
+        try:
+            if self._sock is None:
+                # Python sockets are close-on-exec, so children do not inherit it.
+                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                # Never block the frame loop (or SIGTERM) on a manager that stops
+                # reading: a full queue drops the message instead.
+                self._sock.setblocking(False)
+            self._sock.sendto(message.encode(), self._address)
+        except BlockingIOError:
+            return False
+        except OSError as exc:
+            if not self._failed:  # once: a vanished manager would otherwise log every frame
+                logger.warning("sd_notify to %r failed: %s", self._address, exc)
+                self._failed = True
+            return False
+        return True
 
     def ready(self, status: str = "") -> bool:
         """Start-up is done (send again after a reload)."""
@@ -112,14 +80,13 @@ class Notifier:
 
     def status_due(self) -> bool:
         """Would a changed status be sent now? Lets the caller skip building it."""
-        return self._send is not None and self._clock() - self._last_status_at >= self.status_min_interval_s
+        return bool(self._address) and self._clock() - self._last_status_at >= STATUS_EVERY_S
 
-    def status(self, text: str, force: bool = False) -> bool:
+    def status(self, text: str) -> bool:
         """The one-line status ``systemctl status`` shows. Called per frame, so
         repeats are dropped and changes are sent at most once per interval."""
         now = self._clock()
-        if not force and (text == self._last_status
-                          or now - self._last_status_at < self.status_min_interval_s):
+        if text == self._last_status or now - self._last_status_at < STATUS_EVERY_S:
             return False
         self._last_status, self._last_status_at = text, now
         # A status is one line: a newline would start a new KEY=VALUE assignment.

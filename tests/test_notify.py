@@ -49,8 +49,7 @@ class Clock:
 
 
 def test_ready_watchdog_stopping(manager: socket.socket) -> None:
-    notifier = Notifier(prefer_systemd=False)  # the fallback, even if python3-systemd is installed
-    assert notifier.enabled
+    notifier = Notifier()
     assert notifier.ready()
     assert receive(manager) == "READY=1"
     assert notifier.watchdog()
@@ -63,7 +62,7 @@ def test_ready_watchdog_stopping(manager: socket.socket) -> None:
 
 def test_status_is_rate_limited(manager: socket.socket) -> None:
     clock = Clock()
-    notifier = Notifier(status_min_interval_s=1.0, clock=clock, prefer_systemd=False)
+    notifier = Notifier(clock=clock)  # a status at most once a second
     assert notifier.status("reading 123")
     assert receive(manager) == "STATUS=reading 123"
     clock.now = 0.5
@@ -72,14 +71,14 @@ def test_status_is_rate_limited(manager: socket.socket) -> None:
     assert not notifier.status("reading 123")  # unchanged since last sent
     assert notifier.status("reading 125\nsecond line")
     assert receive(manager) == "STATUS=reading 125 second line"
-    clock.now = 1.7
-    assert notifier.status("stopping", force=True)
+    clock.now = 2.7
+    assert notifier.status("stopping")
     assert receive(manager) == "STATUS=stopping"
     assert nothing_waiting(manager)
 
 
 def test_reloading_carries_monotonic_usec(manager: socket.socket) -> None:
-    notifier = Notifier(prefer_systemd=False)
+    notifier = Notifier()
     before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
     notifier.reloading()
     lines = receive(manager).split("\n")
@@ -95,20 +94,19 @@ def test_abstract_socket(monkeypatch: pytest.MonkeyPatch) -> None:
         sock.bind("\0" + name)
         sock.settimeout(2.0)
         monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
-        assert Notifier(prefer_systemd=False).ready()
+        assert Notifier().ready()
         assert receive(sock) == "READY=1"
 
 
 def test_no_socket_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
     notifier = Notifier()
-    assert not notifier.enabled
     assert not notifier.ready() and not notifier.watchdog() and not notifier.status("x")
 
 
 def test_a_vanished_manager_does_not_raise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "gone.sock"))
-    notifier = Notifier(prefer_systemd=False)
+    notifier = Notifier()
     assert not notifier.ready()
     assert not notifier.watchdog()
 
