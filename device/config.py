@@ -23,7 +23,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,8 +47,6 @@ class ConfigError(DigitcamError):
     exit_status = ExitStatus.CONFIG
 
     def __init__(self, problem: str, *, source: str = "", key: str = "", line: int | None = None) -> None:
-        self.problem = problem
-        self.source = source
         self.key = key
         self.line = line
         where = source + (f":{line}" if source and line is not None else "")
@@ -296,18 +294,6 @@ class Config:
         return p if p.is_absolute() else Path(self.state_dir) / p
 
 
-def iter_keys(cls: type[Any] = Config, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field[Any]]]:
-    """Every leaf key of the tree as (dotted name, field), in declaration order."""
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        name = prefix + f.name
-        tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
-            yield from iter_keys(typing.cast(type[Any], tp), name + ".")
-        else:
-            yield name, f
-
-
 def load_config(path: str | Path) -> Config:
     path = Path(path)
     try:
@@ -446,9 +432,7 @@ class _Builder:
             raise self.error(key, f"expected one of {', '.join(map(repr, choices))}, got {value!r}")
         if tp is float and not math.isfinite(value):
             raise self.error(key, f"expected a finite number, got {value}")
-        return self.check_range(float(value) if tp is float else value, key, meta)
-
-    def check_range(self, value: Any, key: str, meta: Mapping[str, Any]) -> Any:
+        value = float(value) if tp is float else value
         lo, hi = meta.get("min"), meta.get("max")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise self.error(key, f"{value} is out of range {lo}..{hi}")

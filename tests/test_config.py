@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 from pathlib import Path
 
@@ -13,7 +14,6 @@ from digitcam.device.config import (
     Config,
     ConfigError,
     find_line,
-    iter_keys,
     load_config,
     parse_config,
 )
@@ -43,8 +43,22 @@ def test_defaults() -> None:
     assert cfg.state_path("/tmp/x.jpg") == Path("/tmp/x.jpg")
 
 
+def leaf_keys(section: object = Config(), prefix: str = "") -> list[tuple[str, dataclasses.Field]]:
+    """Every leaf key of the tree as (dotted name, field); a section is a dataclass."""
+    keys = []
+    for f in dataclasses.fields(section):  # type: ignore[arg-type]
+        value = getattr(section, f.name)
+        if dataclasses.is_dataclass(value):
+            keys += leaf_keys(value, prefix + f.name + ".")
+        else:
+            keys.append((prefix + f.name, f))
+    return keys
+
+
 def test_every_field_has_help_and_numbers_have_a_range() -> None:
-    for key, f in iter_keys():
+    keys = leaf_keys()
+    assert "stabiliser.k" in dict(keys) and "stabiliser" not in dict(keys)
+    for key, f in keys:
         assert f.metadata.get("help"), key
         if isinstance(f.default, (int, float)) and not isinstance(f.default, bool):
             assert "min" in f.metadata and "max" in f.metadata, key
@@ -155,10 +169,10 @@ def test_find_line_follows_headers_and_dotted_keys() -> None:
 def test_example_file_parses_documents_every_key_and_matches_defaults() -> None:
     text = EXAMPLE.read_text()
     assert load_config(EXAMPLE) == Config()
-    for key, _ in iter_keys():
+    for key, _ in leaf_keys():
         assert find_line(text, key) is not None, f"{key} missing from the example"
     lines = text.splitlines()
-    for key, _ in iter_keys():
+    for key, _ in leaf_keys():
         line = find_line(text, key)
         assert line is not None and line >= 2
         # Each key (or its pair, like width/height) sits under a comment.
