@@ -48,6 +48,7 @@ DEFAULT_STATE_DIR = Path("/var/lib/digitcam")
 STATE_DIR_ENV = "DIGITCAM_STATE_DIR"
 LOG_NAME = "fieldlog.sqlite3"
 SCHEMA_VERSION = 1
+MAX_PENDING = 10_000  # rows buffered while the disk refuses writes; the oldest are dropped
 
 # AUTOINCREMENT so ids never repeat, even after retention has deleted every
 # row: `digitcam log tail --follow` waits for ids above the last it printed.
@@ -87,14 +88,11 @@ class FieldLogOptions:
     max_age_days: float | None = 365.0  # None: keep forever
     max_mb: float | None = 512.0  # rows + indexes; None: no size limit
     prune_every_s: float = 600.0  # how often maintain() prunes and truncates the WAL
-    max_pending: int = 10_000  # rows buffered while the disk refuses writes; oldest dropped
     min_free_mb: float = 1.0  # refuse to open when the disk has less than this free
 
     def __post_init__(self) -> None:
         if self.commit_every_rows < 1 or self.commit_every_s <= 0 or self.prune_every_s <= 0:
             raise ValueError("commit_every_rows, commit_every_s and prune_every_s must be positive")
-        if self.max_pending < self.commit_every_rows:
-            raise ValueError("max_pending must be at least commit_every_rows")
 
 
 @dataclass(frozen=True)
@@ -292,8 +290,8 @@ class FieldLog:
             return self._due(now)
 
     def _drop_over_max(self) -> None:
-        """Keep the newest ``max_pending`` rows (the caller holds ``_buf_lock``)."""
-        over = len(self._pending) - self.options.max_pending
+        """Keep the newest ``MAX_PENDING`` rows (the caller holds ``_buf_lock``)."""
+        over = len(self._pending) - MAX_PENDING
         if over > 0:
             del self._pending[:over]
             self.dropped += over
@@ -315,7 +313,7 @@ class FieldLog:
         """Commit the buffered rows as one transaction; returns how many.
 
         On a database error the rows go back to the buffer (up to
-        ``max_pending``) and the error is raised, so a full disk costs rows
+        ``MAX_PENDING``) and the error is raised, so a full disk costs rows
         only when it lasts.
         """
         with self._db_lock:

@@ -129,8 +129,5 @@ def _line_chains(found: list[Candidate]) -> list[Candidate]:
 class ClassicalFinder(Finder):
     """``find_strips``'s proposals, each grown by ``expand``'s default margins."""
 
-    def __init__(self, max_candidates: int = 4) -> None:
-        self.max_candidates = max_candidates
-
     def find(self, grey: GreyImage) -> list[list[Quad]]:
-        return [[expand(c.quad)] for c in find_strips(grey, self.max_candidates)]
+        return [[expand(c.quad)] for c in find_strips(grey)]

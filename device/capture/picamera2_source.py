@@ -35,6 +35,7 @@ AF_TRIGGER_START = 0
 # picamera2's video configuration fixes the frame duration at this (30 fps)
 # unless FrameDurationLimits is given; an exposure longer than it is clamped.
 DEFAULT_FRAME_US = 33333
+FRAME_TIMEOUT_S = 5.0  # a camera silent this long has gone (a loose ribbon)
 
 
 def y_plane(buffer: npt.NDArray[np.uint8], width: int, height: int, stride: int) -> npt.NDArray[np.uint8]:
@@ -54,24 +55,14 @@ def y_plane(buffer: npt.NDArray[np.uint8], width: int, height: int, stride: int)
 
 
 class Picamera2Source(FrameSource):
-    """Frames from a Pi camera module.
-
-    One ``YUV420`` stream at ``size``; its Y plane is the grey recognition
-    image, so no colour image is made or converted per frame.
+    """Frames from a Pi camera module: the Y plane of one ``YUV420`` stream at ``size``.
 
     Every control is optional; ``None`` leaves the camera's automatic choice.
     Meters usually want a fixed exposure and gain (no flicker from auto-exposure
-    chasing an LCD backlight), fixed white balance, and on a Camera Module 3 a
-    manual lens position at the mounting distance.
-
-    framerate: frames per second, sent as FrameDurationLimits (picamera2's video
-    default is 30). exposure_us: exposure time in microseconds; the frame
-    duration is widened to fit it, so it is not clamped to the frame period.
-    analogue_gain: sensor gain (1.0 = none).
-    af_mode: "continuous" (the default), "auto" (one scan at start) or "manual";
-    only on cameras with autofocus (Camera Module 3), ignored on fixed-focus ones.
-    lens_position: manual focus in dioptres (1 / distance in metres; 0 = infinity); implies manual AF.
-    colour_gains: (red, blue) white-balance gains; disables auto white balance.
+    chasing an LCD backlight), fixed white balance (``colour_gains``: red, blue),
+    and on a Camera Module 3 a manual ``lens_position`` (dioptres) at the mounting
+    distance. ``framerate`` is sent as FrameDurationLimits, widened so that
+    ``exposure_us`` fits in a frame rather than being clamped to it.
     """
 
     name = "picamera2"
@@ -79,8 +70,7 @@ class Picamera2Source(FrameSource):
     def __init__(self, camera_num: int = 0, *, size: tuple[int, int] = (640, 480),
                  framerate: float | None = None, exposure_us: int | None = None,
                  analogue_gain: float | None = None, af_mode: str | None = None,
-                 lens_position: float | None = None, colour_gains: tuple[float, float] | None = None,
-                 frame_timeout_s: float = 5.0) -> None:
+                 lens_position: float | None = None, colour_gains: tuple[float, float] | None = None) -> None:
         if af_mode is not None and af_mode not in AF_MODES:
             raise ValueError(f"af_mode must be one of {', '.join(AF_MODES)}, got {af_mode!r}")
         if lens_position is not None and af_mode not in (None, "manual"):
@@ -104,20 +94,11 @@ class Picamera2Source(FrameSource):
         self.af_mode = af_mode or ("manual" if lens_position is not None else "continuous")
         self.lens_position = lens_position
         self.colour_gains = colour_gains
-        self.frame_timeout_s = frame_timeout_s
         self.name = f"picamera2 camera {camera_num}"
         self._camera: Any = None
         self._geometry: tuple[int, int, int] = (0, 0, 0)  # width, height, stride as configured
         self._next_id = 0
         self._checked_exposure = False
-
-    def frame_duration_limits(self) -> tuple[int, int] | None:
-        """(shortest, longest) frame duration in us: the frame rate, widened so
-        the exposure fits (libcamera clamps the exposure to the longest)."""
-        if self.framerate is None and self.exposure_us is None:
-            return None
-        shortest = round(1_000_000 / self.framerate) if self.framerate else DEFAULT_FRAME_US
-        return shortest, max(shortest, int(self.exposure_us or 0))
 
     def controls(self, available: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The libcamera controls these options ask for. With ``available``
@@ -125,9 +106,11 @@ class Picamera2Source(FrameSource):
         fixed-focus camera gets no AfMode or LensPosition (set_controls would
         refuse them), and a lens position is kept inside the lens's range."""
         controls: dict[str, Any] = {}
-        limits = self.frame_duration_limits()
-        if limits is not None:
-            controls["FrameDurationLimits"] = limits
+        if self.framerate is not None or self.exposure_us is not None:
+            # (shortest, longest) frame in us, widened so the exposure fits: libcamera
+            # clamps the exposure to the longest.
+            shortest = round(1_000_000 / self.framerate) if self.framerate else DEFAULT_FRAME_US
+            controls["FrameDurationLimits"] = (shortest, max(shortest, int(self.exposure_us or 0)))
         if self.exposure_us is not None:
             controls["ExposureTime"] = int(self.exposure_us)
         if self.analogue_gain is not None:
@@ -228,9 +211,9 @@ class Picamera2Source(FrameSource):
             # Asynchronous request plus a timeout: a camera that dies (loose
             # ribbon) otherwise blocks capture_request() forever.
             job = camera.capture_request(wait=False)
-            request = job.get_result(timeout=self.frame_timeout_s)
+            request = job.get_result(timeout=FRAME_TIMEOUT_S)
         except TimeoutError as exc:
-            raise SourceError(f"{self.name}: no frame within {self.frame_timeout_s}s") from exc
+            raise SourceError(f"{self.name}: no frame within {FRAME_TIMEOUT_S:g}s") from exc
         except Exception as exc:
             raise SourceError(f"{self.name}: {one_line(exc)}") from exc
         try:

@@ -66,8 +66,7 @@ class MqttSink(Sink):
     name = "mqtt"
 
     def __init__(self, config: Config, on_set_value: Callable[[str], None] | None = None, *,
-                 client_id: str = "", reconnect_min_s: int = 1, reconnect_max_s: int = 60,
-                 stop_drain_s: float = 5.0) -> None:
+                 client_id: str = "", reconnect_min_s: int = 1, reconnect_max_s: int = 60) -> None:
         mq, out = config.mqtt, config.output
         node = node_id_for(mq.node_id)
         self.settings = mq
@@ -82,7 +81,7 @@ class MqttSink(Sink):
         self.decimals, self.unit = out.decimals, out.unit
         self.on_set_value = on_set_value
         self.reconnect = (reconnect_min_s, reconnect_max_s)
-        self.stop_drain_s = stop_drain_s
+        self.stop_drain_s = 5.0  # how long stop() lets paho deliver what it holds
         self.queue: deque[list[Message]] = deque(maxlen=mq.queue_max)
         self.dropped = 0  # readings pushed out of a full queue, ever
         self.connected = False
