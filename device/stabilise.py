@@ -70,31 +70,31 @@ class Previous:
     origin: str = "read"  # "read", "restored" (from the last run) or "set" (by a user)
 
 
+@dataclass(eq=False)
 class Stabiliser:
-    def __init__(self, k: int = 3, n: int = 5, min_confidence: float = 0.6, monotonic: bool = False,
-                 max_rate_per_min: float = 0.0, expected_digits: int = 0,
-                 clock: Callable[[], float] = time.monotonic, emit: str = "every",
-                 recover_after_s: float = 0.0) -> None:
-        if not 1 <= k <= n:
-            raise ValueError(f"need 1 <= k <= n, got k={k}, n={n}")
-        if emit not in EMIT_MODES:
-            raise ValueError(f"emit must be one of {EMIT_MODES}, got {emit!r}")
-        if max_rate_per_min < 0 or expected_digits < 0 or recover_after_s < 0:
+    k: int = 3
+    n: int = 5
+    min_confidence: float = 0.6
+    monotonic: bool = False
+    max_rate_per_min: float = 0.0
+    expected_digits: int = 0
+    clock: Callable[[], float] = time.monotonic
+    emit: str = "every"
+    recover_after_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.k <= self.n:
+            raise ValueError(f"need 1 <= k <= n, got k={self.k}, n={self.n}")
+        if self.emit not in EMIT_MODES:
+            raise ValueError(f"emit must be one of {EMIT_MODES}, got {self.emit!r}")
+        if self.max_rate_per_min < 0 or self.expected_digits < 0 or self.recover_after_s < 0:
             raise ValueError("max_rate_per_min, expected_digits and recover_after_s must be >= 0")
-        self.k, self.n = k, n
-        self.min_confidence = min_confidence
-        self.monotonic = monotonic
-        self.max_rate_per_min = max_rate_per_min
-        self.expected_digits = expected_digits
-        self.emit = emit
-        self._clock = clock
         # None is an abstention: the frame counts towards n but agrees with nothing.
-        self._votes: deque[str | None] = deque(maxlen=n)
+        self._votes: deque[str | None] = deque(maxlen=self.n)
         self._last_text: str | None = None
         self._last_value: int | None = None
         self._last_since: float = 0.0  # clock when _last_text was first accepted
         self._last_origin = "read"
-        self.recover_after_s = recover_after_s
         # The agreed value a counter rule keeps rejecting, and since when (clock).
         self._stuck: tuple[str, float] | None = None
 
@@ -110,7 +110,7 @@ class Stabiliser:
         """The last accepted value and its age, for saving; None before the first."""
         if self._last_text is None:
             return None
-        return Previous(self._last_text, max(0.0, self._clock() - self._last_since), self._last_origin)
+        return Previous(self._last_text, max(0.0, self.clock() - self._last_since), self._last_origin)
 
     def restore(self, previous: Previous, *, same_run: bool = False) -> None:
         """Take up a saved previous value (after a restart, or ``same_run`` after a reload).
@@ -119,13 +119,13 @@ class Stabiliser:
         daemon was down has had that long to do it.
         """
         origin = "restored" if previous.origin == "read" and not same_run else previous.origin
-        self._set_last(previous.text, self._clock() - max(0.0, previous.age_s), origin)
+        self._set_last(previous.text, self.clock() - max(0.0, previous.age_s), origin)
 
     def set_previous(self, text: str) -> None:
         """A user's correction: ``text`` is now the last accepted value, as of now."""
         if not text:
             raise ValueError("the previous value must not be empty")
-        self._set_last(text, self._clock(), "set")
+        self._set_last(text, self.clock(), "set")
 
     def _set_last(self, text: str, since: float, origin: str) -> None:
         self._last_text, self._last_since, self._last_origin = text, since, origin
@@ -150,7 +150,7 @@ class Stabiliser:
         if agree < self.k:
             return Verdict(False, text, f"no agreement yet: {agree} of last {len(self._votes)} frames, "
                                         f"need {self.k} of {self.n}")
-        now = self._clock()
+        now = self.clock()
         value: int | None = None
         if self.monotonic or self.max_rate_per_min:
             # Counters compare as integers; str.isdigit alone would pass "²".
