@@ -102,10 +102,6 @@ class Stabiliser:
     def from_config(cls, cfg: StabiliserConfig, clock: Callable[[], float] = time.monotonic) -> Stabiliser:
         return cls(**dataclasses.asdict(cfg), clock=clock)  # the section's keys are the parameters
 
-    @property
-    def last_accepted(self) -> str | None:
-        return self._last_text
-
     def previous(self) -> Previous | None:
         """The last accepted value and its age, for saving; None before the first."""
         if self._last_text is None:

@@ -70,7 +70,7 @@ def test_a_stuck_counter_gives_way_after_recover_after_s(caplog):
     with caplog.at_level(logging.WARNING, logger="digitcam.device.stabilise"):
         assert stab.offer("01234", 0.9).accepted  # t = 610 s: refused for 600 s
     assert "01234 has been rejected for 600 s" in caplog.text
-    assert stab.last_accepted == "01234"
+    assert stab.previous().text == "01234"
     assert not stab.offer("01233", 0.9).accepted  # the rules hold again, from the new value
 
 

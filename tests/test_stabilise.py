@@ -37,7 +37,7 @@ def test_k_of_n_agreement() -> None:
     assert v[0].reason == "no agreement yet: 1 of last 1 frames, need 3 of 5"
     assert v[5].reason == "no agreement yet: 2 of last 5 frames, need 3 of 5"
     assert (v[3].text, v[5].text) == ("123", "128")
-    assert stab.last_accepted == "128"
+    assert stab.previous().text == "128"
 
 
 def test_agreement_slides_out_of_the_window() -> None:
@@ -74,7 +74,7 @@ def test_monotonic_rejects_a_decrease_and_keeps_the_old_value() -> None:
     assert stab.offer("1234", 0.9).accepted
     v = stab.offer("1200", 0.9)
     assert not v.accepted and v.reason == "decrease 1234 -> 1200"
-    assert stab.last_accepted == "1234"
+    assert stab.previous().text == "1234"
     assert stab.offer("1234", 0.9).accepted
     assert stab.offer("01235", 0.9).accepted  # compared as integers
     assert stab.offer("abc", 0.9).reason == "not a whole number: 'abc'"
