@@ -65,9 +65,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     command = _device_command(sys.argv[1:] if argv is None else argv)
     if command is not None:
-        # A device command needs only its own parser: the daemon (`device run`) then
-        # starts without importlib.metadata, the trainer's and deploy's CLI modules and
-        # the other commands' (BENCHMARKS.md, "Issue 26: daemon memory (session 23)").
+        # A device command needs only its own parser: the daemon (`device run`) then starts
+        # without importlib.metadata and the other parts' and commands' modules (memory).
         add_commands(sub, only=command)
         return parser
     from importlib.metadata import entry_points

@@ -238,8 +238,7 @@ class FieldLog:
             conn.execute("PRAGMA synchronous=FULL")
             # Keep the WAL file from staying large after a burst of writes.
             conn.execute("PRAGMA journal_size_limit=4194304")
-            # The writer only appends: SQLite's default 2 MB page cache filled as the log
-            # grew and was the daemon's slow RSS rise (BENCHMARKS.md, issue 26).
+            # The writer only appends: SQLite's default 2 MB page cache was the daemon's slow RSS rise.
             conn.execute("PRAGMA cache_size=-256")
             with _transaction(conn):  # also proves that we may write here
                 for statement in SCHEMA:
@@ -430,8 +429,7 @@ class FieldLog:
 
     def accepted_texts(self, n: int) -> list[tuple[str, str]]:
         """The last ``n`` accepted readings' (timestamp, text), oldest first: what the status
-        page's plot needs. Not whole rows: decoding 500 of them every plot request kept
-        ~2 MB more of the daemon's memory (BENCHMARKS.md, issue 26, session 23)."""
+        page's plot needs; decoding whole rows every request costs the daemon memory."""
         with self._db_lock:
             raw = self._connection().execute(
                 "SELECT ts, text FROM readings WHERE accepted = 1 ORDER BY id DESC LIMIT ?",

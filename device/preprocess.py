@@ -16,8 +16,8 @@ GreyImage = npt.NDArray[np.uint8]
 # keeps every hard pixel edge of a small crop. The recogniser reads softened
 # edges best (nearly all its training strips were smoothed on their way: warps,
 # stretches, area shrinks, camera blur), so an enlarged strip is softened as much
-# as a shrunk one would be. Sigma chosen on seed-layout strips of MNIST's
-# training digits, not on any evaluation set (BENCHMARKS.md, sessions 13 and 16).
+# as a shrunk one would be. Sigma chosen on training digits, not on any evaluation
+# set (BENCHMARKS.md).
 UPSCALE_BLUR_SIGMA = 0.7
 
 
@@ -31,20 +31,14 @@ def silence_opencv() -> None:
 
 
 def opencv_for_pipeline(threads: int) -> None:
-    """OpenCV as the pipeline runs it, on the calling thread: ``threads`` for its pool and
-    no Intel IPP. `pipeline.build_pipeline` calls it, so every tool reads alike.
+    """OpenCV as the pipeline runs it, on the calling thread (OpenCV keeps this per thread):
+    ``threads`` for its pool, as the interpreters take, and no Intel IPP.
+    `pipeline.build_pipeline` calls it, so every tool reads alike.
 
-    OpenCV parallelises resize, warp and blur over every core by default. On
-    frame-sized images that bought nothing here (wall p50 0.99 against 1.03 ms
-    a frame) and cost 65 % more CPU, and on a busy host a frame waits for a
-    pool thread that is not running: p99 4.8 against 6.1 ms a frame, measured
-    in BENCHMARKS.md (issue 28). The interpreters take the same count.
-
-    IPP is OpenCV's x86-only fast path (a Pi's OpenCV has none). Its first use maps 5-9 MB
-    more of cv2's code into the daemon (RssFile) and the pipeline gains no speed from it
-    (p50 0.1 ms faster without). Of the pipeline's calls only warpPerspective's rounding
-    differs (1 grey level in a few pixels), and without IPP it is the code a Pi runs.
-    BENCHMARKS.md, "Issue 26: daemon memory (session 23)". OpenCV keeps this per thread.
+    OpenCV's default pool over every core buys nothing on frame-sized images, costs CPU,
+    and on a busy host makes a frame wait for a pool thread. IPP, OpenCV's x86-only fast
+    path, maps megabytes more of cv2 into the daemon for no speed, and without it the
+    pipeline runs the code a Pi runs. The numbers are in BENCHMARKS.md (issues 26 and 28).
     """
     cv2.setNumThreads(max(1, threads))
     cv2.ipp.setUseIPP(False)
