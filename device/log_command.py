@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, cast
 
@@ -161,19 +161,14 @@ def run_export(args: argparse.Namespace, env: Env) -> int:
                 write(rows, env.stdout)
                 env.stdout.flush()
         else:
-            export_to_file(Path(args.output), rows, write)
+            # Through a temp file and a rename: an interrupted export never leaves a
+            # file that looks complete.
+            try:
+                with replacing(Path(args.output)) as out:
+                    write(rows, cast(TextIO, out))  # a text file: binary=False
+            except OSError as exc:
+                raise DigitcamError(f"{Path(args.output)}: cannot write ({exc.strerror})") from None
     return int(ExitStatus.OK)
-
-
-def export_to_file(path: Path, rows: Iterable[LogRow],
-                   write: Callable[[Iterable[LogRow], TextIO], None]) -> None:
-    """Write through a temp file and rename, so an interrupted export never
-    leaves a file that looks complete."""
-    try:
-        with replacing(path) as out:
-            write(rows, cast(TextIO, out))  # a text file: binary=False
-    except OSError as exc:
-        raise DigitcamError(f"{path}: cannot write ({exc.strerror})") from None
 
 
 def format_stats(stats: LogStats, days: int) -> str:

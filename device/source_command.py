@@ -43,13 +43,6 @@ def add_check_source(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     p.set_defaults(handler=run_check_source)
 
 
-def modules_for(kind: str) -> list[str]:
-    names = list(SOURCE_MODULES.get(kind, ()))
-    if "picamera2" not in names and importlib.util.find_spec("picamera2") is not None:
-        names.append("picamera2")
-    return names
-
-
 def check_imports(kind: str) -> list[str]:
     """One line per module that loads; DigitcamError at the first that does not."""
     import numpy as np
@@ -57,7 +50,10 @@ def check_imports(kind: str) -> list[str]:
     from .capture.picamera2_source import PICAMERA2_BROKEN
 
     lines = [f"numpy {np.__version__} from {_where(np)}"]
-    for name in modules_for(kind):
+    names = list(SOURCE_MODULES.get(kind, ()))
+    if "picamera2" not in names and importlib.util.find_spec("picamera2") is not None:
+        names.append("picamera2")
+    for name in names:
         try:
             module = importlib.import_module(name)
         except Exception as exc:  # ImportError, or ValueError from a compiled module built for another numpy

@@ -170,7 +170,8 @@ class MqttSink(Sink):
         if info is not None:
             # Let paho deliver what it holds (and the "offline"), within reason.
             deadline = time.monotonic() + self.stop_drain_s
-            while time.monotonic() < deadline and (not info.is_published() or self._unacked(client)):
+            # paho has no public count of messages awaiting their PUBACK.
+            while time.monotonic() < deadline and (not info.is_published() or client._out_messages):
                 time.sleep(0.02)
         elif pending:
             logger.warning("mqtt: stopping with %s message(s) not delivered to the broker "
@@ -178,11 +179,6 @@ class MqttSink(Sink):
         client.disconnect()
         client.loop_stop()
         self.connected = False
-
-    @staticmethod
-    def _unacked(client: mqtt.Client) -> int:
-        # paho has no public count of messages awaiting their PUBACK.
-        return len(getattr(client, "_out_messages", ()))
 
     # ------------------------------------------------------------ paho's thread
     def _send(self, client: mqtt.Client, messages: list[Message]) -> None:

@@ -7,7 +7,6 @@ daemon's memory then creeps up with each browser poll (the JPEG and JSON
 buffers are freed into arenas that are never reused). Connections close after
 each response (HTTP/1.0), so an idle browser connection never holds a worker.
 
-
     GET  /              the status page (one static file)
     GET  /api/status    latest reading, recent readings, latency per stage, region
     GET  /api/history   accepted values over time, from the field log
@@ -58,15 +57,6 @@ HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
                                "style-src 'self' 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'",
 }
-
-
-def page_html() -> bytes:
-    return resources.files("digitcam.device.web").joinpath("page.html").read_bytes()
-
-
-def basic_auth_header(user: str, password: str) -> str:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-    return f"Basic {token}"
 
 
 class _Server(HTTPServer):
@@ -230,7 +220,8 @@ class StatusServer:
         self.app = app
         self.bind = bind
         self.port = port
-        self.auth = basic_auth_header(user, password) if password else None
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        self.auth = f"Basic {token}" if password else None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -250,7 +241,8 @@ class StatusServer:
         except OSError as exc:
             raise DigitcamError(f"status page: cannot listen on {self.bind}:{self.port} "
                                 f"({exc.strerror or exc})") from None
-        server.app, server.page, server.auth = self.app, page_html(), self.auth
+        server.app, server.auth = self.app, self.auth
+        server.page = resources.files("digitcam.device.web").joinpath("page.html").read_bytes()
         server.start_workers()
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5},
