@@ -16,8 +16,6 @@ import logging
 import os
 from typing import TextIO
 
-logger = logging.getLogger(__name__)
-
 # logging level -> syslog priority (sd-daemon(3) prefixes)
 _PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
 

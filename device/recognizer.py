@@ -6,7 +6,6 @@ per-strip path allocates only the small score array.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,8 +19,6 @@ from .decode import Recognition, ctc_greedy
 from .preprocess import GreyImage, fit_strip, to_grey
 from .profiling import DECODE, INFER, PREPROCESS, TOTAL
 from .runtime import Model
-
-logger = logging.getLogger(__name__)
 
 
 class Recognizer:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import logging
 from typing import TYPE_CHECKING
 
 from .capture import spec
@@ -27,8 +26,6 @@ from .errors import DigitcamError, ExitStatus, one_line
 
 if TYPE_CHECKING:
     from .cli import Env
-
-logger = logging.getLogger(__name__)
 
 # What each kind of source imports when it opens.
 SOURCE_MODULES = {"replay": ("cv2",), "opencv": ("cv2",), "picamera2": ("picamera2",)}

@@ -4,7 +4,6 @@ of which ``[source]`` settings each kind takes. Config validation, the daemon,
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DigitcamError
@@ -12,8 +11,6 @@ from .base import FrameSource
 
 if TYPE_CHECKING:
     from ..config import SourceConfig
-
-logger = logging.getLogger(__name__)
 
 FORMS = "replay:DIR_OR_VIDEO, opencv:INDEX_OR_URL (camera index, video file or rtsp/http URL), picamera2[:N]"
 

@@ -14,7 +14,6 @@ budget: the oldest strips go first.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 
@@ -26,8 +25,6 @@ from ..reading import Reading
 from .base import Sink
 from .kept import KeptFolder
 from .snapshot import encode, kept_name
-
-logger = logging.getLogger(__name__)
 
 INDEX = "index.jsonl"
 

@@ -8,7 +8,6 @@ reading instead.
 
 from __future__ import annotations
 
-import logging
 import shutil
 import sys
 import time
@@ -22,8 +21,6 @@ from ..profiling import TOTAL
 from ..reading import Reading
 from ..value import display
 from .base import Sink
-
-logger = logging.getLogger(__name__)
 
 
 class ConsoleSink(Sink):

@@ -7,7 +7,6 @@ are kept in a folder with a disk budget, to be labelled and trained on later.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import time
@@ -25,8 +24,6 @@ from ..profiling import TOTAL
 from ..reading import Reading, utc_now
 from .base import Sink
 from .kept import KeptFolder
-
-logger = logging.getLogger(__name__)
 
 FORMATS = {".jpg": ".jpg", ".jpeg": ".jpg", ".png": ".png"}
 GREEN = (60, 200, 60)

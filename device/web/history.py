@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from ..fieldlog import FieldLog, FieldLogError, canonical_ts
 from ..value import number
-
-logger = logging.getLogger(__name__)
 
 
 def value_history(log_path: Path, hours: float, max_points: int, decimals: int = 0, unit: str = "",

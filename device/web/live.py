@@ -7,7 +7,6 @@ request, once per new frame however many browsers ask.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -19,8 +18,6 @@ import numpy.typing as npt
 from ..frame_reader import FrameResult
 from ..reading import Reading
 from ..sinks.snapshot import annotate, encode
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ carries the process collector, so RSS and CPU time are scraped too.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -16,8 +15,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.process_collector import ProcessCollector
 
 from ..capture.resilient import SourceState
-
-logger = logging.getLogger(__name__)
 
 # Stage latencies run from ~0.1 ms (decode) to ~100 ms (a slow Pi frame); seconds, as Prometheus wants.
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
