@@ -115,17 +115,9 @@ def delegate_of(interpreter: Any) -> str:
 
 
 def runtime_version(name: str) -> str:
-    # The runtime's own __version__ (both have one): importlib.metadata (email, zipfile,
-    # csv) would otherwise be imported into the daemon for this one string.
-    version = getattr(sys.modules.get(RUNTIMES[name].split(".")[0]), "__version__", None)
-    if isinstance(version, str):
-        return version
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "?"
+    # The runtime's own __version__ (both have one), not importlib.metadata, which would
+    # import email, zipfile and csv into the daemon for this one string.
+    return str(getattr(sys.modules.get(RUNTIMES[name].split(".")[0]), "__version__", "?"))
 
 
 def cpu_summary(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
