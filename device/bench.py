@@ -118,14 +118,12 @@ def run_bench(config: Config, frames: int = 300, warmup: int = 20, full_frame: b
     read_texts = 0
     cpu: list[float] = []  # process CPU time per frame: what the frame cost, waiting excluded
     load_before = _load_average()
+    loop_started, tracked_before = time.monotonic(), 0
     try:
-        measured = 0
-        loop_started = time.monotonic()
-        tracked_before = 0
         for i in range(warmup + frames):
-            if i == warmup:
-                tracked_before = reader.tracked_frames
             waited = time.monotonic()
+            if i == warmup:
+                loop_started, tracked_before = waited, reader.tracked_frames
             frame = src.read()
             wait_ms = (time.monotonic() - waited) * 1000.0
             if frame is None:
@@ -134,16 +132,14 @@ def run_bench(config: Config, frames: int = 300, warmup: int = 20, full_frame: b
             result = reader.read(frame.image)
             cpu_ms = (time.process_time() - cpu_started) * 1000.0
             stabiliser.offer(result.text, result.confidence)
-            if i == warmup:
-                loop_started = waited
             if i >= warmup:
                 cpu.append(cpu_ms)
                 profile.record({CAPTURE_WAIT: wait_ms, **result.latency_ms}, time.monotonic())
-                measured += 1
                 read_texts += bool(result.text)
         wall = time.monotonic() - loop_started
     finally:
         src.close()
+    measured = len(cpu)
     if measured == 0:
         raise DigitcamError(f"bench source {source!r} gave no frames to measure")
     invoke = _timed(recognizer.scores, (recognizer.meta.height, recognizer.meta.width), 200, 20)
