@@ -224,8 +224,11 @@ class Loaded(Generic[B]):
     """A checked bundle: where its two files are, and its metadata."""
 
     json_path: Path
-    tflite_path: Path
     bundle: B
+
+    @property
+    def tflite_path(self) -> Path:
+        return self.json_path.with_suffix(".tflite")
 
     # The input size and the checksum: what every user of either model asks first.
     @property
@@ -267,16 +270,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def resolve(path: str | Path | None, default: Path | None = None) -> tuple[Path, Path]:
-    """(json, tflite) for a bundle given by either file, or the default bundle."""
+def resolve(path: str | Path | None, default: Path) -> Path:
+    """The .json of a bundle given by either file, or ``default``."""
     if path is None:
-        json_path = default or default_bundle_path()
-    else:
-        p = Path(path)
-        if p.is_dir():
-            raise BundleError(f"{p}: is a directory; give the bundle's .json or .tflite")
-        json_path = p.with_suffix(".json")
-    return json_path, json_path.with_suffix(".tflite")
+        return default
+    if Path(path).is_dir():
+        raise BundleError(f"{Path(path)}: is a directory; give the bundle's .json or .tflite")
+    return Path(path).with_suffix(".json")
 
 
 def parse(raw: Any, cls: type[B], source: str | Path) -> B:
@@ -334,14 +334,14 @@ def write(meta: Bundle, json_path: Path) -> Path:
 
 def read_meta(path: str | Path | None = None) -> BundleMeta:
     """The recogniser bundle at ``path`` (either file), or the shipped one, checked."""
-    json_path, tflite_path = resolve(path)
-    return Loaded(json_path, tflite_path, load(json_path, RecogniserBundle))
+    json_path = resolve(path, default_bundle_path())
+    return Loaded(json_path, load(json_path, RecogniserBundle))
 
 
 def read_detector_meta(path: str | Path | None = None) -> DetectorMeta:
     """The strip detector bundle at ``path`` (either file), or the shipped one, checked."""
-    json_path, tflite_path = resolve(path, default_detector_path())
-    return Loaded(json_path, tflite_path, load(json_path, DetectorBundle))
+    json_path = resolve(path, default_detector_path())
+    return Loaded(json_path, load(json_path, DetectorBundle))
 
 
 def check_against_model(meta: Loaded[Any], input_detail: dict[str, Any], output_detail: dict[str, Any],
