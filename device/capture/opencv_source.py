@@ -60,12 +60,7 @@ class OpenCVSource(FrameSource):
         self.fps = fps
         self.timeout_s = timeout_s
         self._is_file = False  # decided at open(): the file may appear later
-        if isinstance(device, int):
-            self.name = f"camera {device}"
-        elif _is_url(device):
-            self.name = redact_url(device)
-        else:
-            self.name = device
+        self.name = f"camera {device}" if isinstance(device, int) else redact_url(device)
         self._capture: cv2.VideoCapture | None = None
         self._next_id = 0
 

@@ -9,7 +9,6 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -172,15 +171,7 @@ class ReplaySource(FrameSource):
 def _load_image(path: Path) -> npt.NDArray[np.uint8] | None:
     try:
         data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        logger.debug("replay: cannot read %s: %s", path, exc)
+        return cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None  # type: ignore[return-value]
+    except (OSError, cv2.error) as exc:
+        logger.debug("replay: cannot read or decode %s: %s", path, exc)
         return None
-    if data.size == 0:
-        return None
-    image: Any
-    try:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    except cv2.error as exc:
-        logger.debug("replay: cannot decode %s: %s", path, exc)
-        return None
-    return image
