@@ -58,10 +58,6 @@ QOS = 1
 Message = tuple[str, str, bool]  # topic, payload, retain
 
 
-class MqttSetupError(DigitcamError):
-    """A setting the sink cannot start with (an unreadable password file, a missing CA file)."""
-
-
 class MqttSink(Sink):
     name = "mqtt"
 
@@ -104,11 +100,11 @@ class MqttSink(Sink):
             client.username_pw_set(mq.username, self._password())
         if mq.tls:
             if mq.ca_file and not Path(mq.ca_file).is_file():
-                raise MqttSetupError(f"mqtt.ca_file {mq.ca_file}: no such file")
+                raise DigitcamError(f"mqtt.ca_file {mq.ca_file}: no such file")
             try:
                 client.tls_set(ca_certs=mq.ca_file or None, cert_reqs=ssl.CERT_REQUIRED)
             except (OSError, ssl.SSLError) as exc:
-                raise MqttSetupError(f"mqtt TLS setup failed: {exc}") from None
+                raise DigitcamError(f"mqtt TLS setup failed: {exc}") from None
             client.tls_insecure_set(mq.tls_insecure)
         client.will_set(self.topics.availability, OFFLINE, qos=QOS, retain=True)
         client.reconnect_delay_set(*self.reconnect)
@@ -134,7 +130,7 @@ class MqttSink(Sink):
         try:
             lines = Path(mq.password_file).read_text(encoding="utf-8").splitlines()
         except OSError as exc:
-            raise MqttSetupError(f"mqtt.password_file {mq.password_file}: {exc.strerror or exc}") from None
+            raise DigitcamError(f"mqtt.password_file {mq.password_file}: {exc.strerror or exc}") from None
         return lines[0] if lines else ""
 
     def publish(self, reading: Reading, frame: npt.NDArray[np.uint8] | None = None) -> None:

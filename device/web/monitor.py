@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..capture.resilient import SourceState
+from ..errors import DigitcamError
 from ..fieldlog import LOG_NAME
 from ..frame_reader import FrameResult
 from ..reading import Reading, utc_now
@@ -28,7 +29,7 @@ from ..value import display, number
 from .history import value_history
 from .live import LiveState
 from .metrics import Metrics
-from .roi import BadRect, RegionWriteError, can_write, checked_region, write_region
+from .roi import BadRect, can_write, checked_region, write_region
 from .server import StatusServer
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ class WebMonitor(Sink):
                 raise BadRect(f"{mode} {shape} reaches outside the {width}x{height} frame")
         state = self.roi_state()
         if not state["enabled"]:
-            raise RegionWriteError(state["why"])
+            raise DigitcamError(state["why"])
         assert self.daemon.config_path is not None
         config, written = write_region(self.daemon.config_path, mode, shape, self.state_file())
         self.daemon.request_reload()

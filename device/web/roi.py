@@ -31,11 +31,7 @@ MIN_QUAD_AREA = 16.0  # px²: four clicks on (nearly) one spot are a slip, not a
 STATE_FILE_MODE = 0o640  # as the unit's UMask=0027 would make it
 
 
-class RegionWriteError(DigitcamError):
-    """The region could not be written; the message is one line."""
-
-
-class BadRect(RegionWriteError):
+class BadRect(DigitcamError):
     """The rectangle or quadrilateral itself is malformed (the client's mistake, not the file's)."""
 
 
@@ -101,7 +97,7 @@ def write_region(path: Path, mode: str, shape: Sequence[Any], state_file: Path,
     Written into ``path`` when it is writable (``in_place`` None) or asked to,
     else into ``state_file`` (the state dir's ``region.toml``). Returns the
     config the daemon will load and the file written. Raises ``BadRect``,
-    ``RegionWriteError`` or ``ConfigError`` with one line; nothing is then changed.
+    ``DigitcamError`` or ``ConfigError`` with one line; nothing is then changed.
     """
     checked = checked_region(mode, shape)
     keys = {"mode": mode, mode: checked}
@@ -116,11 +112,11 @@ def write_region(path: Path, mode: str, shape: Sequence[Any], state_file: Path,
             text = target.read_text(encoding="utf-8")
             file_mode = stat.S_IMODE(target.stat().st_mode)
         except OSError as exc:
-            raise RegionWriteError(f"cannot read {path}: {exc.strerror or exc}") from None
+            raise DigitcamError(f"cannot read {path}: {exc.strerror or exc}") from None
         try:
             merged = with_region(text, keys)
         except ParseError as exc:
-            raise RegionWriteError(f"{path}: invalid TOML: {exc}") from None
+            raise DigitcamError(f"{path}: invalid TOML: {exc}") from None
         config = parse_config(merged, str(path))  # what the daemon will load, or ConfigError
         written = target if in_place else state_file
         try:
@@ -134,6 +130,6 @@ def write_region(path: Path, mode: str, shape: Sequence[Any], state_file: Path,
                 write_atomic(state_file, region_text(path, keys).encode("utf-8"),
                              mode=STATE_FILE_MODE)
         except OSError as exc:
-            raise RegionWriteError(f"cannot write {written}: {exc.strerror or exc}") from None
+            raise DigitcamError(f"cannot write {written}: {exc.strerror or exc}") from None
     logger.info("ROI helper: wrote region %s %s into %s", mode, checked, written)
     return config, written
