@@ -20,8 +20,7 @@ class LatestFrameGrabber:
     """``start()`` opens the source (errors raise here, in the caller) and starts
     the thread; ``get(timeout)`` returns the newest unseen frame, or None on
     timeout or at the end (``ended`` tells which); ``stop()`` ends the thread
-    and closes the source. An exception in the thread is logged, kept in
-    ``error``, and ends the grabber.
+    and closes the source. An exception in the thread is logged and ends the grabber.
     """
 
     def __init__(self, source: FrameSource, join_timeout: float = 5.0, lossless: bool = False) -> None:
@@ -31,7 +30,6 @@ class LatestFrameGrabber:
         self.lossless = lossless
         self.join_timeout = join_timeout
         self.dropped = 0  # frames replaced before anyone took them
-        self.error: BaseException | None = None
         self._pending: Frame | None = None  # the one frame held; never a queue
         self._finished = False  # the thread will deliver nothing more
         self._cond = threading.Condition()
@@ -108,10 +106,8 @@ class LatestFrameGrabber:
                     self._cond.notify_all()
         except SourceError as exc:
             # Expected failure (wrap the source in ResilientSource to ride it out).
-            self.error = exc
             logger.error("capture from %s stopped: %s", self.source.name, exc)
-        except Exception as exc:
-            self.error = exc
+        except Exception:
             logger.exception("capture thread for %s failed", self.source.name)
         finally:
             with self._cond:
