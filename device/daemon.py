@@ -150,8 +150,13 @@ class Daemon:
         self.apply_set_requests(force_poll=True)
 
     def request_set_value(self, given: str) -> None:
-        """Thread-safe: the value (as a user types it) is applied by the loop."""
-        self._set_requests.put(given)
+        """Thread-safe (MQTT's): the value as a user types it, as raw digits for the loop."""
+        try:
+            raw = parse_user_value(given, self.config.output.decimals, self.config.stabiliser.expected_digits)
+        except BadValue as exc:
+            logger.warning("set-value from mqtt refused: %s", exc)
+            return
+        self._set_requests.put(raw)
 
     def apply_set_requests(self, force_poll: bool = False) -> None:
         """Apply pending ``set-value`` requests (MQTT, and the request file once a second)."""
@@ -162,17 +167,10 @@ class Daemon:
         now = time.monotonic()
         if force_poll or now >= self._next_request_poll:
             self._next_request_poll = now + REQUEST_POLL_S
-            raw = self.previous_store.take_request()
-            if raw is not None:
-                given.append((raw, "set-value"))
-        for text, origin in given:
-            try:
-                # The request file holds raw digits already; MQTT sends the value as shown.
-                raw = text if origin == "set-value" else parse_user_value(
-                    text, self.config.output.decimals, self.config.stabiliser.expected_digits)
-            except BadValue as exc:
-                logger.warning("set-value from %s refused: %s", origin, exc)
-                continue
+            request = self.previous_store.take_request()
+            if request is not None:
+                given.append((request, "set-value"))
+        for raw, origin in given:
             self.stabiliser.set_previous(raw)
             logger.info("previous value set to %s by %s", raw, origin)
             self.previous_store.note(self.stabiliser.previous(), force=True)
