@@ -208,12 +208,9 @@ class Daemon:
             if self.source is not None:
                 self.source.stop()  # cut a reconnect backoff short
 
-        def on_hup(_signum: int, _frame: FrameType | None) -> None:
-            self._reload.set()
-
         signal.signal(signal.SIGTERM, on_term)
         signal.signal(signal.SIGINT, on_term)
-        signal.signal(signal.SIGHUP, on_hup)
+        signal.signal(signal.SIGHUP, lambda _signum, _frame: self.request_reload())
 
     def request_reload(self) -> None:
         """What SIGHUP does, for the status page's ROI helper (any thread)."""
