@@ -1,16 +1,12 @@
 """``digitcam device bench``: the real pipeline on a real source, timed.
 
-Frames come from the source through the pipeline the daemon builds from the
-same config (``pipeline.build_pipeline``: reader, finder, stabiliser and their
-settings; sinks excluded: they are I/O, timed in the daemon's own profile). A
-replay source runs as fast as it goes, looping.
-Invoke-only latency is measured separately on one strip, so the model's cost
-can be told apart from the segmenter's. The result names what was measured:
-runtime and version, whether the XNNPACK delegate took each model, the thread
-count and the CPU's int8 SIMD flags, with a warning when XNNPACK is not in use
-(the usual reason the same model invokes several times slower on one host).
-With ``track_every`` (the daemon's default, ``region.track_every``) the
-reader re-reads the last confident quad while the scene stands still.
+Frames come from the source through the pipeline the daemon builds from the same
+config (``pipeline.build_pipeline``; sinks excluded: they are I/O, timed in the
+daemon's own profile); a replay runs as fast as it goes, looping. Invoke-only
+latency is measured apart on one strip, so the model's cost can be told from the
+segmenter's. The result names what was measured (runtime and version, the XNNPACK
+delegate per model, threads, the CPU's int8 SIMD flags) and warns when XNNPACK is
+not in use, the usual reason the same model invokes several times slower on a host.
 """
 
 from __future__ import annotations

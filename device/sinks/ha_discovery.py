@@ -1,18 +1,9 @@
 """MQTT topics and payloads, and Home Assistant's discovery configs for them.
 
 Pure functions, no MQTT client: what is published is decided here and tested
-against Home Assistant's documented schema without a broker.
-
-Topics, under ``BASE/NODE_ID``:
-
-- ``value``: every accepted reading, retained: ``{"value": 123.456, "raw":
-  "0123456", "unit": "m³", "confidence", "timestamp", "frame_id", "latency_ms"}``;
-- ``reading``: every published reading, accepted or rejected, retained:
-  ``{"status": "accepted"|"rejected", "reason", "value", "raw", "confidence",
-  "timestamp", "frame_id", "latency_ms": {stage: ms}, "model"}``;
-- ``availability``: ``online``, or ``offline`` (also the last will);
-- ``set``: a command topic; a number published there becomes the stabiliser's
-  previous value (as ``digitcam device set-value`` does).
+against Home Assistant's documented schema without a broker. The topics under
+``BASE/NODE_ID`` (value, reading, availability and the ``set`` command) and their
+payloads are tabled in the README's MQTT section.
 
 Home Assistant gets one sensor per thing worth a graph (value, confidence,
 status, latency) and a text entity for ``set``, all under one device.
