@@ -21,7 +21,9 @@ from digitcam.device.capture.opencv_source import OpenCVSource, redact_url
 from digitcam.device.capture.picamera2_source import PICAMERA2_MISSING, Picamera2Source, y_plane
 from digitcam.device.capture.replay import ReplaySource
 from digitcam.device.capture.resilient import ResilientSource, SourceState
-from digitcam.device.capture.spec import parse_source
+from digitcam.device.capture.spec import make_source
+from digitcam.device.config import SourceConfig
+from digitcam.device.errors import DigitcamError
 
 H, W = 24, 32
 
@@ -353,25 +355,25 @@ def test_grabber_reports_an_exception_in_its_thread(caplog: pytest.LogCaptureFix
 # ---- SPEC parsing -----------------------------------------------------------------
 
 def test_parse_source_forms(tmp_path: Path) -> None:
-    replay = parse_source(f"replay:{tmp_path}", fps=5, loop=True)
+    replay = make_source(SourceConfig(f"replay:{tmp_path}", fps=5, loop=True))
     assert isinstance(replay, ReplaySource) and replay.path == tmp_path and replay.loop
-    camera = parse_source("opencv:0")
+    camera = make_source(SourceConfig("opencv:0"))
     assert isinstance(camera, OpenCVSource) and camera.device == 0
-    stream = parse_source("opencv:rtsp://cam.local:554/live", timeout_s=3)
+    stream = make_source(SourceConfig("opencv:rtsp://cam.local:554/live"))
     assert isinstance(stream, OpenCVSource) and stream.device == "rtsp://cam.local:554/live"
-    pi = parse_source("picamera2", exposure_us=8000, analogue_gain=2.0, lens_position=4.0)
+    pi = make_source(SourceConfig("picamera2", fps=0, exposure_us=8000, gain=2.0, lens_position=4.0))
     assert isinstance(pi, Picamera2Source)
     assert pi.controls() == {"FrameDurationLimits": (33333, 33333), "ExposureTime": 8000, "AnalogueGain": 2.0,
                              "AfMode": 0, "LensPosition": 4.0}
-    second = parse_source("picamera2:1")
+    second = make_source(SourceConfig("picamera2:1"))
     assert isinstance(second, Picamera2Source) and second.camera_num == 1
 
 
 @pytest.mark.parametrize("spec", ["", "replay", "replay:", "opencv:", "webcam:0", "picamera2:front",
                                   "/dev/video0"])
 def test_parse_source_rejects_bad_specs_in_one_line(spec: str) -> None:
-    with pytest.raises(ValueError, match="replay:DIR_OR_VIDEO") as error:
-        parse_source(spec)
+    with pytest.raises(DigitcamError, match="replay:DIR_OR_VIDEO") as error:
+        make_source(SourceConfig(spec))
     assert "\n" not in str(error.value) and "picamera2" in str(error.value)
 
 

@@ -69,24 +69,19 @@ def lossless(cfg: SourceConfig) -> bool:
 
 
 def make_source(cfg: SourceConfig) -> FrameSource:
-    """The (not yet open) source a ``[source]`` section describes."""
-    try:
-        return parse_source(cfg.spec, **options(cfg))
-    except ValueError as exc:
-        raise DigitcamError(str(exc)) from None
-
-
-def parse_source(spec: str, **options: Any) -> FrameSource:
-    """Build (not open) the source a SPEC names; ``options`` go to its constructor
-    (replay: fps, loop; opencv: width, height, fps, timeout_s; picamera2: the
-    camera controls). Raises ValueError with a one-line message on a bad SPEC."""
+    """The (not yet open) source a ``[source]`` section describes, with the options its
+    kind takes; a bad SPEC or option is a one-line DigitcamError."""
     from .opencv_source import OpenCVSource  # OpenCV and picamera2 load only when a source is made
     from .picamera2_source import Picamera2Source
     from .replay import ReplaySource
 
-    kind, arg = split(spec)
-    if kind == "replay":
-        return ReplaySource(arg, **options)
-    if kind == "opencv":  # a bare integer is a camera index; anything else is a path or URL
-        return OpenCVSource(int(arg) if arg.isdigit() else arg, **options)
-    return Picamera2Source(*([int(arg)] if arg else []), **options)
+    try:
+        kind, arg = split(cfg.spec)
+        given = options(cfg)
+        if kind == "replay":
+            return ReplaySource(arg, **given)
+        if kind == "opencv":  # a bare integer is a camera index; anything else is a path or URL
+            return OpenCVSource(int(arg) if arg.isdigit() else arg, **given)
+        return Picamera2Source(*([int(arg)] if arg else []), **given)
+    except ValueError as exc:
+        raise DigitcamError(str(exc)) from None
