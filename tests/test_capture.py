@@ -354,7 +354,7 @@ def test_grabber_reports_an_exception_in_its_thread(caplog: pytest.LogCaptureFix
 
 # ---- SPEC parsing -----------------------------------------------------------------
 
-def test_parse_source_forms(tmp_path: Path) -> None:
+def test_make_source_forms(tmp_path: Path) -> None:
     replay = make_source(SourceConfig(f"replay:{tmp_path}", fps=5, loop=True))
     assert isinstance(replay, ReplaySource) and replay.path == tmp_path and replay.loop
     camera = make_source(SourceConfig("opencv:0"))
@@ -371,7 +371,7 @@ def test_parse_source_forms(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("spec", ["", "replay", "replay:", "opencv:", "webcam:0", "picamera2:front",
                                   "/dev/video0"])
-def test_parse_source_rejects_bad_specs_in_one_line(spec: str) -> None:
+def test_make_source_rejects_bad_specs_in_one_line(spec: str) -> None:
     with pytest.raises(DigitcamError, match="replay:DIR_OR_VIDEO") as error:
         make_source(SourceConfig(spec))
     assert "\n" not in str(error.value) and "picamera2" in str(error.value)
