@@ -178,7 +178,7 @@ def table(result: dict[str, Any], previous: dict[str, Any] | None = None) -> str
             line += f"   p50 {delta:+.3f} ({delta / old['p50'] * 100 if old['p50'] else 0:+.0f}%)"
         return line
 
-    prev_stages = (previous or {}).get("stages", {})
+    prev = previous or {}
     finder = f", {result['finder']} finder" if result.get("finder") else ""
     lines = [f"{result['frames']} frames from {result['source']} ({result['region']} region{finder}), "
              f"{result['threads']} thread(s), {result['runtime']}, model {result['model']} "
@@ -186,13 +186,11 @@ def table(result: dict[str, Any], previous: dict[str, Any] | None = None) -> str
     lines += [runtime_line(result), *(f"WARNING: {w}" for w in result.get("warnings", []))]
     lines.append(f"{'stage (ms)':<14}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}")
     for name, st in result["stages"].items():
-        lines.append(row(name, st, prev_stages.get(name)))
-    lines.append(row("total", result["total"], (previous or {}).get("total")))
-    if result.get("cpu_ms"):
-        lines.append(row("total CPU time", result["cpu_ms"], (previous or {}).get("cpu_ms")))
-    lines.append(row("invoke only", result["invoke_ms"], (previous or {}).get("invoke_ms")))
-    if result.get("detector_ms"):
-        lines.append(row("detector only", result["detector_ms"], (previous or {}).get("detector_ms")))
+        lines.append(row(name, st, prev.get("stages", {}).get(name)))
+    for name, key in (("total", "total"), ("total CPU time", "cpu_ms"), ("invoke only", "invoke_ms"),
+                      ("detector only", "detector_ms")):
+        if result.get(key):  # an older release's result has no CPU time; no detector, no row
+            lines.append(row(name, result[key], prev.get(key)))
     lines.append(f"{result['fps']:.1f} frames/s, RSS {result['rss_mb']:.1f} MB, model loaded in "
                  f"{result['model_load_ms']:.1f} ms, digits found in {result['frames_with_digits']} "
                  f"of {result['frames']} frames")
