@@ -156,6 +156,23 @@ def test_augmented_training_strips_keep_their_labels_and_evaluation_strips_do_no
         assert strip.dtype == np.uint8 and len(label) == 4 and real.matches(label, accepted)
 
 
+def test_restyled_strips_keep_their_labels_and_some_turn_polarity(real_set):
+    # A fine-tune's real strips may be restyled (another polarity, another tone curve);
+    # the digits and what each window accepts stay those of the same draw unstyled.
+    loaded = real.RealSet.load(real_set)
+    pool = loaded.crops("train", "roller")
+    for seed in range(20):
+        plain = real.compose_strip(np.random.default_rng(seed), loaded, pool, length=4, augment=True)
+        styled = real.compose_strip(np.random.default_rng(seed), loaded, pool, length=4, augment=True,
+                                    restyle=True)
+        assert styled[1:] == plain[1:] and styled[0].dtype == np.uint8
+    ramp = np.tile(np.linspace(0, 255, 64, dtype=np.float32), (8, 1))
+    styled = [real._restyle(np.random.default_rng(seed), ramp) for seed in range(400)]
+    inverted = sum(s[0, 0] > s[0, -1] for s in styled) / len(styled)
+    assert abs(inverted - real.INVERT_SHARE) < 0.06
+    assert all(s.min() >= 0 and s.max() <= 255 for s in styled)
+
+
 def test_real_sets_measure_only_held_out_meters(real_set):
     from digitcam.trainer.evaluate import real_sets
 

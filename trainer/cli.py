@@ -129,6 +129,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replay", metavar="KIND=SHARE,…", type=_mix,
                    help="the synthetic strips replayed beside the real ones (default: the bundle's "
                         "final mix), e.g. printed=0.2,sevenseg=0.3,counter=0.2,handwriting=0.3")
+    p.add_argument("--restyle", action="store_true", default=None,
+                   help="give composed real strips another polarity or tone curve, so a meter style "
+                        "no training meter has is nearer (default: as --recipe records, else off)")
     p.add_argument("--mnist", metavar="NPZ", help="MNIST in Keras' layout (default: the bundle's)")
     p.set_defaults(handler=cmd_finetune)
 
@@ -412,7 +415,7 @@ def cmd_finetune(args: argparse.Namespace, env: Any) -> int:
         summary = finetune_steps(args.source, steps, args.out, real=args.real, count=args.steps,
                                  learning_rate=args.learning_rate, eval_count=args.eval_count,
                                  mnist_path=args.mnist, replay_kinds=args.replay,
-                                 real_share=args.real_share)
+                                 real_share=args.real_share, restyle=args.restyle)
     print(json.dumps(summary, indent=2), file=env.stdout)
     return 0
 

@@ -132,8 +132,8 @@ def load_real(inputs: list[Path]) -> RealInputs:
 
 
 def training_strips(config: TrainConfig, real: RealInputs, count: int, seed: int,
-                    replay_kinds: dict[str, float] | None = None, real_share: float = REAL_SHARE
-                    ) -> tuple[npt.NDArray[np.uint8], list[str]]:
+                    replay_kinds: dict[str, float] | None = None, real_share: float = REAL_SHARE,
+                    restyle: bool = False) -> tuple[npt.NDArray[np.uint8], list[str]]:
     """``count`` model-ready strips: field strips (augmented), composed real strips, and
     synthetic replay of the model's own mix for the rest."""
     rng = np.random.default_rng(seed)
@@ -157,7 +157,8 @@ def training_strips(config: TrainConfig, real: RealInputs, count: int, seed: int
         fit_strip(strip, m.height, m.width, out=own[i])
         labels.append(text)
     if real.real_set is not None:
-        composer = strips.Synthesizer(None, real=real.real_set)  # the training mix's own real strips
+        # The training mix's own real strips, restyled if asked.
+        composer = strips.Synthesizer(None, real=real.real_set, restyle=restyle)
         for i in range(n_field, n_field + n_real):
             strip, text = composer.real_strip(rng)
             if rng.random() < strips.STRETCH_SHARE:
@@ -194,8 +195,8 @@ def write_recipe(meta_path: Path, before: bundle.RecogniserBundle, recipe: dict[
 def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 600,
              batch_size: int = 64, learning_rate: float = 3e-4, eval_count: int = 500,
              mnist_path: str | None = None, seed: int = 7,
-             replay_kinds: dict[str, float] | None = None, real_share: float = REAL_SHARE
-             ) -> dict[str, Any]:
+             replay_kinds: dict[str, float] | None = None, real_share: float = REAL_SHARE,
+             restyle: bool = False) -> dict[str, Any]:
     import keras
 
     from . import pipeline
@@ -214,7 +215,7 @@ def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 60
     config.train_samples, config.epochs, config.final_epochs = steps * batch_size, 1, 0
     config.final_kinds, config.learning_rate, config.seed = None, learning_rate, seed
     keras.utils.set_random_seed(seed)
-    x, labels = training_strips(config, real, steps * batch_size, seed, replay_kinds, real_share)
+    x, labels = training_strips(config, real, steps * batch_size, seed, replay_kinds, real_share, restyle)
     y = encode_labels(labels, config.model.alphabet, config.model.blank_index)
     compile_for_training(model, config)
     fit_started = time.monotonic()
@@ -240,7 +241,7 @@ def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 60
     }
     recipe = {"from_sha256": before.sha256, "real": real.sources, "steps": steps,
               "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
-              "replay_kinds": replay_kinds, "real_share": real_share}
+              "replay_kinds": replay_kinds, "real_share": real_share, "restyle": restyle}
     for path in (int8_path, float_path):
         write_recipe(path.with_suffix(".json"), before.bundle, recipe,
                      {"float": results["float"], "int8": results["int8"], "finetune": summary})
@@ -266,7 +267,7 @@ def recorded_steps(recipe: Path) -> list[dict[str, Any]]:
 def finetune_steps(source: Path, steps: list[dict[str, Any]], out: Path, *, real: list[Path] | None,
                    count: int | None, learning_rate: float | None, eval_count: int,
                    mnist_path: str | None, replay_kinds: dict[str, float] | None,
-                   real_share: float | None) -> dict[str, Any]:
+                   real_share: float | None, restyle: bool | None = None) -> dict[str, Any]:
     """Each step from the last one's bundle; an argument given overrides what a step records.
     One step writes to ``out``, several to ``out/step-N``. The last step's summary."""
     summary: dict[str, Any] = {}
@@ -282,6 +283,7 @@ def finetune_steps(source: Path, steps: list[dict[str, Any]], out: Path, *, real
                            eval_count=eval_count, mnist_path=mnist_path,
                            replay_kinds=replay_kinds or recipe.get("replay_kinds"),
                            real_share=real_share or recipe.get("real_share", REAL_SHARE),
+                           restyle=recipe.get("restyle", False) if restyle is None else restyle,
                            seed=recipe.get("seed", 7))
         source = Path(summary["bundle"])
     return summary

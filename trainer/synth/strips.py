@@ -71,6 +71,7 @@ class Synthesizer:
     # Training draws backlit LCD panels (sevenseg.seven_segment); evaluation sets keep the
     # strips every earlier model was measured on.
     backlit: bool = False
+    restyle: bool = False  # real strips in another polarity or tone curve (real._restyle)
     _real_pools: dict[str, npt.NDArray[np.intp]] = field(default_factory=dict, repr=False)
 
     def clean(self, rng: Rng, kind: str, text: str) -> FloatImage:
@@ -121,7 +122,8 @@ class Synthesizer:
             self._real_pools.update({kind: self.real.crops("train", kind) for kind in REAL_KINDS})
         pools = self._real_pools
         lcd = rng.random() < REAL_LCD_SHARE and pools["lcd"].size > 0
-        strip, text, _ = compose_strip(rng, self.real, pools["lcd" if lcd else "roller"], augment=True)
+        strip, text, _ = compose_strip(rng, self.real, pools["lcd" if lcd else "roller"], augment=True,
+                                       restyle=self.restyle)
         return strip, text
 
     def empty(self, rng: Rng) -> npt.NDArray[np.uint8]:
