@@ -70,10 +70,12 @@ def _finetune(steps: list[dict[str, Any]] | None) -> list[str]:
     for number, step in enumerate(steps, 1):
         mix = ", ".join(f"{k} {v:.0%}" for k, v in step["replay_kinds"].items())
         real = "; ".join(str(r.get("set") or r.get("field")) for r in step["real"])
+        styled = ("; restyled: 30 % in the other polarity, each on its own tone curve"
+                  if step.get("restyle") else "")
         lines.append(f"- Fine-tune step {number} (`digitcam trainer finetune`) from "
                      f"{step['from_sha256'][:12]}: {step['steps']:,} steps of {step['batch_size']}, "
                      f"learning rate {step['learning_rate']} on a cosine decay, "
-                     f"{step.get('real_share', 0.3):.0%} real strips ({real}) beside synthetic "
+                     f"{step.get('real_share', 0.3):.0%} real strips ({real}{styled}) beside synthetic "
                      f"strips replayed from {mix}.")
     return lines
 
