@@ -55,12 +55,12 @@ def test_the_evaluation_words_are_held_out_faces_labelled_empty():
 def test_word_scenes_are_scored_apart_from_the_frames_with_digits(tmp_path, mnist_path):
     out = tmp_path / "scenes"
     result = run_cli("trainer", "scenes", str(out), "--per-kind", "2", "--empty", "1", "--words", "3",
-                     "--mnist", str(mnist_path))
+                     "--plain-words", "2", "--mnist", str(mnist_path))
     assert result.returncode == 0, result.stderr
     with (out / "labels.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    words = [r for r in rows if r["kind"] == "word"]
-    assert len(rows) == 4 * 2 + 1 + 3 and len(words) == 3
+    words = [r for r in rows if r["kind"] in ("word", "plain-word")]
+    assert len(rows) == 4 * 2 + 1 + 3 + 2 and len(words) == 5
     assert all(r["text"] == "" and json.loads(r["quad"]) == [[0.0, 0.0]] * 4 for r in words)
     # Every frame with digits read right, one word frame read as a number.
     reads = [{"path": str(out / r["file"]), "text": r["text"]} for r in rows]
@@ -70,5 +70,6 @@ def test_word_scenes_are_scored_apart_from_the_frames_with_digits(tmp_path, mnis
     assert result.returncode == 0, result.stderr
     scored = json.loads(result.stdout)
     assert scored["exact"] == 1.0  # the frames with digits only
-    assert scored["kinds"]["word"] == {"n": 3, "exact": round(2 / 3, 4)}
+    assert scored["kinds"]["word"] == {"n": 3, "exact": 1.0}
+    assert scored["kinds"]["plain-word"] == {"n": 2, "exact": 0.5}
     assert scored["kinds"]["none"] == {"n": 1, "exact": 1.0}

@@ -162,6 +162,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="frames with a lone word on a panel and no digits (kind 'word')")
     p.add_argument("--plain", type=int, default=0,
                    help="frames with a printed number straight on a flat surface, any size (kind 'plain')")
+    p.add_argument("--plain-words", type=int, default=0,
+                   help="the same with a lone word, which must read as nothing (kind 'plain-word')")
     p.add_argument("--repeat", type=int, default=1,
                    help="frames per scene, each with fresh sensor noise and a small shake")
     p.add_argument("--mnist", metavar="NPZ")
@@ -440,7 +442,8 @@ def cmd_scenes(args: argparse.Namespace, env: Any) -> int:
 
     _check_mnist(args.mnist)
     total = write_scenes(args.out_dir, args.mnist, per_kind=args.per_kind, empty=args.empty,
-                         words=args.words, repeat=args.repeat, seed=args.seed, plain=args.plain)
+                         words=args.words, repeat=args.repeat, seed=args.seed, plain=args.plain,
+                         plain_words=args.plain_words)
     print(f"wrote {total} frames to {args.out_dir}", file=env.stdout)
     return 0
 

@@ -40,20 +40,24 @@ def write_seedset(out_dir: Path, mnist_path: str | None, *, invert: bool = False
 
 
 def write_scenes(out_dir: Path, mnist_path: str | None, *, per_kind: int, empty: int, words: int,
-                 repeat: int, seed: int, plain: int = 0) -> int:
+                 repeat: int, seed: int, plain: int = 0, plain_words: int = 0) -> int:
     """Whole 640x480 JPEG frames of every kind, frames without digits and lone words, each
     scene shot ``repeat`` times (fresh sensor noise, a small shake); labels carry the quad."""
     _, (x_test, y_test) = mnist.load(mnist_path)
     maker = SceneMaker(MnistPool(x_test, y_test))
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = [(k, per_kind) for k in KINDS] + [("none", empty), ("word", words), ("plain", plain)]
+    plan = [(k, per_kind) for k in KINDS] + [("none", empty), ("word", words), ("plain", plain),
+                                             ("plain-word", plain_words)]
     with (out_dir / "labels.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["file", "text", "kind", "quad"])
         for k, (kind, count) in enumerate(plan):
             rng = np.random.default_rng([seed, k])
             for i in range(count):
-                scene = maker.plain(rng) if kind == "plain" else maker.make(rng, kind)
+                if kind.startswith("plain"):
+                    scene = maker.plain(rng, word=kind == "plain-word")
+                else:
+                    scene = maker.make(rng, kind)
                 for r in range(repeat):
                     image = scene.image if r == 0 else reshoot(rng, scene.image)
                     name = f"{kind}-{i:04d}" + (f"-{r}" if repeat > 1 else "") + ".jpg"
