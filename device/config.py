@@ -140,8 +140,9 @@ class StabiliserConfig:
 @dataclass(frozen=True)
 class FieldLogConfig:
     enabled: bool = _field(True, "keep every reading in an SQLite log under state_dir")
+    # Above 0: the commit thread waits this long between looks, and 0 would spin it.
     commit_interval_s: float = _field(1.0, "seconds between commits (fewer SD card writes)",
-                                      min=0.0, max=3600.0)
+                                      min=0.05, max=3600.0)
     retention_days: int = _field(365, "delete readings older than this", min=1, max=36_500)
     max_mb: int = _field(200, "delete the oldest readings beyond this size", min=1, max=1_000_000)
 

@@ -24,7 +24,6 @@ from .capture.latest import LatestFrameGrabber
 from .capture.resilient import ResilientSource, SourceState
 from .config import Config
 from .errors import DigitcamError
-from .fieldlog import FieldLogOptions
 from .frame_reader import FrameReader, FrameResult
 from .notify import Notifier
 from .pipeline import build_pipeline
@@ -56,10 +55,7 @@ REQUEST_POLL_S = 1.0  # how often the loop looks for a set-value request file
 def build_sinks(config: Config, on_set_value: Callable[[str], None] | None = None) -> list[Sink]:
     sinks: list[Sink] = []
     if config.fieldlog.enabled:
-        options = FieldLogOptions(commit_every_s=config.fieldlog.commit_interval_s,
-                                  max_age_days=config.fieldlog.retention_days or None,
-                                  max_mb=config.fieldlog.max_mb or None)
-        sinks.append(FieldLogSink(config.state_path("fieldlog.sqlite3"), options))
+        sinks.append(FieldLogSink(config.state_path("fieldlog.sqlite3"), config.fieldlog))
     if config.snapshot.enabled:
         snap = config.snapshot
         keep = config.state_path(snap.keep_dir) if snap.keep_rejected else None

@@ -10,12 +10,12 @@ three things at once:
   every commit.
 * Few writes. That fsync is expensive on an SD card (and wears it), so rows are
   buffered in memory and committed as one transaction every
-  ``commit_every_rows`` rows or ``commit_every_s`` seconds, whichever comes
-  first. The price: a batch not yet committed (at most ``commit_every_s``,
+  ``COMMIT_EVERY_ROWS`` rows or ``commit_interval_s`` seconds, whichever comes
+  first. The price: a batch not yet committed (at most ``commit_interval_s``,
   1 s by default) is lost on power loss or SIGKILL. ``flush()`` and
   ``close()`` commit it, so a clean SIGTERM loses nothing.
 * Bounded size. ``maintain()`` deletes the oldest rows by age and by size
-  every ``prune_every_s`` seconds (never per insert) and then truncates the
+  every ``PRUNE_EVERY_S`` seconds (never per insert) and then truncates the
   WAL. It never VACUUMs: freed pages are reused by new rows, so the file grows
   to about ``max_mb`` and stays there.
 
@@ -39,6 +39,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from .config import FieldLogConfig
 from .errors import DigitcamError, one_line
 from .reading import Reading
 
@@ -49,6 +50,9 @@ STATE_DIR_ENV = "DIGITCAM_STATE_DIR"
 LOG_NAME = "fieldlog.sqlite3"
 SCHEMA_VERSION = 1
 MAX_PENDING = 10_000  # rows buffered while the disk refuses writes; the oldest are dropped
+COMMIT_EVERY_ROWS = 100  # a batch this big commits at once, before commit_interval_s is up
+PRUNE_EVERY_S = 600.0  # how often maintain() prunes and truncates the WAL
+MIN_FREE_MB = 1.0  # refuse to open when the disk has less than this free
 
 # AUTOINCREMENT so ids never repeat, even after retention has deleted every
 # row: `digitcam log tail --follow` waits for ids above the last it printed.
@@ -79,20 +83,6 @@ Row = tuple[str, str, float, str, str, int, int, str, str, str]
 
 class FieldLogError(DigitcamError):
     """The field log cannot be opened or read; the message is one line."""
-
-
-@dataclass(frozen=True)
-class FieldLogOptions:
-    commit_every_rows: int = 100  # commit a batch this big at once ...
-    commit_every_s: float = 1.0  # ... or this old: the most a power cut can lose
-    max_age_days: float | None = 365.0  # None: keep forever
-    max_mb: float | None = 512.0  # rows + indexes; None: no size limit
-    prune_every_s: float = 600.0  # how often maintain() prunes and truncates the WAL
-    min_free_mb: float = 1.0  # refuse to open when the disk has less than this free
-
-    def __post_init__(self) -> None:
-        if self.commit_every_rows < 1 or self.commit_every_s <= 0 or self.prune_every_s <= 0:
-            raise ValueError("commit_every_rows, commit_every_s and prune_every_s must be positive")
 
 
 @dataclass(frozen=True)
@@ -193,10 +183,10 @@ class FieldLog:
     one-line message when the log cannot be opened.
     """
 
-    def __init__(self, path: str | os.PathLike[str], options: FieldLogOptions | None = None, *,
+    def __init__(self, path: str | os.PathLike[str], config: FieldLogConfig | None = None, *,
                  readonly: bool = False) -> None:
         self.path = Path(path)
-        self.options = options or FieldLogOptions()
+        self.config = config or FieldLogConfig()
         self.readonly = readonly
         self._db_lock = threading.Lock()  # the connection: one user at a time
         self._buf_lock = threading.Lock()  # the pending rows: held for microseconds only
@@ -221,9 +211,9 @@ class FieldLog:
                                 "(read-only file system)")
         free_mb = vfs.f_bavail * vfs.f_frsize / 1e6
         # f_blocks == 0: a pseudo file system that does not count space.
-        if vfs.f_blocks and free_mb < self.options.min_free_mb:
+        if vfs.f_blocks and free_mb < MIN_FREE_MB:
             raise FieldLogError(f"{self.path}: disk full ({free_mb:.1f} MB free, the field log "
-                                f"needs {self.options.min_free_mb:g} MB)")
+                                f"needs {MIN_FREE_MB:g} MB)")
         conn: sqlite3.Connection | None = None
         try:
             # Autocommit mode (isolation_level=None): transactions are explicit,
@@ -297,8 +287,8 @@ class FieldLog:
 
     def _due(self, now: float) -> bool:
         return bool(self._pending) and (
-            len(self._pending) >= self.options.commit_every_rows
-            or now - self._oldest_pending >= self.options.commit_every_s)
+            len(self._pending) >= COMMIT_EVERY_ROWS
+            or now - self._oldest_pending >= self.config.commit_interval_s)
 
     def commit_due(self) -> bool:
         with self._buf_lock:
@@ -328,15 +318,15 @@ class FieldLog:
                 with self._buf_lock:
                     self._pending[:0] = batch
                     self._drop_over_max()
-                    self._oldest_pending = time.monotonic() - self.options.commit_every_s
+                    self._oldest_pending = time.monotonic() - self.config.commit_interval_s
                 raise
             return len(batch)
 
     def maintain(self, force: bool = False) -> int:
         """Prune by age and size and truncate the WAL, at most every
-        ``prune_every_s`` unless forced; returns the rows deleted."""
+        ``PRUNE_EVERY_S`` unless forced; returns the rows deleted."""
         now = time.monotonic()
-        if not force and now - self._last_prune < self.options.prune_every_s:
+        if not force and now - self._last_prune < PRUNE_EVERY_S:
             return 0
         self._last_prune = now
         deleted = self.prune()
@@ -344,19 +334,16 @@ class FieldLog:
         return deleted
 
     def prune(self, now: datetime | None = None) -> int:
-        """Delete rows older than ``max_age_days``, then the oldest rows until
+        """Delete rows older than ``retention_days``, then the oldest rows until
         the data fits in ``max_mb``; returns how many were deleted."""
         deleted = 0
         with self._db_lock:
             conn = self._connection()
             with _transaction(conn):  # one transaction, one fsync
-                if self.options.max_age_days is not None:
-                    cutoff = ((now or datetime.now(timezone.utc))
-                              - timedelta(days=self.options.max_age_days))
-                    deleted += conn.execute("DELETE FROM readings WHERE ts < ?",
-                                            (canonical_ts(cutoff.isoformat()),)).rowcount
-                if self.options.max_mb is not None:
-                    deleted += self._prune_size(conn, int(self.options.max_mb * 1e6))
+                cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=self.config.retention_days)
+                deleted += conn.execute("DELETE FROM readings WHERE ts < ?",
+                                        (canonical_ts(cutoff.isoformat()),)).rowcount
+                deleted += self._prune_size(conn, int(self.config.max_mb * 1e6))
         if deleted:
             logger.info("field log: pruned %s old row(s)", deleted)
         return deleted

@@ -490,6 +490,18 @@ def test_daemon_refuses_an_unknown_key_with_exit_78(tmp_path, notify):
     assert not (tmp_path / "state").exists()
 
 
+def test_daemon_refuses_a_commit_interval_of_zero_with_exit_78(tmp_path):
+    # It once passed validation and the daemon then died in the field log's options with a traceback.
+    config = tmp_path / "digitcam.toml"
+    text = config_text(tmp_path / "state", commit_s=0)
+    config.write_text(text)
+    line = text.splitlines().index("commit_interval_s = 0") + 1
+    result = subprocess.run([*DIGITCAM, "device", "run", "--config", str(config)], capture_output=True,
+                            text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 78
+    assert_one_line_error(result, f"{config}:{line}: fieldlog.commit_interval_s: 0.0 is out of range")
+
+
 def _flip_bytes(bundle: Path) -> Path:
     tflite = bundle.with_suffix(".tflite")
     data = bytearray(tflite.read_bytes())

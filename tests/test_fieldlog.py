@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 from conftest import DIGITCAM, ROOT
 
-from digitcam.device import log_command
+from digitcam.device import fieldlog, log_command
 from digitcam.device.cli import Env
+from digitcam.device.config import FieldLogConfig
 from digitcam.device.errors import DigitcamError
-from digitcam.device.fieldlog import FieldLog, FieldLogError, FieldLogOptions, canonical_ts, log_path
+from digitcam.device.fieldlog import FieldLog, FieldLogError, canonical_ts, log_path
 from digitcam.device.reading import Reading
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -40,8 +41,8 @@ def reading(i: int, *, accepted: bool = True, when: datetime | None = None) -> R
         latency_ms={"capture": 3.5, "infer": 11.25, "total": 20.0 + i % 7}, model_sha256="ab" * 32)
 
 
-def write_log(path: Path, readings: list[Reading], **options: float | None) -> None:
-    with FieldLog(path, FieldLogOptions(**options)) as log:  # type: ignore[arg-type]
+def write_log(path: Path, readings: list[Reading], **config: float) -> None:
+    with FieldLog(path, FieldLogConfig(**config)) as log:  # type: ignore[arg-type]
         for r in readings:
             log.append(r)
         log.flush()
@@ -94,9 +95,10 @@ def test_wal_mode_full_sync_and_ts_index(tmp_path):
                        "accepted", "reason", "latency", "model_sha256"]
 
 
-def test_rows_are_batched_until_a_commit_is_due_and_close_commits_the_rest(tmp_path):
+def test_rows_are_batched_until_a_commit_is_due_and_close_commits_the_rest(tmp_path, monkeypatch):
     path = log_path(tmp_path)
-    log = FieldLog(path, FieldLogOptions(commit_every_rows=5, commit_every_s=0.2))
+    monkeypatch.setattr(fieldlog, "COMMIT_EVERY_ROWS", 5)
+    log = FieldLog(path, FieldLogConfig(commit_interval_s=0.2))
     due = [log.append(reading(i)) for i in range(5)]
     assert due == [False] * 4 + [True]
     assert count_rows(path) == 0  # nothing on disk before a flush
@@ -113,11 +115,10 @@ def test_rows_are_batched_until_a_commit_is_due_and_close_commits_the_rest(tmp_p
 
 def test_retention_by_age_deletes_only_rows_older_than_the_limit(tmp_path):
     path = log_path(tmp_path)
-    now = T0 + timedelta(days=10)
-    write_log(path, [reading(i, when=T0 + timedelta(days=i)) for i in range(10)],
-              max_age_days=3.5, max_mb=None)
-    with FieldLog(path, FieldLogOptions(max_age_days=3.5, max_mb=None)) as log:
-        assert log.prune(now=now) == 7  # day 6 is 4 days old
+    now = T0 + timedelta(days=10.5)
+    write_log(path, [reading(i, when=T0 + timedelta(days=i)) for i in range(10)], retention_days=4)
+    with FieldLog(path, FieldLogConfig(retention_days=4)) as log:
+        assert log.prune(now=now) == 7  # day 6 is 4.5 days old
         kept = [row.reading.frame_id for row in log.tail(100)]
     assert kept == [7, 8, 9]
 
@@ -126,8 +127,8 @@ def test_retention_by_size_deletes_the_oldest_and_the_file_stops_growing(tmp_pat
     path = log_path(tmp_path)
     budget_mb = 0.1
     sizes = []
-    with FieldLog(path, FieldLogOptions(max_mb=budget_mb, max_age_days=None,
-                                        commit_every_rows=1000)) as log:
+    # A fraction of a MB (the config's max_mb is whole MB) fills in a test's time.
+    with FieldLog(path, FieldLogConfig(max_mb=budget_mb, retention_days=36_500)) as log:
         for round_ in range(4):
             for i in range(1500 * round_, 1500 * (round_ + 1)):
                 log.append(reading(i, accepted=i % 4 != 0))
@@ -148,8 +149,7 @@ def test_retention_by_size_deletes_the_oldest_and_the_file_stops_growing(tmp_pat
 
 def test_maintain_prunes_only_when_due(tmp_path):
     path = log_path(tmp_path)
-    options = FieldLogOptions(max_age_days=1, max_mb=None, prune_every_s=3600)
-    with FieldLog(path, options) as log:
+    with FieldLog(path, FieldLogConfig(retention_days=1)) as log:  # prunes every PRUNE_EVERY_S
         log.append(reading(0, when=T0))  # years ago by the time this test runs
         log.append(reading(1, when=datetime.now(timezone.utc)))
         log.flush()
@@ -159,7 +159,7 @@ def test_maintain_prunes_only_when_due(tmp_path):
 
 def test_ids_never_repeat_after_retention_empties_the_log(tmp_path):
     path = log_path(tmp_path)
-    with FieldLog(path, FieldLogOptions(max_age_days=1, max_mb=None)) as log:
+    with FieldLog(path, FieldLogConfig(retention_days=1)) as log:
         log.append(reading(0, when=T0))
         log.flush()
         log.prune()
@@ -222,9 +222,10 @@ def test_opening_in_a_read_only_dir_is_one_clear_line(tmp_path, where):
     assert "cannot" in message
 
 
-def test_opening_on_a_full_disk_is_one_clear_line(tmp_path):
+def test_opening_on_a_full_disk_is_one_clear_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(fieldlog, "MIN_FREE_MB", 1e12)
     with pytest.raises(FieldLogError, match=r"disk full \(.* MB free") as info:
-        FieldLog(log_path(tmp_path), FieldLogOptions(min_free_mb=1e12))
+        FieldLog(log_path(tmp_path))
     assert "\n" not in str(info.value)
     assert not log_path(tmp_path).exists()
 
@@ -245,9 +246,9 @@ def test_a_missing_log_says_so_and_is_not_created(tmp_path):
 
 WRITER = textwrap.dedent("""
     import sys
-    from digitcam.device.fieldlog import FieldLog, FieldLogOptions
+    from digitcam.device.fieldlog import FieldLog
     from digitcam.device.reading import Reading
-    log = FieldLog(sys.argv[1], FieldLogOptions(commit_every_rows=7))
+    log = FieldLog(sys.argv[1])  # commits only when flushed: every 7 rows
     i = 0
     while True:
         for _ in range(7):

@@ -13,8 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
+from digitcam.device import fieldlog
+from digitcam.device.config import FieldLogConfig
 from digitcam.device.errors import DigitcamError
-from digitcam.device.fieldlog import FieldLog, FieldLogOptions, log_path
+from digitcam.device.fieldlog import FieldLog, log_path
 from digitcam.device.reading import Reading
 from digitcam.device.sinks.base import Sink
 from digitcam.device.sinks.console import ConsoleSink
@@ -106,9 +108,10 @@ def test_fanout_keeps_publishing_when_a_sink_raises_and_logs_sparingly(caplog):
 
 
 def test_fanout_starts_in_order_stops_in_reverse_and_runs_without_a_sink_that_cannot_start(
-        tmp_path, caplog):
+        tmp_path, caplog, monkeypatch):
     events: list[str] = []
-    unopenable = FieldLogSink(log_path(tmp_path), FieldLogOptions(min_free_mb=1e12))
+    monkeypatch.setattr(fieldlog, "MIN_FREE_MB", 1e12)
+    unopenable = FieldLogSink(log_path(tmp_path), FieldLogConfig())
     sinks = [Recorder("a", events), unopenable, Recorder("b", events)]
     fanout = Fanout(sinks)
     with caplog.at_level(logging.ERROR):
@@ -127,7 +130,7 @@ def test_fanout_starts_in_order_stops_in_reverse_and_runs_without_a_sink_that_ca
 
 def test_fieldlog_sink_commits_in_the_background_and_on_stop(tmp_path):
     path = log_path(tmp_path)
-    sink = FieldLogSink(path, FieldLogOptions(commit_every_rows=1000, commit_every_s=0.1))
+    sink = FieldLogSink(path, FieldLogConfig(commit_interval_s=0.1))
     sink.start()
     for i in range(5):
         sink.publish(reading(i, accepted=i != 2), frame())

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ..fieldlog import FieldLog, FieldLogOptions
+from ..config import FieldLogConfig
+from ..fieldlog import COMMIT_EVERY_ROWS, FieldLog
 from ..reading import Reading
 from .base import Sink
 from .fanout import FailureLog
@@ -32,9 +33,9 @@ class FieldLogSink(Sink):
 
     name = "fieldlog"
 
-    def __init__(self, path: str | os.PathLike[str], options: FieldLogOptions | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], config: FieldLogConfig) -> None:
         self.path = Path(path)
-        self.options = options or FieldLogOptions()
+        self.config = config
         self.log: FieldLog | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -45,12 +46,12 @@ class FieldLogSink(Sink):
     def start(self) -> None:
         if self.log is not None:
             return
-        self.log = FieldLog(self.path, self.options)
+        self.log = FieldLog(self.path, self.config)
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="fieldlog-commit", daemon=True)
         self._thread.start()
         logger.info("field log: %s (commit every %s rows or %.1f s)", self.path,
-                    self.options.commit_every_rows, self.options.commit_every_s)
+                    COMMIT_EVERY_ROWS, self.config.commit_interval_s)
 
     def publish(self, reading: Reading, frame: npt.NDArray[np.uint8] | None = None) -> None:
         if self.log is not None and self.log.append(reading):
@@ -60,8 +61,8 @@ class FieldLogSink(Sink):
         log = self.log
         assert log is not None
         while not self._stopping.is_set():
-            # Wake when a batch is full, or after commit_every_s at the latest.
-            self._wake.wait(self.options.commit_every_s)
+            # Wake when a batch is full, or after commit_interval_s at the latest.
+            self._wake.wait(self.config.commit_interval_s)
             self._wake.clear()
             if self._stopping.is_set():
                 break
