@@ -59,17 +59,16 @@ class OpenCVSource(FrameSource):
         self.height = height
         self.fps = fps
         self.timeout_s = timeout_s
-        self._is_file = False  # decided at open(): the file may appear later
         self.name = f"camera {device}" if isinstance(device, int) else redact_url(device)
         self._capture: cv2.VideoCapture | None = None
-        self._next_id = 0
 
     def open(self) -> None:
         self.close()
         device = self.device
         if isinstance(device, str) and not _is_url(device) and not Path(device).exists():
             raise SourceError(f"cannot open {self.name}: no such file or device")
-        # A character device such as /dev/video0 is not a regular file: it is a camera.
+        # Decided here, not when made: the file may appear later. A character device
+        # such as /dev/video0 is not a regular file: it is a camera.
         self._is_file = isinstance(device, str) and not _is_url(device) and Path(device).is_file()
         params: list[int] = []
         if _is_url(device):

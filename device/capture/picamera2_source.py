@@ -96,9 +96,6 @@ class Picamera2Source(FrameSource):
         self.colour_gains = colour_gains
         self.name = f"picamera2 camera {camera_num}"
         self._camera: Any = None
-        self._geometry: tuple[int, int, int] = (0, 0, 0)  # width, height, stride as configured
-        self._next_id = 0
-        self._checked_exposure = False
 
     def controls(self, available: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The libcamera controls these options ask for. With ``available``
@@ -185,7 +182,7 @@ class Picamera2Source(FrameSource):
             # The camera may align the requested size; read back what it chose.
             main = camera.camera_configuration()["main"]
             width, height = main["size"]
-            self._geometry = (int(width), int(height), int(main["stride"]))
+            self._geometry = (int(width), int(height), int(main["stride"]))  # as configured
             camera.start()
             if controls.get("AfMode") == AF_MODES["auto"]:
                 camera.set_controls({"AfTrigger": AF_TRIGGER_START})  # one focus scan, then it holds

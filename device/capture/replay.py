@@ -50,12 +50,7 @@ class ReplaySource(FrameSource):
         self.fps = 0.0  # the effective rate, known after open()
         self._requested_fps = fps
         self._files: list[Path] | None = None  # None: the path is a video
-        self._position = 0
         self._video: cv2.VideoCapture | None = None
-        self._next_id = 0
-        self._frames_this_pass = 0
-        self._due: float | None = None
-        self._ended = False
         self._is_open = False
         self._interrupt = threading.Event()
 
@@ -84,7 +79,7 @@ class ReplaySource(FrameSource):
         self._position = 0
         self._next_id = 0
         self._frames_this_pass = 0
-        self._due = None
+        self._due: float | None = None
         self._ended = False
         self._is_open = True
 

@@ -48,19 +48,15 @@ class ResilientSource(FrameSource):
         self.name = "resilient source"
         self._source: FrameSource | None = None
         self._stop = threading.Event()
-        self._delay = backoff_initial
-        self._outage_started: float | None = None
         self._attempts = 0
-        self._retry_now = True  # the first open attempt is not a retry and does not wait
-        self._next_id = 0
 
     def open(self) -> None:
         self._close_source()
         self._stop.clear()
         self._next_id = 0
-        self._outage_started = None
+        self._outage_started: float | None = None
         self._delay = self.backoff_initial
-        self._retry_now = True
+        self._retry_now = True  # the first open attempt is not a retry and does not wait
         self._connect()
 
     def read(self) -> Frame | None:
