@@ -3,13 +3,15 @@ OpenCV source, reconnection, latest-frame capture, SPEC parsing, the Y plane."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -26,6 +28,26 @@ from digitcam.device.config import SourceConfig
 from digitcam.device.errors import DigitcamError
 
 H, W = 24, 32
+S = TypeVar("S", bound=FrameSource)
+
+
+@contextlib.contextmanager
+def opened(source: S) -> Iterator[S]:
+    """open() ... close(), as the grabber runs a source."""
+    source.open()
+    try:
+        yield source
+    finally:
+        source.close()
+
+
+@contextlib.contextmanager
+def started(grabber: LatestFrameGrabber) -> Iterator[LatestFrameGrabber]:
+    grabber.start()
+    try:
+        yield grabber
+    finally:
+        grabber.stop()
 
 
 def solid(value: int) -> np.ndarray:
@@ -72,7 +94,7 @@ def test_replay_folder_plays_images_in_name_order(tmp_path: Path) -> None:
     write_pngs(tmp_path / "rec", [30, 10, 20], ["c.png", "a.png", "b.bmp"])
     (tmp_path / "rec" / "notes.txt").write_text("not an image")
     (tmp_path / "rec" / "sub.png").mkdir()
-    with ReplaySource(tmp_path / "rec", fps=0) as source:
+    with opened(ReplaySource(tmp_path / "rec", fps=0)) as source:
         frames = drain(source)
         assert source.read() is None  # stays ended
     assert [level(f) for f in frames] == [10, 20, 30]
@@ -83,7 +105,7 @@ def test_replay_folder_plays_images_in_name_order(tmp_path: Path) -> None:
 
 def test_replay_loop_keeps_frame_ids_increasing(tmp_path: Path) -> None:
     write_pngs(tmp_path, [10, 20, 30])
-    with ReplaySource(tmp_path, fps=0, loop=True) as source:
+    with opened(ReplaySource(tmp_path, fps=0, loop=True)) as source:
         frames = [source.read() for _ in range(8)]
     assert all(f is not None for f in frames)
     assert [level(f) for f in frames if f] == [10, 20, 30, 10, 20, 30, 10, 20]
@@ -93,7 +115,7 @@ def test_replay_loop_keeps_frame_ids_increasing(tmp_path: Path) -> None:
 def test_replay_paces_frames_at_fps(tmp_path: Path) -> None:
     write_pngs(tmp_path, [10, 20, 30, 40])
     source = ReplaySource(tmp_path, fps=40)
-    with source:
+    with opened(source):
         frames = drain(source)
     assert source.fps == 40
     assert [level(f) for f in frames] == [10, 20, 30, 40]
@@ -102,7 +124,7 @@ def test_replay_paces_frames_at_fps(tmp_path: Path) -> None:
     # Only a lower bound: a busy machine can make replay slower, never faster.
     assert stamps[-1] - stamps[0] >= 0.5 * 3 / 40
     assert ReplaySource(tmp_path).fps == 0  # the effective rate is known after open()
-    with ReplaySource(tmp_path) as default:
+    with opened(ReplaySource(tmp_path)) as default:
         assert default.fps == 10  # folders default to 10 fps
 
 
@@ -111,7 +133,8 @@ def test_replay_skips_a_corrupt_image_and_warns_once(tmp_path: Path,
     write_pngs(tmp_path, [10, 20, 30])
     (tmp_path / "frame001.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
     (tmp_path / "frame002b.jpg").write_bytes(b"")
-    with caplog.at_level(logging.WARNING), ReplaySource(tmp_path, fps=0, loop=True) as source:
+    with (caplog.at_level(logging.WARNING),
+          opened(ReplaySource(tmp_path, fps=0, loop=True)) as source):
         frames = [source.read() for _ in range(6)]
     assert [level(f) for f in frames if f] == [10, 30] * 3
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -121,7 +144,8 @@ def test_replay_skips_a_corrupt_image_and_warns_once(tmp_path: Path,
 
 def test_replay_folder_of_only_unreadable_images_is_a_source_error(tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(b"garbage")
-    with ReplaySource(tmp_path, fps=0, loop=True) as source, pytest.raises(SourceError, match="no readable"):
+    with (opened(ReplaySource(tmp_path, fps=0, loop=True)) as source,
+          pytest.raises(SourceError, match="no readable")):
         source.read()
 
 
@@ -142,13 +166,13 @@ def test_replay_video_at_its_own_rate_and_looping(tmp_path: Path) -> None:
     assert source.fps == pytest.approx(25)
     source.close()
 
-    with ReplaySource(video, fps=0) as source:
+    with opened(ReplaySource(video, fps=0)) as source:
         frames = drain(source)
     levels = [level(f) for f in frames]
     assert len(frames) == 5 and levels == sorted(levels) and levels[0] < 40 < 200 < levels[-1]
     assert frames[0].image.shape == (H, W) and frames[0].image.flags.c_contiguous
 
-    with ReplaySource(video, fps=0, loop=True) as source:
+    with opened(ReplaySource(video, fps=0, loop=True)) as source:
         looped = [source.read() for _ in range(12)]
     assert [f.frame_id for f in looped if f] == list(range(12))
     assert [level(f) for f in looped if f][5:10] == levels
@@ -165,7 +189,7 @@ def test_replay_a_file_that_is_not_a_video_is_a_source_error(tmp_path: Path) -> 
 
 def test_opencv_source_reads_a_video_file_to_its_end(tmp_path: Path) -> None:
     video = write_video(tmp_path / "clip.avi", [40, 140, 240])
-    with OpenCVSource(str(video)) as source:
+    with opened(OpenCVSource(str(video))) as source:
         frames = drain(source)
     assert [f.frame_id for f in frames] == [0, 1, 2]
     assert frames[0].image.shape == (H, W) and frames[0].image.dtype == np.uint8
@@ -228,7 +252,7 @@ def test_resilient_recovers_from_a_source_that_fails_twice(caplog: pytest.LogCap
     states: list[tuple[SourceState, str]] = []
     source = ResilientSource(factory, backoff_initial=0.01, backoff_max=0.02,
                              on_state=lambda state, detail: states.append((state, detail)))
-    with caplog.at_level(logging.DEBUG, logger="digitcam.device.capture.resilient"), source:
+    with caplog.at_level(logging.DEBUG, logger="digitcam.device.capture.resilient"), opened(source):
         frames = drain(source)
     assert [f.frame_id for f in frames] == [0, 1, 2]
     assert shared["built"] == 3  # two failed attempts, then one that works
@@ -242,7 +266,7 @@ def test_resilient_reconnects_mid_stream_and_keeps_ids_increasing() -> None:
     states: list[SourceState] = []
     source = ResilientSource(factory, backoff_initial=0.01,
                              on_state=lambda state, _detail: states.append(state))
-    with source:
+    with opened(source):
         frames = drain(source)
     # Frames 0, 1 from the first device; the replacement starts again at its own 0.
     assert [int(f.image[0, 0]) for f in frames] == [0, 1, 0, 1, 2]
@@ -266,7 +290,7 @@ def test_resilient_stop_interrupts_the_backoff_sleep() -> None:
 
 def test_resilient_passes_the_end_of_a_finite_source_through(tmp_path: Path) -> None:
     write_pngs(tmp_path, [10, 20])
-    with ResilientSource(lambda: ReplaySource(tmp_path, fps=0)) as source:
+    with opened(ResilientSource(lambda: ReplaySource(tmp_path, fps=0))) as source:
         assert [level(f) for f in drain(source)] == [10, 20]
         assert source.read() is None
 
@@ -296,7 +320,7 @@ def test_grabber_holds_only_the_newest_frame(tmp_path: Path) -> None:
 
 def test_grabber_with_a_slow_consumer_drops_but_never_reorders(tmp_path: Path) -> None:
     write_pngs(tmp_path, [i % 250 for i in range(40)])
-    with LatestFrameGrabber(ReplaySource(tmp_path, fps=0)) as grabber:
+    with started(LatestFrameGrabber(ReplaySource(tmp_path, fps=0))) as grabber:
         got = []
         while (frame := grabber.get(timeout=5)) is not None:
             got.append(frame.frame_id)
@@ -345,7 +369,7 @@ class BrokenSource(StandIn):
 
 
 def test_grabber_reports_an_exception_in_its_thread(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.ERROR), LatestFrameGrabber(BrokenSource()) as grabber:
+    with caplog.at_level(logging.ERROR), started(LatestFrameGrabber(BrokenSource())) as grabber:
         assert grabber.get(timeout=5) is None
         assert grabber.ended
     failures = [r for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], RuntimeError)]

@@ -38,10 +38,3 @@ class FrameSource(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the device; safe to call twice."""
-
-    def __enter__(self) -> FrameSource:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

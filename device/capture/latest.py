@@ -82,13 +82,6 @@ class LatestFrameGrabber:
         else:
             self.source.close()
 
-    def __enter__(self) -> LatestFrameGrabber:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def _run(self) -> None:
         try:
             while not self._stopping.is_set():
