@@ -46,8 +46,6 @@ class LatencyProfile:
     """
 
     def __init__(self, window: int = 1000, summary_interval_s: float = 60.0) -> None:
-        if window < 2:
-            raise ValueError(f"window must be >= 2 frames, got {window}")
         self.window = window
         self.summary_interval_s = summary_interval_s
         self._count = 0

@@ -115,8 +115,6 @@ class Stabiliser:
 
     def set_previous(self, text: str) -> None:
         """A user's correction: ``text`` is now the last accepted value, as of now."""
-        if not text:
-            raise ValueError("the previous value must not be empty")
         self._set_last(text, self.clock(), "set")
 
     def _set_last(self, text: str, since: float, origin: str) -> None:

@@ -155,8 +155,6 @@ def test_replay_missing_path_or_empty_folder_is_a_source_error(tmp_path: Path) -
     (tmp_path / "empty").mkdir()
     with pytest.raises(SourceError, match="no images"):
         ReplaySource(tmp_path / "empty").open()
-    with pytest.raises(ValueError, match="fps"):
-        ReplaySource(tmp_path, fps=-1)
 
 
 def test_replay_video_at_its_own_rate_and_looping(tmp_path: Path) -> None:

@@ -39,8 +39,6 @@ class ResilientSource(FrameSource):
 
     def __init__(self, factory: Callable[[], FrameSource], backoff_initial: float = 0.5,
                  backoff_max: float = 30.0, on_state: StateCallback | None = None) -> None:
-        if backoff_initial <= 0 or backoff_max < backoff_initial:
-            raise ValueError("need 0 < backoff_initial <= backoff_max")
         self.factory = factory
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
