@@ -62,9 +62,7 @@ def build_sinks(config: Config, on_set_value: Callable[[str], None] | None = Non
         sinks.append(SnapshotSink(config.state_path(snap.path), min_interval_s=snap.interval_s,
                                   keep_dir=keep, keep_max_mb=snap.keep_max_mb))
     if config.archive.mode != "off":
-        arc = config.archive
-        sinks.append(ArchiveSink(config.state_path(arc.dir), arc.mode, arc.below_confidence,
-                                 arc.sample_every, arc.max_mb))
+        sinks.append(ArchiveSink(config.state_path(config.archive.dir), config.archive))
     if config.console.enabled:
         sinks.append(ConsoleSink(decimals=config.output.decimals, unit=config.output.unit))
     if config.journal.enabled:

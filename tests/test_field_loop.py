@@ -15,6 +15,7 @@ from conftest import DIGITCAM, ROOT, run_cli
 from test_daemon import bundle, config_text, export_jsonl, model_toml  # noqa: F401 (fixtures)
 from test_sinks import reading
 
+from digitcam.device.config import ArchiveConfig
 from digitcam.device.label_command import draw, pending
 from digitcam.device.sinks.archive import INDEX, ArchiveSink
 
@@ -36,7 +37,7 @@ def kept_bytes(folder: Path) -> int:
 @pytest.mark.parametrize(("mode", "expected"), [("all", 6), ("low-confidence", 3), ("sample", 2),
                                                 ("off", 0)])
 def test_archive_modes_keep_what_they_say(tmp_path, mode, expected):
-    sink = ArchiveSink(tmp_path / "a", mode, below_confidence=0.8, sample_every=4)
+    sink = ArchiveSink(tmp_path / "a", ArchiveConfig(mode, below_confidence=0.8, sample_every=4))
     sink.start()
     confidences = [0.95, 0.5, 0.9, 0.79, 0.99, 0.97]
     for i, c in enumerate(confidences):
@@ -54,7 +55,7 @@ def test_archive_modes_keep_what_they_say(tmp_path, mode, expected):
 def test_archive_cuts_the_strip_the_reading_outlines(tmp_path):
     import cv2
 
-    sink = ArchiveSink(tmp_path / "a", "all")
+    sink = ArchiveSink(tmp_path / "a", ArchiveConfig("all"))
     sink.start()
     sink.publish(reading(1, text="42", confidence=0.9), frame())
     strip = cv2.imread(str(kept(tmp_path / "a")[0]), cv2.IMREAD_GRAYSCALE)
@@ -65,14 +66,14 @@ def test_archive_cuts_the_strip_the_reading_outlines(tmp_path):
 
 def test_archive_stays_within_its_budget_across_restarts(tmp_path):
     folder = tmp_path / "a"
-    sink = ArchiveSink(folder, "all", max_mb=0.004)  # a few strips' worth
+    sink = ArchiveSink(folder, ArchiveConfig("all", max_mb=0.004))  # a few strips' worth
     sink.start()
     for i in range(30):
         sink.publish(reading(i, text=str(1000 + i), confidence=0.5), frame())
     assert 0 < kept_bytes(folder) <= 4000
     first = kept(folder)
     assert first and first[-1].name.endswith("_1029.png")  # the newest stay
-    again = ArchiveSink(folder, "all", max_mb=0.002)
+    again = ArchiveSink(folder, ArchiveConfig("all", max_mb=0.002))
     again.start()  # what the last run kept counts against the new budget
     assert kept_bytes(folder) <= 2000 and len(kept(folder)) < len(first)
 
@@ -106,7 +107,7 @@ def label(folder: Path, answers: str, *extra: str) -> subprocess.CompletedProces
 
 def test_label_confirms_corrects_and_carries_on_where_it_stopped(tmp_path):
     folder = tmp_path / "a"
-    sink = ArchiveSink(folder, "all")
+    sink = ArchiveSink(folder, ArchiveConfig("all"))
     sink.start()
     for i, (text, c) in enumerate([("111", 0.9), ("222", 0.3), ("333", 0.6), ("444", 0.8)]):
         sink.publish(reading(i, text=text, confidence=c), frame())

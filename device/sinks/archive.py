@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from ..config import ArchiveConfig
 from ..geometry import rectify
 from ..reading import Reading
 from .base import Sink
@@ -32,14 +33,10 @@ INDEX = "index.jsonl"
 class ArchiveSink(Sink):
     name = "archive"
 
-    def __init__(self, folder: str | os.PathLike[str], mode: str = "low-confidence",
-                 below_confidence: float = 0.8, sample_every: int = 100,
-                 max_mb: float = 200.0) -> None:
+    def __init__(self, folder: str | os.PathLike[str], config: ArchiveConfig) -> None:
         self.folder = Path(folder)
-        self.mode = mode
-        self.below_confidence = below_confidence
-        self.sample_every = max(1, sample_every)
-        self._kept = KeptFolder(self.folder, int(max_mb * 1e6))
+        self.config = config
+        self._kept = KeptFolder(self.folder, int(config.max_mb * 1e6))
         self._seen = 0
 
     def start(self) -> None:
@@ -47,13 +44,12 @@ class ArchiveSink(Sink):
 
     def wants(self, reading: Reading) -> bool:
         self._seen += 1
-        if self.mode == "all":
-            return True
-        if self.mode == "sample":
-            return self._seen % self.sample_every == 1 or self.sample_every == 1
-        if self.mode == "low-confidence":
-            return not reading.accepted or reading.confidence < self.below_confidence
-        return False
+        cfg = self.config
+        if cfg.mode == "sample":
+            return (self._seen - 1) % cfg.sample_every == 0  # the 1st, then every sample_every-th
+        if cfg.mode == "low-confidence":
+            return not reading.accepted or reading.confidence < cfg.below_confidence
+        return cfg.mode == "all"
 
     def publish(self, reading: Reading, frame: npt.NDArray[np.uint8] | None = None) -> None:
         if frame is None or not reading.text or not self.wants(reading):
