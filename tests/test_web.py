@@ -22,6 +22,7 @@ from digitcam.device.stabilise import Stabiliser
 
 # The tflite-runtime venv installs digitcam without the device extra: no prometheus_client there.
 pytest.importorskip("prometheus_client", reason="prometheus_client (the device extra) is not installed")
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from digitcam.device.region_file import REGION_FILE, load_daemon_config, with_region
@@ -228,7 +229,7 @@ def test_metrics_count_frames_readings_rejections_and_reconnects(tmp_path):
     log.write_bytes(b"x" * 4096)
     Path(f"{log}-wal").write_bytes(b"y" * 1000)
 
-    text = metrics.exposition().decode()
+    text = generate_latest(metrics.registry).decode()
     assert sample(text, "digitcam_frames_total") == 3
     assert sample(text, "digitcam_readings_total") == 2
     assert sample(text, "digitcam_rejections_total", reason="low_confidence") == 2

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.process_collector import ProcessCollector
 
 from ..capture.resilient import SourceState
@@ -116,6 +116,3 @@ class Metrics:
             self.reconnects.inc()
             self._lost = False
         self.camera_up.set(1)
-
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)

@@ -135,12 +135,6 @@ class WebMonitor(Sink):
         return value_history(self.fieldlog_path, self.settings.plot_hours, self.settings.plot_points,
                              out.decimals, out.unit)
 
-    def jpeg(self) -> bytes | None:
-        return self.live.jpeg()
-
-    def exposition(self) -> bytes:
-        return self.metrics.exposition()
-
     def save_region(self, mode: str, shape: Any) -> dict[str, Any]:
         """The ROI helper's POST: ``mode`` "rect" ([x, y, w, h]) or "quad" (four [x, y] corners)."""
         corners = checked_region(mode, shape)

@@ -38,7 +38,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..errors import DigitcamError
 from .roi import BadRect
@@ -154,13 +154,13 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/api/history":
             self.send_json(HTTPStatus.OK, app.history())
         elif path == "/frame.jpg":
-            data = app.jpeg()
+            data = app.live.jpeg()
             if data is None:
                 self.send(HTTPStatus.NOT_FOUND, b"no frame yet\n", "text/plain; charset=utf-8")
             else:
                 self.send(HTTPStatus.OK, data, "image/jpeg")
         elif path == "/metrics":
-            self.send(HTTPStatus.OK, app.exposition(), CONTENT_TYPE_LATEST)
+            self.send(HTTPStatus.OK, generate_latest(app.metrics.registry), CONTENT_TYPE_LATEST)
         else:
             self.send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8")
 
