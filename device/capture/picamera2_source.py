@@ -71,10 +71,13 @@ class Picamera2Source(FrameSource):
                  framerate: float | None = None, exposure_us: int | None = None,
                  analogue_gain: float | None = None, af_mode: str | None = None,
                  lens_position: float | None = None, colour_gains: tuple[float, float] | None = None) -> None:
-        # Made from a checked [source] by capture/spec.py, so its ranges, choices, even size and
-        # focus rules hold; only a zero gain, inside awb_gains' range, is left to refuse here.
+        # Made from a checked [source] by capture/spec.py, so its ranges, choices and focus rules
+        # hold. Left to refuse: a zero gain (inside awb_gains' range) and an odd size, which
+        # `device bench --source picamera2` can ask for past the config's check.
         if colour_gains is not None and min(colour_gains) <= 0:
             raise ValueError(f"colour_gains must be two positive numbers (red, blue), got {colour_gains}")
+        if size[0] % 2 or size[1] % 2:
+            raise ValueError(f"size must be an even width and height, got {size}")
         self.camera_num = camera_num
         self.size = (int(size[0]), int(size[1]))
         self.framerate = framerate
