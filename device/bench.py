@@ -11,6 +11,7 @@ not in use, the usual reason the same model invokes several times slower on a ho
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -41,12 +42,10 @@ BUSY_LOAD_PER_CORE = 1.0
 
 def rss_mb() -> float:
     """Resident set size now (Linux /proc), else the peak."""
-    try:
+    with contextlib.suppress(OSError):
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

@@ -21,7 +21,7 @@ import importlib.util
 from typing import TYPE_CHECKING
 
 from .capture import spec
-from .config import load_config
+from .config import SourceConfig, load_config
 from .errors import DigitcamError, ExitStatus, one_line
 
 if TYPE_CHECKING:
@@ -68,11 +68,10 @@ def _where(module: object) -> str:
     return path.rsplit("/", 2)[0] if path.endswith("__init__.py") else path.rsplit("/", 1)[0]
 
 
-def open_once(file: str) -> str:
+def open_once(cfg: SourceConfig) -> str:
     from .capture.base import SourceError
-    from .capture.spec import make_source
 
-    source = make_source(load_config(file).source)
+    source = spec.make_source(cfg)
     try:
         source.open()
         frame = source.read()
@@ -92,6 +91,6 @@ def run_check_source(args: argparse.Namespace, env: Env) -> int:
     for line in check_imports(kind):
         print(f"  {line}", file=env.stdout)
     if args.open:
-        print(f"  {open_once(args.file)}", file=env.stdout)
+        print(f"  {open_once(cfg.source)}", file=env.stdout)
     print(f"{args.file}: source {kind} loads", file=env.stdout)
     return int(ExitStatus.OK)

@@ -64,9 +64,7 @@ def parse_user_value(given: str, decimals: int, width: int = 0) -> str:
     shifted = value.scaleb(decimals)
     if shifted != shifted.to_integral_value():
         raise BadValue(f"{given} has more than {decimals} decimal place(s) (output.decimals = {decimals})")
-    raw = str(int(shifted))
-    if width and len(raw) < width:
-        raw = raw.zfill(width)
+    raw = str(int(shifted)).zfill(width)  # zfill(0) leaves it as it is
     if width and len(raw) > width:
         raise BadValue(f"{given} needs more than {width} digits (stabiliser.expected_digits = {width})")
     return raw
