@@ -43,15 +43,11 @@ class LatestFrameGrabber:
             return self._finished and self._pending is None
 
     def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("LatestFrameGrabber already started")
         self.source.open()
         self._thread = threading.Thread(target=self._run, name=f"capture {self.source.name}", daemon=True)
         self._thread.start()
 
     def get(self, timeout: float | None = None) -> Frame | None:
-        if self._thread is None:
-            raise RuntimeError("LatestFrameGrabber.get() before start()")
         with self._cond:
             self._cond.wait_for(lambda: self._pending is not None or self._finished, timeout)
             frame, self._pending = self._pending, None
