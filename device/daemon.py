@@ -173,7 +173,8 @@ class Daemon:
         source_cfg = self.config.source
         silence_opencv()  # a bad replay image is our one warning, not libpng's three lines
         self.source = ResilientSource(lambda: spec.make_source(source_cfg), on_state=self._source_state)
-        self.grabber = LatestFrameGrabber(self.source, lossless=spec.lossless(source_cfg))
+        # fps 0, which only a replay may have (spec.problem): every frame read, none dropped.
+        self.grabber = LatestFrameGrabber(self.source, lossless=source_cfg.fps == 0)
         self.grabber.start()
 
     def stop(self) -> None:

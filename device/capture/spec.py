@@ -63,11 +63,6 @@ def options(cfg: SourceConfig) -> dict[str, Any]:
     return picamera2
 
 
-def lossless(cfg: SourceConfig) -> bool:
-    """A replay at full speed: every frame is read, none dropped for being late."""
-    return split(cfg.spec)[0] == "replay" and cfg.fps == 0
-
-
 def make_source(cfg: SourceConfig) -> FrameSource:
     """The (not yet open) source a ``[source]`` section describes, with the options its
     kind takes; a bad SPEC or option is a one-line DigitcamError."""
