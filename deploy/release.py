@@ -40,19 +40,19 @@ def release_name(version: str, when: float | None = None) -> str:
 
 
 def default_model() -> Path:
-    from digitcam.device.bundle import default_bundle_path
+    from digitcam.device.bundle import RecogniserBundle, shipped
 
-    return default_bundle_path()
+    return shipped(RecogniserBundle)
 
 
 def check_model(path: Path) -> tuple[Path, Path, str]:
     """(json, tflite, sha256) of a bundle the device would accept on its face:
     readable metadata whose checksum matches the ``.tflite``."""
-    from digitcam.device.bundle import read_meta
+    from digitcam.device.bundle import RecogniserBundle, read
     from digitcam.device.errors import BundleError
 
     try:
-        meta = read_meta(path)
+        meta = read(path, RecogniserBundle)
     except BundleError as exc:
         raise UsageError(f"--model: {exc}") from None
     return meta.json_path, meta.tflite_path, meta.sha256

@@ -165,6 +165,7 @@ class Bundle(Record):
 
     FORMAT: ClassVar[str]
     KIND: ClassVar[str]
+    NAME: ClassVar[str]  # the shipped bundle's, in device/models
     KEYS: ClassVar[tuple[str, ...]]
     _RESERVED = ("format", "format_version")
     name: str | None = None
@@ -186,6 +187,7 @@ class Bundle(Record):
 class RecogniserBundle(Bundle):
     FORMAT = FORMAT
     KIND = "model"
+    NAME = DEFAULT_NAME
     KEYS = ("name", "model_file", "sha256", "alphabet", "blank_index", "input", "output", "decoder",
             "max_length", "quantization", "training", "git_revision", "metrics", "finetune")
     alphabet: str
@@ -210,6 +212,7 @@ class RecogniserBundle(Bundle):
 class DetectorBundle(Bundle):
     FORMAT = DETECTOR_FORMAT
     KIND = "detector"
+    NAME = DETECTOR_NAME
     KEYS = ("name", "model_file", "sha256", "input", "output", "threshold", "quantization", "training",
             "git_revision", "metrics")
     output: DetectorOutput
@@ -245,21 +248,11 @@ class Loaded(Generic[B]):
 
 
 BundleMeta = Loaded[RecogniserBundle]
-DetectorMeta = Loaded[DetectorBundle]
 
 
-def _shipped(name: str) -> Path:
-    return Path(str(resources.files("digitcam.device") / "models" / f"{name}.json"))
-
-
-def default_bundle_path() -> Path:
-    """The recogniser bundle shipped inside the device package."""
-    return _shipped(DEFAULT_NAME)
-
-
-def default_detector_path() -> Path:
-    """The strip detector bundle shipped inside the device package."""
-    return _shipped(DETECTOR_NAME)
+def shipped(cls: type[Bundle]) -> Path:
+    """The ``.json`` of the ``cls`` bundle shipped inside the device package."""
+    return Path(str(resources.files("digitcam.device") / "models" / f"{cls.NAME}.json"))
 
 
 def sha256_of(path: Path) -> str:
@@ -332,16 +325,10 @@ def write(meta: Bundle, json_path: Path) -> Path:
     return json_path
 
 
-def read_meta(path: str | Path | None = None) -> BundleMeta:
-    """The recogniser bundle at ``path`` (either file), or the shipped one, checked."""
-    json_path = resolve(path, default_bundle_path())
-    return Loaded(json_path, load(json_path, RecogniserBundle))
-
-
-def read_detector_meta(path: str | Path | None = None) -> DetectorMeta:
-    """The strip detector bundle at ``path`` (either file), or the shipped one, checked."""
-    json_path = resolve(path, default_detector_path())
-    return Loaded(json_path, load(json_path, DetectorBundle))
+def read(path: str | Path | None, cls: type[B]) -> Loaded[B]:
+    """The ``cls`` bundle at ``path`` (either file), or the shipped one, checked."""
+    json_path = resolve(path, shipped(cls))
+    return Loaded(json_path, load(json_path, cls))
 
 
 def check_against_model(meta: Loaded[Any], input_detail: dict[str, Any], output_detail: dict[str, Any],

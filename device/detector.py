@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .bundle import check_against_model, read_detector_meta
+from .bundle import DetectorBundle, check_against_model, read
 from .finder import Candidate, Finder
 from .geometry import Quad, box_quad, expand
 from .preprocess import GreyImage
@@ -34,7 +34,7 @@ DETECTOR_CROPS = ((-0.05, 0.1), (0.12, 0.25))
 class StripDetector:
     def __init__(self, model: str | Path | None = None, threads: int = 1,
                  runtime: str | None = None, max_candidates: int = 3) -> None:
-        self.meta = read_detector_meta(model)
+        self.meta = read(model, DetectorBundle)
         self.threshold = float(self.meta.bundle.threshold)
         self.max_candidates = max_candidates
         self._model = Model(self.meta.tflite_path, threads, runtime)

@@ -24,7 +24,7 @@ from .runtime import Model
 class Recognizer:
     def __init__(self, model: str | Path | None = None, threads: int = 1,
                  runtime: str | None = None) -> None:
-        self.meta = bundle.read_meta(model)
+        self.meta = bundle.read(model, bundle.RecogniserBundle)
         self._model = Model(self.meta.tflite_path, threads, runtime)
         self.runtime, self.load_ms, self.info = self._model.runtime, self._model.load_ms, self._model.info
         bundle.check_against_model(self.meta, self._model.input, self._model.output,

@@ -39,9 +39,9 @@ def mnist_path() -> Path:
 
 @pytest.fixture(scope="session")
 def shipped_bundle() -> Path:
-    from digitcam.device.bundle import default_bundle_path
+    from digitcam.device.bundle import RecogniserBundle, shipped
 
-    return default_bundle_path()
+    return shipped(RecogniserBundle)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ def rewrite(json_path: Path, **changes) -> None:
 
 
 def test_shipped_bundle_states_its_contract(shipped_bundle):
-    meta = bundle.read_meta(shipped_bundle)
+    meta = bundle.read(shipped_bundle, bundle.RecogniserBundle)
     assert meta.bundle.alphabet == "0123456789" and meta.bundle.blank_index == 10
     assert meta.bundle.input.dtype == "uint8" and meta.bundle.input.channels == 1
     assert meta.bundle.quantization == bundle.INT8
@@ -82,16 +82,16 @@ def test_corrupt_model_with_matching_sha_is_refused(bundle_copy):
 def test_missing_and_unparsable_metadata(bundle_copy):
     bundle_copy.write_text("{not json")
     with pytest.raises(BundleError, match="not valid JSON"):
-        bundle.read_meta(bundle_copy)
+        bundle.read(bundle_copy, bundle.RecogniserBundle)
     bundle_copy.unlink()
     with pytest.raises(BundleError, match="not found"):
-        bundle.read_meta(bundle_copy.with_suffix(".tflite"))
+        bundle.read(bundle_copy.with_suffix(".tflite"), bundle.RecogniserBundle)
 
 
 def test_future_format_version_is_refused(bundle_copy):
     rewrite(bundle_copy, format_version=99)
     with pytest.raises(BundleError, match="format version 99"):
-        bundle.read_meta(bundle_copy)
+        bundle.read(bundle_copy, bundle.RecogniserBundle)
 
 
 SHIPPED = [("digits", bundle.RecogniserBundle), ("strips", bundle.DetectorBundle)]
@@ -147,7 +147,7 @@ def test_malformed_metadata_is_refused_in_one_line(bundle_copy, change, message)
     change(meta)
     bundle_copy.write_text(json.dumps(meta))
     with pytest.raises(BundleError, match=message) as err:
-        bundle.read_meta(bundle_copy)
+        bundle.read(bundle_copy, bundle.RecogniserBundle)
     assert "\n" not in str(err.value)
 
 
@@ -156,11 +156,11 @@ def test_a_detector_threshold_must_be_a_number(tmp_path, shipped_bundle):
         (tmp_path / f"strips{suffix}").write_bytes(shipped_bundle.with_name(f"strips{suffix}").read_bytes())
     rewrite(tmp_path / "strips.json", threshold="high")
     with pytest.raises(BundleError, match=r"strips\.json: 'threshold' must be a number, not str"):
-        bundle.read_detector_meta(tmp_path / "strips.json")
+        bundle.read(tmp_path / "strips.json", bundle.DetectorBundle)
     assert bundle.parse({**json.loads((shipped_bundle.with_name("strips.json")).read_text()), "threshold": 1},
                         bundle.DetectorBundle, "x").threshold == 1  # an integer is a number
 
 
 def test_a_recogniser_bundle_is_not_a_detector_bundle(shipped_bundle):
     with pytest.raises(BundleError, match="not a digitcam detector bundle"):
-        bundle.read_detector_meta(shipped_bundle)
+        bundle.read(shipped_bundle, bundle.DetectorBundle)

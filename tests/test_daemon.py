@@ -185,16 +185,16 @@ def bundle(shipped_bundle: Path) -> Path:
 @pytest.fixture(scope="session")
 def model_toml(bundle: Path) -> str:
     """The [model] table for configs: empty, i.e. the shipped default, once it exists."""
-    from digitcam.device.bundle import default_bundle_path
+    from digitcam.device.bundle import RecogniserBundle, shipped
 
-    return "" if bundle == default_bundle_path() else f'[model]\npath = "{bundle}"\n'
+    return "" if bundle == shipped(RecogniserBundle) else f'[model]\npath = "{bundle}"\n'
 
 
 @pytest.fixture(scope="session")
 def model_opt(bundle: Path) -> list[str]:
-    from digitcam.device.bundle import default_bundle_path
+    from digitcam.device.bundle import RecogniserBundle, shipped
 
-    return [] if bundle == default_bundle_path() else ["--model", str(bundle)]
+    return [] if bundle == shipped(RecogniserBundle) else ["--model", str(bundle)]
 
 
 def config_text(state_dir: Path, *, model: str = "", spec: str = f"replay:{FRAMES}", fps: float = 20.0,

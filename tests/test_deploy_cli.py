@@ -63,9 +63,9 @@ def run_cli(argv: list[str], runner: Runner | None = None) -> tuple[int, str, st
 
 @pytest.fixture(scope="module")
 def bundle() -> Path:
-    from digitcam.device.bundle import default_bundle_path
+    from digitcam.device.bundle import RecogniserBundle, shipped
 
-    for path in (default_bundle_path(), Path("/tmp/pilot/bundle/digits.json")):
+    for path in (shipped(RecogniserBundle), Path("/tmp/pilot/bundle/digits.json")):
         if path.is_file():
             return path
     pytest.skip("no model bundle yet (device/models is empty)")

@@ -26,7 +26,7 @@ def shipped() -> detector.StripDetector:
 
 @pytest.fixture
 def detector_copy(tmp_path: Path) -> Path:
-    src = bundle.default_detector_path()
+    src = bundle.shipped(bundle.DetectorBundle)
     for suffix in (".json", ".tflite"):
         shutil.copy2(src.with_suffix(suffix), tmp_path / f"strips{suffix}")
     return tmp_path / "strips.json"

@@ -172,12 +172,12 @@ def daemon(tmp_path: Path, bundle: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
 
     A fixed region is always read, so odd frames do reach the stabiliser and the
     sinks; k=2 rejects most of them, so the snapshot sink keeps them as PNGs too."""
-    from digitcam.device.bundle import default_bundle_path
+    from digitcam.device.bundle import RecogniserBundle, shipped
     from digitcam.device.config import parse_config
     from digitcam.device.daemon import Daemon
 
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
-    model = "" if bundle == default_bundle_path() else f'[model]\npath = "{bundle}"\n'
+    model = "" if bundle == shipped(RecogniserBundle) else f'[model]\npath = "{bundle}"\n'
     config = parse_config(f"""\
 state_dir = "{tmp_path / 'state'}"
 [source]
@@ -309,7 +309,7 @@ def test_a_tall_fixed_region_off_a_small_frame_reads_nothing(readers, shape):
 
 
 def test_read_reports_each_broken_file_in_one_line(tmp_path, bundle):
-    from digitcam.device.bundle import default_bundle_path
+    from digitcam.device.bundle import RecogniserBundle, shipped
 
     rng = np.random.default_rng(1234)
     good = FRAMES / "printed-0000-0.jpg"
@@ -326,7 +326,7 @@ def test_read_reports_each_broken_file_in_one_line(tmp_path, bundle):
         (tmp_path / name).write_bytes(data)
         paths.append(tmp_path / name)
     missing = tmp_path / "missing.png"
-    model = [] if bundle == default_bundle_path() else ["--model", str(bundle)]
+    model = [] if bundle == shipped(RecogniserBundle) else ["--model", str(bundle)]
 
     result = run_cli("read", "--json", *model, str(paths[0]), str(good), *map(str, paths[1:]), str(missing),
                      timeout=120)
@@ -343,12 +343,12 @@ def test_read_reports_each_broken_file_in_one_line(tmp_path, bundle):
 
 
 def test_read_a_png_signature_with_junk_is_one_line(tmp_path, bundle):
-    from digitcam.device.bundle import default_bundle_path
+    from digitcam.device.bundle import RecogniserBundle, shipped
 
     path = tmp_path / "png-magic-then-junk.png"
     junk = np.random.default_rng(1234).integers(0, 256, 500, np.uint8).tobytes()
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + junk)
-    model = [] if bundle == default_bundle_path() else ["--model", str(bundle)]
+    model = [] if bundle == shipped(RecogniserBundle) else ["--model", str(bundle)]
     result = run_cli("read", *model, str(path), timeout=120)
     assert result.returncode == 3
     assert result.stderr == f"digitcam: {path}: not a readable image\n"

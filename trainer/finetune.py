@@ -77,7 +77,7 @@ def load_model(source: Path) -> tuple[TrainConfig, Any, bundle.BundleMeta]:
 
     from .model import build
 
-    meta = bundle.read_meta(source)  # refuses a bundle that disagrees with itself
+    meta = bundle.read(source, bundle.RecogniserBundle)  # refuses a bundle that disagrees with itself
     if meta.bundle.training is None:
         raise DigitcamError(f"{source}: the bundle records no training config to rebuild its network from")
     config = TrainConfig.from_dict(meta.bundle.training)

@@ -121,9 +121,9 @@ def install_picamera2_standin(guest: guestlib.Guest, workdir: Path) -> None:
 @pytest.fixture(scope="module")
 def bundle() -> Path:
     """The shipped default bundle, or the pilot bundle until the trained one lands."""
-    from digitcam.device.bundle import default_bundle_path
+    from digitcam.device.bundle import RecogniserBundle, shipped
 
-    for path in (default_bundle_path(), Path("/tmp/pilot/bundle/digits.json")):
+    for path in (shipped(RecogniserBundle), Path("/tmp/pilot/bundle/digits.json")):
         if path.is_file():
             return path
     pytest.fail("no model bundle: neither the shipped one nor /tmp/pilot/bundle")
