@@ -23,37 +23,26 @@ from .base import Sink
 
 logger = logging.getLogger(__name__)
 
-# syslog priorities: accepted readings are news, rejected ones detail.
-PRIORITY_INFO = 6
-PRIORITY_DEBUG = 7
-
 
 def journal_fields(reading: Reading) -> dict[str, str]:
-    """The structured fields of one reading (journald wants upper-case names)."""
+    """The structured fields of one accepted reading (journald wants upper-case names)."""
     fields = {
         "SYSLOG_IDENTIFIER": "digitcam",
-        "PRIORITY": str(PRIORITY_INFO if reading.accepted else PRIORITY_DEBUG),
+        "PRIORITY": "6",  # syslog's info: an accepted reading is news
         "DIGITCAM_TIMESTAMP": reading.timestamp,
         "DIGITCAM_TEXT": reading.text,
         "DIGITCAM_CONFIDENCE": f"{reading.confidence:.4f}",
         "DIGITCAM_DIGIT_CONFIDENCES": ",".join(f"{c:.4f}" for c in reading.digit_confidences),
-        "DIGITCAM_ACCEPTED": "1" if reading.accepted else "0",
+        "DIGITCAM_ACCEPTED": "1",  # for filtering: the journal has accepted readings only
         "DIGITCAM_FRAME_ID": str(reading.frame_id),
         "DIGITCAM_MODEL_SHA256": reading.model_sha256,
     }
-    if reading.reason:
-        fields["DIGITCAM_REASON"] = reading.reason
     if TOTAL in reading.latency_ms:
         fields["DIGITCAM_LATENCY_MS"] = f"{reading.latency_ms[TOTAL]:.2f}"
     for stage, ms in reading.latency_ms.items():
         if stage != TOTAL:
             fields[f"DIGITCAM_LATENCY_{stage.upper()}_MS"] = f"{ms:.2f}"
     return fields
-
-
-def journal_message(reading: Reading) -> str:
-    status = "" if reading.accepted else f" rejected ({reading.reason or 'no reason'})"
-    return f"read {reading.text or '-'} conf {reading.confidence:.3f} frame {reading.frame_id}{status}"
 
 
 class JournalSink(Sink):
@@ -81,7 +70,8 @@ class JournalSink(Sink):
         if not reading.accepted:
             return
         if self._send is not None:
-            self._send(journal_message(reading), **journal_fields(reading))
+            self._send(f"read {reading.text or '-'} conf {reading.confidence:.3f} frame {reading.frame_id}",
+                       **journal_fields(reading))
             return
         logger.info("read %s conf %.3f frame %s accepted %s latency %s ms reason %s",
                     reading.text or "-", reading.confidence, reading.frame_id, reading.accepted,
