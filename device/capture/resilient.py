@@ -49,7 +49,7 @@ class ResilientSource(FrameSource):
         self._attempts = 0
 
     def open(self) -> None:
-        self._close_source()
+        self.close()
         self._stop.clear()
         self._next_id = 0
         self._outage_started: float | None = None
@@ -85,9 +85,6 @@ class ResilientSource(FrameSource):
         if callable(inner_stop):
             inner_stop()
 
-    def close(self) -> None:
-        self._close_source()
-
     def _connect(self) -> bool:
         """One attempt, after the backoff wait if this is a retry; False if it failed or we stopped."""
         if not self._retry_now:
@@ -109,7 +106,7 @@ class ResilientSource(FrameSource):
         return True
 
     def _lost(self, exc: SourceError) -> None:
-        self._close_source()
+        self.close()
         if self._outage_started is None:
             # Logged once per outage: a camera gone for a night must not fill the journal.
             self._outage_started = time.monotonic()
@@ -131,7 +128,7 @@ class ResilientSource(FrameSource):
         self._delay = self.backoff_initial
         self._notify(SourceState.CONNECTED, self.name)
 
-    def _close_source(self) -> None:
+    def close(self) -> None:
         source, self._source = self._source, None
         if source is None:
             return
