@@ -52,11 +52,6 @@ def with_region(text: str, region: dict[str, Any]) -> str:
     return tomlkit.dumps(doc)
 
 
-def region_text(config_path: Path, region: dict[str, Any]) -> str:
-    """The contents of ``region.toml`` for ``region`` (mode, and its rect or quad)."""
-    return with_region(HEADER.format(config=config_path), region)
-
-
 def saved_region(path: Path) -> dict[str, Any] | None:
     """The keys in a ``region.toml``, or None when there is none; ConfigError names a bad one."""
     try:

@@ -22,7 +22,7 @@ from typing import Any
 from ..atomic import write_atomic
 from ..config import Config, parse_config
 from ..errors import DigitcamError
-from ..region_file import region_text, with_region
+from ..region_file import HEADER, with_region
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +127,8 @@ def write_region(path: Path, mode: str, shape: Sequence[Any], state_file: Path,
                     state_file.unlink()
             else:
                 state_file.parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(state_file, region_text(path, keys).encode("utf-8"),
-                             mode=STATE_FILE_MODE)
+                region_toml = with_region(HEADER.format(config=path), keys)  # the header, then [region]
+                write_atomic(state_file, region_toml.encode("utf-8"), mode=STATE_FILE_MODE)
         except OSError as exc:
             raise DigitcamError(f"cannot write {written}: {exc.strerror or exc}") from None
     logger.info("ROI helper: wrote region %s %s into %s", mode, checked, written)
