@@ -156,17 +156,14 @@ class FrameReader:
             latency[stage] += result.latency_ms[stage]
         return result
 
-    def _floor(self, finder: Finder) -> float:
-        # Only a found strip can be a false find; a region the user fixed is always read.
-        return 0.0 if finder.per_digit is None else self.min_confidence * finder.floor_scale
-
     def _search(self, grey: GreyImage, finder: Finder, groups: list[list[Quad]], latency: dict[str, float],
                 best: _Best | None = None) -> _Best | None:
         """Read every crop of each region, keep the best read of a region not too wide for its
         digits. A sure read ends the search after its region's crops, not before: the tight
         crop can clip a digit the looser one keeps (pump photos read '900' of 7900 at 0.68,
         '0602' of 10602 at 0.96), and of two confident reads the longer wins (``_better``)."""
-        floor = self._floor(finder)
+        # Only a found strip can be a false find; a region the user fixed is always read.
+        floor = 0.0 if finder.per_digit is None else self.min_confidence * finder.floor_scale
         for group in groups:
             for quad in group:
                 result = self._read(grey, finder, quad, latency)
