@@ -64,7 +64,8 @@ class MqttSink(Sink):
     def __init__(self, config: Config, on_set_value: Callable[[str], None] | None = None, *,
                  client_id: str = "", reconnect_min_s: int = 1, reconnect_max_s: int = 60) -> None:
         mq, out = config.mqtt, config.output
-        node = node_id_for(mq.node_id)
+        # The configured node id, else this host's name with only the characters topics allow.
+        node = mq.node_id or re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "digitcam"
         self.settings = mq
         self.host, self.port = mq.host, mq.port
         self.topics = Topics.make(mq.base_topic, node, mq.discovery_prefix)
@@ -256,8 +257,3 @@ class MqttSink(Sink):
                 self.on_set_value(text)
             except Exception:  # the callback must not kill paho's thread
                 logger.exception("mqtt: set-value %r failed", text)
-
-
-def node_id_for(configured: str) -> str:
-    """The configured node id, else this host's name with only the characters topics allow."""
-    return configured or re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "digitcam"
