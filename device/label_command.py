@@ -60,7 +60,10 @@ def pending(folder: Path, order: str = "confidence") -> list[Pending]:
     """Strips in ``folder`` not yet in its labels.csv, with what the daemon read."""
     if not folder.is_dir():
         raise DigitcamError(f"{folder}: no such archive folder")
-    done = {row["file"] for row in read_labels(folder)}
+    done: set[str] = set()
+    if (folder / LABELS).is_file():
+        with (folder / LABELS).open(newline="") as fh:
+            done = {row["file"] for row in csv.DictReader(fh)}
     index: dict[str, dict[str, object]] = {}
     if (folder / INDEX).is_file():
         for line in (folder / INDEX).read_text().splitlines():
@@ -80,14 +83,6 @@ def pending(folder: Path, order: str = "confidence") -> list[Pending]:
     if order == "confidence":
         items.sort(key=lambda p: p.confidence)
     return items
-
-
-def read_labels(folder: Path) -> list[dict[str, str]]:
-    path = folder / LABELS
-    if not path.is_file():
-        return []
-    with path.open(newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 def draw(image: npt.NDArray[np.uint8], columns: int = SHOW_COLUMNS) -> str:
