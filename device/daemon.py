@@ -263,14 +263,11 @@ class Daemon:
         self.frames += 1
         self.notifier.watchdog()
         if self.notifier.status_due():  # the line needs percentiles: not worth it every frame
-            self.notifier.status(self._status_line())
+            last = self.last_accepted
+            shown = f"{last.text} ({last.confidence:.2f}) at {last.timestamp}" if last else "no reading yet"
+            self.notifier.status(f"{shown}; {self.profile.one_line()}")
         self.profile.log_summary_if_due(now)
         return result
-
-    def _status_line(self) -> str:
-        last = self.last_accepted
-        shown = f"{last.text} ({last.confidence:.2f}) at {last.timestamp}" if last else "no reading yet"
-        return f"{shown}; {self.profile.one_line()}"
 
     def _source_state(self, state: SourceState, detail: str) -> None:
         # Called from the capture thread; the loop turns it into STATUS= lines.
