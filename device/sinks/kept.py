@@ -22,13 +22,11 @@ class KeptFolder:
     def __init__(self, folder: Path, max_bytes: int) -> None:
         self.folder = folder
         self.max_bytes = max_bytes
-        self._kept: deque[tuple[Path, int]] = deque()  # oldest first
-        self.bytes = 0
 
     def scan(self) -> None:
         """Create the folder and count what earlier runs left there (names sort by time)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._kept.clear()
+        self._kept: deque[tuple[Path, int]] = deque()  # oldest first
         self.bytes = 0
         for entry in sorted(os.scandir(self.folder), key=lambda e: e.name):
             if entry.is_file() and KEPT_NAME.match(entry.name):
