@@ -86,9 +86,7 @@ class MqttSink(Sink):
         self._latest_rejected: Message | None = None
         self._lock = threading.Lock()
         self._client: mqtt.Client | None = None
-        self._outage_since: float | None = None  # monotonic; None while connected or never connected
         self._outage_logged = False
-        self._stopping = False
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -114,7 +112,7 @@ class MqttSink(Sink):
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = lambda *_args: self.subscribed.set()
-        self._outage_since = time.monotonic()
+        self._outage_since: float | None = time.monotonic()  # None while connected
         self._stopping = False
         # connect_async + loop_start: a broker that is down at start-up is the
         # first outage, retried in paho's thread; the daemon starts regardless.
