@@ -15,7 +15,7 @@ class Sink(ABC):
     name = "sink"
 
     def start(self) -> None:  # noqa: B027 (a deliberate do-nothing default)
-        """Open files, sockets, databases."""
+        """Open files, sockets, databases; called once, by ``Fanout.start``."""
 
     @abstractmethod
     def publish(self, reading: Reading, frame: npt.NDArray[np.uint8] | None = None) -> None:

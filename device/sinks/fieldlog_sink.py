@@ -44,8 +44,6 @@ class FieldLogSink(Sink):
         self._reported_dropped = 0
 
     def start(self) -> None:
-        if self.log is not None:
-            return
         self.log = FieldLog(self.path, self.config)
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="fieldlog-commit", daemon=True)

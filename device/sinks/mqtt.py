@@ -90,8 +90,6 @@ class MqttSink(Sink):
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        if self._client is not None:
-            return
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
                              protocol=mqtt.MQTTv311, clean_session=True)
         mq = self.settings

@@ -233,8 +233,6 @@ class StatusServer:
 
     def start(self) -> None:
         """Listen now (so a taken port is reported at start-up, in one line), then serve."""
-        if self._server is not None:
-            return
         cls = _Server6 if ":" in self.bind else _Server
         try:
             server = cls((self.bind.strip("[]"), self.port), Handler)
