@@ -209,22 +209,16 @@ class Picamera2Source(FrameSource):
         try:
             width, height, stride = self._geometry
             grey = y_plane(request.make_buffer("main"), width, height, stride)
-            if not self._checked_exposure:
+            if not self._checked_exposure:  # say once when the camera did not give the exposure asked for
                 self._checked_exposure = True
-                self._check_exposure(request.get_metadata())
+                asked, got = self.exposure_us, request.get_metadata().get("ExposureTime")
+                if asked is not None and got is not None and abs(got - asked) > 0.1 * asked:
+                    logger.warning("%s: exposure %d us asked, the camera uses %d us", self.name, asked, got)
         finally:
             request.release()
         frame = Frame(image=grey, frame_id=self._next_id, timestamp=time.monotonic())
         self._next_id += 1
         return frame
-
-    def _check_exposure(self, metadata: Mapping[str, Any]) -> None:
-        """Say so once when the camera did not give the exposure asked for."""
-        got = metadata.get("ExposureTime")
-        if self.exposure_us is not None and got is not None and abs(got - self.exposure_us) > \
-                0.1 * self.exposure_us:
-            logger.warning("%s: exposure %d us asked, the camera uses %d us", self.name, self.exposure_us,
-                           got)
 
     def close(self) -> None:
         camera, self._camera = self._camera, None
