@@ -41,15 +41,6 @@ def opened(source: S) -> Iterator[S]:
         source.close()
 
 
-@contextlib.contextmanager
-def started(grabber: LatestFrameGrabber) -> Iterator[LatestFrameGrabber]:
-    grabber.start()
-    try:
-        yield grabber
-    finally:
-        grabber.stop()
-
-
 def solid(value: int) -> np.ndarray:
     return np.full((H, W, 3), value, np.uint8)
 
@@ -318,12 +309,14 @@ def test_grabber_holds_only_the_newest_frame(tmp_path: Path) -> None:
 
 def test_grabber_with_a_slow_consumer_drops_but_never_reorders(tmp_path: Path) -> None:
     write_pngs(tmp_path, [i % 250 for i in range(40)])
-    with started(LatestFrameGrabber(ReplaySource(tmp_path, fps=0))) as grabber:
-        got = []
-        while (frame := grabber.get(timeout=5)) is not None:
-            got.append(frame.frame_id)
-            time.sleep(0.02)  # recognition slower than the camera
-        assert grabber.ended
+    grabber = LatestFrameGrabber(ReplaySource(tmp_path, fps=0))
+    grabber.start()
+    got = []
+    while (frame := grabber.get(timeout=5)) is not None:
+        got.append(frame.frame_id)
+        time.sleep(0.02)  # recognition slower than the camera
+    assert grabber.ended
+    grabber.stop()
     assert got == sorted(set(got)) and got[-1] == 39
     assert len(got) + grabber.dropped == 40 and grabber.dropped > 0
 
@@ -367,9 +360,12 @@ class BrokenSource(StandIn):
 
 
 def test_grabber_reports_an_exception_in_its_thread(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.ERROR), started(LatestFrameGrabber(BrokenSource())) as grabber:
+    grabber = LatestFrameGrabber(BrokenSource())
+    with caplog.at_level(logging.ERROR):
+        grabber.start()
         assert grabber.get(timeout=5) is None
         assert grabber.ended
+        grabber.stop()
     failures = [r for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], RuntimeError)]
     assert len(failures) == 1  # logged with its traceback, not swallowed
 
