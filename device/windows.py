@@ -74,9 +74,9 @@ class WindowsFinder(Finder):
     per_digit = WINDOW_WIDTH_PER_DIGIT
     # A dark, walled window is a display's by its shape alone, so a read inside it needs less
     # of the recogniser's own confidence than a read in a box the detector drew anywhere: at
-    # 0.8 of the floor (0.4 by default) the pump photos read 0.696 against 0.674 (0.781
-    # against 0.756 on pump-hq, the set this was set on), and not one synthetic scene, plain
-    # frame or lone word read differently (BENCHMARKS.md, session 24).
+    # 0.8 of the floor (0.4 by default) the pump photos read 0.692 against 0.668 (pump-hq,
+    # the set it was set on, 0.781 against 0.752), and not one synthetic scene, plain frame
+    # or lone word read differently (BENCHMARKS.md, session 24).
     floor_scale = 0.8
 
     def find(self, grey: GreyImage) -> list[list[Quad]]:

@@ -103,3 +103,18 @@ def test_trainer_ship_refuses_a_tampered_bundle_and_copies_nothing(tmp_path):
     assert not (tmp_path / "models").exists()
     missing = run_cli("trainer", "ship", str(tmp_path / "nothing"))
     assert missing.returncode == 1 and "not a training run (no config.json)" in missing.stderr
+
+
+def test_the_detector_card_names_the_scene_options_its_run_used(tmp_path):
+    from digitcam.trainer.model_card import write_detector_card
+
+    shipped = bundle.load(Path("device/models/strips.json"), bundle.DetectorBundle)
+    plain_card = write_detector_card(tmp_path / "plain.md", shipped).read_text()
+    assert "In training also" not in plain_card  # the shipped run used none
+    training = {**(shipped.training or {}), "plain_share": 0.15, "plain_word_share": 0.5,
+                "scenes": {"backlit": True, "by_height_share": 0.5, "big_words": True}}
+    card = write_detector_card(tmp_path / "options.md", dataclasses.replace(shipped, training=training))
+    text = card.read_text()
+    for words in ("backlit and meter-register LCD panels", "50% of strips sized by their height",
+                  "clutter words at any size", "15% plain frames"):
+        assert words in text

@@ -189,6 +189,22 @@ def write_card(path: Path, meta: RecogniserBundle) -> Path:
     return path
 
 
+def _scene_options(training: dict[str, Any]) -> str:
+    """The `trainer detector` scene options a run used, as the card's words."""
+    scenes, parts = training.get("scenes") or {}, []
+    if scenes.get("backlit"):
+        parts.append("seven-segment strips drawn as backlit and meter-register LCD panels")
+    if scenes.get("by_height_share"):
+        parts.append(f"{scenes['by_height_share']:.0%} of strips sized by their height (22-168 px)")
+    if scenes.get("big_words"):
+        parts.append("clutter words at any size a strip may be")
+    if training.get("plain_share"):
+        parts.append(f"{training['plain_share']:.0%} plain frames (a number or, "
+                     f"{training.get('plain_word_share', 0.5):.0%} of them, a word straight on a "
+                     "flat surface)")
+    return "\n  In training also: " + "; ".join(parts) + "." if parts else ""
+
+
 def write_detector_card(path: Path, meta: DetectorBundle) -> Path:
     """A short model card for the shipped detector, from its metadata."""
     t, m = meta.training or {}, meta.metrics or {}
@@ -204,8 +220,8 @@ quadrilaterals (`device/detector.py`) and the recogniser reads them.
   ({m.get('train_minutes', '?')} min on the 2-core workstation): training type faces,
   MNIST's training split, seven-segment and roller-counter strips, textured
   backgrounds with meter-housing panels, rules, boxes, circles and words
-  (none of the test scenes' words), {t['none_share']:.0%} frames without digits.
-- Validation (int8, through the device's own code, {t['val_scenes']} scenes):
+  (none of the test scenes' words), {t['none_share']:.0%} frames without digits.{_scene_options(t)}
+- Validation (int8, through the device's own code, {t['val_scenes']} training-split scenes):
   cell precision {m.get('cell_precision')}, cell recall {m.get('cell_recall')}.
 - The pipeline's accuracy with it is measured on `test`-split scenes (held-out
   faces, MNIST's test split, other words): see BENCHMARKS.md.
