@@ -129,16 +129,22 @@ class TwoCrops(Finder):
         return [self.crops]
 
 
-def test_a_sure_read_of_a_clipped_crop_does_not_end_its_region(reader):
-    # Pump photos: the detector's tight crop read '900' of 7900 at 0.68 (sure), and the
-    # search stopped before the looser crop that reads 7900. Every crop of the region
-    # that gave the sure read is read; of two confident reads the longer one wins.
+def clipped_7900(reader: FrameReader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A frame with 7900, its whole box, and a box that cuts the 7 off (read '900')."""
     img = Image.new("L", (640, 480), 90)
     ImageDraw.Draw(img).text((150, 200), "7900", font=ImageFont.truetype(ITALIC, 56), fill=235)
     frame = np.asarray(img)
     box = lambda x0, x1: np.float32([[x0, 200], [x1, 200], [x1, 275], [x0, 275]])  # noqa: E731
     whole, clipped = box(135, 290), box(182, 290)
     assert reader.recognizer.read(rectify(frame, clipped)).text == "900"  # the premise
+    return frame, whole, clipped
+
+
+def test_a_sure_read_of_a_clipped_crop_does_not_end_its_region(reader):
+    # Pump photos: the detector's tight crop read '900' of 7900 at 0.68 (sure), and the
+    # search stopped before the looser crop that reads 7900. Every crop of the region
+    # that gave the sure read is read; of two confident reads the longer one wins.
+    frame, whole, clipped = clipped_7900(reader)
     result = FrameReader(reader.recognizer, TwoCrops([clipped, whole])).read(frame)
     assert result.text == "7900" and np.array_equal(result.quad, whole)
 
@@ -155,13 +161,9 @@ def test_display_windows_are_read_even_after_a_sure_detector_read(reader):
     # Pump photos: the detector's box cut off the leading digit and read '6900' of 16900
     # surely, while the display window's inside read all five; the windows were read only
     # when the detector read nothing sure. They are now read on every search and compete.
-    img = Image.new("L", (640, 480), 90)
-    ImageDraw.Draw(img).text((150, 200), "7900", font=ImageFont.truetype(ITALIC, 56), fill=235)
-    frame = np.asarray(img)
-    box = lambda x0, x1: np.float32([[x0, 200], [x1, 200], [x1, 275], [x0, 275]])  # noqa: E731
-    whole, clipped = box(135, 290), box(182, 290)
+    frame, whole, clipped = clipped_7900(reader)
     detector = OneRegion(clipped, stop_when_sure=True)
-    assert FrameReader(reader.recognizer, detector).read(frame).text == "900"  # the premise: sure, clipped
+    assert FrameReader(reader.recognizer, detector).read(frame).text == "900"  # sure, clipped
     result = FrameReader(reader.recognizer, detector, windows=OneRegion(whole)).read(frame)
     assert result.text == "7900" and np.array_equal(result.quad, whole) and result.candidates == 2
 
