@@ -6,8 +6,9 @@ recogniser's own confidence picks the answer. With the detector, a sure read
 ends the search once its region's crops are read. The insides of display windows
 (``windows``, a second finder) are read on every searched frame too and compete
 with the detector's regions: where the detector's box cut a digit off ('6900' of
-16900) the window's read is longer (BENCHMARKS.md, session 24). A frame whose best found region reads below
-``min_confidence`` reads as no digits at all. A fixed region (full frame,
+16900) the window's read is longer (BENCHMARKS.md, session 24). A frame whose best
+found region reads below its finder's floor (``min_confidence`` times the finder's
+``floor_scale``) reads as no digits at all. A fixed region (full frame,
 rectangle, quadrilateral) is always read, whatever the confidence: the
 stabiliser judges it later.
 

@@ -10,6 +10,7 @@ from typing import Any
 from digitcam.device.bundle import DetectorBundle, RecogniserBundle
 
 from .config import TrainConfig
+from .real import INVERT_SHARE
 from .synth import fonts
 from .synth.camera import MIN_ROWS
 from .synth.strips import KINDS
@@ -70,7 +71,7 @@ def _finetune(steps: list[dict[str, Any]] | None) -> list[str]:
     for number, step in enumerate(steps, 1):
         mix = ", ".join(f"{k} {v:.0%}" for k, v in step["replay_kinds"].items())
         real = "; ".join(str(r.get("set") or r.get("field")) for r in step["real"])
-        styled = ("; restyled: 30 % in the other polarity, each on its own tone curve"
+        styled = (f"; restyled: {INVERT_SHARE:.0%} in the other polarity, each on its own tone curve"
                   if step.get("restyle") else "")
         lines.append(f"- Fine-tune step {number} (`digitcam trainer finetune`) from "
                      f"{step['from_sha256'][:12]}: {step['steps']:,} steps of {step['batch_size']}, "
@@ -195,7 +196,7 @@ def _scene_options(training: dict[str, Any]) -> str:
     if scenes.get("backlit"):
         parts.append("seven-segment strips drawn as backlit and meter-register LCD panels")
     if scenes.get("by_height_share"):
-        parts.append(f"{scenes['by_height_share']:.0%} of strips sized by their height (22-168 px)")
+        parts.append(f"{scenes['by_height_share']:.0%} of strips sized by their height")
     if scenes.get("big_words"):
         parts.append("clutter words at any size a strip may be")
     if training.get("plain_share"):

@@ -266,9 +266,9 @@ def _recrop(rng: Rng, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
 
 # A held-out meter is a style no training meter has, and 25 meters teach few. A fine-tune's
 # real strips (`trainer finetune --restyle`) are given other styles of the same digits: the
-# other polarity (white drums and black drums both exist) and another tone curve. With it
-# the shipped fine-tune step read the held-out meters 0.5-1.5 points better and the seed
-# protocol's inverted polarity 0.9715 against 0.9695 (BENCHMARKS.md, session 24).
+# other polarity (white drums and black drums both exist) and another tone curve. The shipped
+# fine-tune step's one run with it read the held-out meters 0.5-1.5 points better; a second
+# run of the same recipe differed from it by up to a point (BENCHMARKS.md, session 24).
 INVERT_SHARE = 0.3
 
 
