@@ -94,8 +94,9 @@ def clutter(rng: Rng, img: FloatImage, keep_out: npt.NDArray[np.float32] | None,
 @dataclass(frozen=True)
 class SceneOptions:
     """Training-scene variations the detector can be trained with; all off by default, so
-    `make detector` draws the scenes the shipped detector saw (session 23's runs with them
-    are in BENCHMARKS.md: better on the pump photos, worse on plain words)."""
+    `make detector` draws the scenes the shipped detector saw (sessions 23 and 24's runs with
+    them are in BENCHMARKS.md: better on the pump photos, worse on plain words, and each
+    failed reader tests the shipped detector passes)."""
 
     backlit: bool = False  # seven-segment strips drawn as backlit and meter-register LCD panels
     by_height_share: float = 0.0  # strips sized by a log-uniform height, not by their width
