@@ -11,7 +11,10 @@ threshold: the window against the housing). Closed edge contours found 4 more of
 fuel-pump photos but cost 7x the time (Canny and thousands of contour fragments on a
 textured frame: 4.9 against 0.7 ms a 640x480 frame), and this runs on every searched
 frame. A window fills at least ``MIN_AREA`` of the frame and its
-minimum-area rectangle at least ``MIN_FILL``; windows are wider than tall.
+minimum-area rectangle at least ``MIN_FILL``; windows are wider than tall. A window
+may run off the frame's sides: a phone held close to the pump cuts its LCD at both
+edges, and refusing windows as wide as the frame lost a third of pump-lq's photos
+(BENCHMARKS.md, session 25).
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ def find_windows(grey: npt.NDArray[np.uint8], max_candidates: int = 2) -> list[C
             continue
         quad = box_quad(rect) / scale
         width, height = quad_width(quad), quad_height(quad)
-        if height <= 0 or not ASPECT[0] < width / height < ASPECT[1] or width > 0.98 * w:
+        if height <= 0 or not ASPECT[0] < width / height < ASPECT[1]:
             continue
         found.append(Candidate(quad.astype(np.float32), region * region / box_area))
     found.sort(key=lambda c: -c.score)

@@ -34,6 +34,15 @@ def test_the_window_is_found_where_it_was_drawn(angle):
         assert (np.abs(quad - quad.mean(0)) <= np.abs(found[0].quad - found[0].quad.mean(0)) + 1e-3).all()
 
 
+def test_a_window_cut_by_both_sides_of_the_frame_is_found():
+    """A phone held close: the LCD runs off the frame left and right (most of pump-lq)."""
+    image, _ = photo(0.0, window=(640, 330, 1400, 260))
+    found = find_windows(image)
+    assert found, "no window"
+    top, bottom = found[0].quad[:, 1].min(), found[0].quad[:, 1].max()
+    assert abs(top - 200) < 15 and abs(bottom - 460) < 15, found[0].quad
+
+
 def test_open_scenes_and_tall_shapes_are_not_windows():
     rng = np.random.default_rng(1)
     noise = np.clip(rng.normal(128, 30, (480, 640)), 0, 255).astype(np.uint8)
