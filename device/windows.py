@@ -30,6 +30,13 @@ from .preprocess import GreyImage
 WORK_WIDTH = 320
 MIN_AREA = 0.015  # of the frame
 MIN_FILL = 0.75  # of the window's minimum-area rectangle
+# "Darker than its surroundings" is judged against the mean of a block half the work width
+# across. A window is often most of the frame (a phone held close to the pump); a smaller
+# block sits wholly inside it and sees its middle as no darker than itself, so only a band
+# along the window's edges is dark, and a window the frame cuts off is no closed shape.
+# Blocks of 81 / 121 / 161 / 241 px found a window in 755 / 801 / 819 / 814 of the 858
+# pump photos; 161 read pump-hq best (BENCHMARKS.md, session 25).
+DARKER_BLOCK = 2 * (WORK_WIDTH // 4) + 1
 ASPECT = (1.5, 9.0)  # width / height
 # The digits sit inside the window, away from its bezel: the recogniser reads the inside
 # at two heights (tuned on the fuel-pump photos of pump-hq only, never on pump-mq/-lq).
@@ -45,7 +52,7 @@ def find_windows(grey: npt.NDArray[np.uint8], max_candidates: int = 2) -> list[C
     small = cv2.resize(grey, (WORK_WIDTH, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     blurred = cv2.GaussianBlur(small, (3, 3), 0)
     darker = cv2.adaptiveThreshold(blurred, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV,
-                                   2 * (WORK_WIDTH // 8) + 1, 8)
+                                   DARKER_BLOCK, 8)
     area = small.shape[0] * small.shape[1]
     found: list[Candidate] = []
     contours, _ = cv2.findContours(darker, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)

@@ -43,6 +43,15 @@ def test_a_window_cut_by_both_sides_of_the_frame_is_found():
     assert abs(top - 200) < 15 and abs(bottom - 460) < 15, found[0].quad
 
 
+def test_a_window_filling_the_top_of_the_frame_is_found():
+    """Held closer still, the LCD runs off the top too and fills most of the frame: the
+    darker-than-around test must judge its middle against more than the window itself."""
+    image, _ = photo(0.0, window=(640, 200, 1400, 500))
+    found = find_windows(image)
+    assert found, "no window"
+    assert found[0].quad[:, 1].max() == pytest.approx(450, abs=15), found[0].quad
+
+
 def test_open_scenes_and_tall_shapes_are_not_windows():
     rng = np.random.default_rng(1)
     noise = np.clip(rng.normal(128, 30, (480, 640)), 0, 255).astype(np.uint8)
