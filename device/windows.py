@@ -38,9 +38,12 @@ MIN_FILL = 0.75  # of the window's minimum-area rectangle
 # pump photos; 161 read pump-hq best (BENCHMARKS.md, session 25).
 DARKER_BLOCK = 2 * (WORK_WIDTH // 4) + 1
 ASPECT = (1.5, 9.0)  # width / height
-# The digits sit inside the window, away from its bezel: the recogniser reads the inside
-# at two heights (tuned on the fuel-pump photos of pump-hq only, never on pump-mq/-lq).
-INSETS = ((0.97, 0.9), (0.97, 0.75))
+# The recogniser reads the window at two heights: whole, and its middle. The window the
+# DARKER_BLOCK test finds hugs the LCD's glass, and a crop any shorter cut the top
+# segment off pump digits (7 read as 1, 9 as 4). Tuned on pump-hq only: (0.97, 0.9) and
+# (0.97, 0.75) read 0.752, (1.0, 1.05/0.9) 0.810, (1.0, 1.1/0.95) 0.793, (0.97, 1.05/0.9)
+# 0.789, (1.0, 1.0/0.85) 0.814 (BENCHMARKS.md, session 25).
+INSETS = ((1.0, 1.0), (1.0, 0.85))
 # A display window's inside holds its digits at nearly full height, each narrower than tall:
 # a window wider than this per digit read is a panel with a word on it ("GAS" read as 6).
 WINDOW_WIDTH_PER_DIGIT = 1.6
@@ -74,7 +77,7 @@ def find_windows(grey: npt.NDArray[np.uint8], max_candidates: int = 2) -> list[C
 
 
 def inside(quad: Quad) -> list[Quad]:
-    """The window's inside at each of INSETS (width, height kept), centred."""
+    """The window at each of INSETS (width, height kept), centred."""
     return [scale_about_centre(quad, inset) for inset in INSETS]
 
 

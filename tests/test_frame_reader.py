@@ -192,3 +192,37 @@ def test_a_read_inside_a_display_window_needs_less_confidence_than_a_detector_bo
     assert FrameReader(UnsureRecognizer(), nothing, windows=window).read(frame).text == "7900"
     strict = FrameReader(UnsureRecognizer(), nothing, windows=window, min_confidence=0.6)
     assert strict.read(frame).text == ""  # the one configurable floor still moves both
+
+
+SEGMENTS = {"0": "abcdef", "3": "abcdg", "4": "bcfg", "9": "abcdfg"}
+
+
+def pump_lcd(text: str) -> np.ndarray:
+    """A phone photo of a fuel pump held close: a dark LCD window whose thin seven-segment
+    digits reach to within 5 % of its top and bottom, 'LITRES' printed below."""
+    import cv2
+
+    image = np.full((720, 1280), 215, np.uint8)
+    x0, y0, width, height = 160, 200, 960, 260
+    image[y0:y0 + height, x0:x0 + width] = 70
+    tall = height * 0.9
+    wide, thick, pitch = tall * 0.5, int(tall * 0.08), tall * 0.8
+    for i, digit in enumerate(text):
+        x, y = x0 + 0.95 * width - pitch * (len(text) - i), y0 + 0.05 * height
+        left, right, top, middle, bottom = x, x + wide, y, y + tall / 2, y + tall
+        ends = {"a": ((left, top), (right, top)), "b": ((right, top), (right, middle)),
+                "c": ((right, middle), (right, bottom)), "d": ((left, bottom), (right, bottom)),
+                "e": ((left, middle), (left, bottom)), "f": ((left, top), (left, middle)),
+                "g": ((left, middle), (right, middle))}
+        for segment in SEGMENTS[digit]:
+            (ax, ay), (bx, by) = ends[segment]
+            cv2.line(image, (int(ax), int(ay)), (int(bx), int(by)), 30, thick)
+    cv2.putText(image, "LITRES", (500, 560), cv2.FONT_HERSHEY_SIMPLEX, 2, 20, 5)
+    return image
+
+
+@pytest.mark.parametrize("text", ["9300", "4900"])
+def test_digits_as_tall_as_their_display_window_read_whole(reader, text):
+    # The window is read whole and at its middle 85 %. Read at 90 % and 75 % of its height
+    # (windows.INSETS before), these read 930 and 490.
+    assert reader.read(pump_lcd(text)).text == text
