@@ -104,6 +104,10 @@ class RegionConfig:
                                "\"\" = the bundled one")
     windows: bool = _field(True, "mode auto: also read the inside of display windows (a meter's LCD "
                                  "filling the frame) on every search, beside the finder's regions")
+    fallback: bool = _field(True, "mode auto, finder learned: when neither the detector's regions nor the "
+                                  "display windows read above min_confidence, read the classical edge "
+                                  "blobs (a small number straight on a plain surface, which the detector "
+                                  "misses), keeping their reads only above 1.6x min_confidence")
     track_every: int = _field(10, "mode auto, finder learned: re-read the last confident strip for up "
                                   "to N frames while the scene stands still, then search again; "
                                   "0 = search every frame", min=0, max=1000)

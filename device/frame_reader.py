@@ -6,7 +6,9 @@ recogniser's own confidence picks the answer. With the detector, a sure read
 ends the search once its region's crops are read. The insides of display windows
 (``windows``, a second finder) are read on every searched frame too and compete
 with the detector's regions: where the detector's box cut a digit off ('6900' of
-16900) the window's read is longer (BENCHMARKS.md, session 24). A frame whose best
+16900) the window's read is longer (BENCHMARKS.md, session 24). When neither reads
+anything above the floor, a ``fallback`` finder (the classical edge blobs) is read
+last: the detector misses small numbers on a plain surface. A frame whose best
 found region reads below its finder's floor (``min_confidence`` times the finder's
 ``floor_scale``) reads as no digits at all. A fixed region (full frame,
 rectangle, quadrilateral) is always read, whatever the confidence: the
@@ -101,11 +103,14 @@ def _too_wide(quad: Quad, digits: int, per_digit: float | None) -> bool:
 
 class FrameReader:
     def __init__(self, recognizer: Recognizer, finder: Finder, *, windows: Finder | None = None,
-                 min_confidence: float = RegionConfig.min_confidence, track_every: int = 0) -> None:
+                 fallback: Finder | None = None, min_confidence: float = RegionConfig.min_confidence,
+                 track_every: int = 0) -> None:
         self.recognizer = recognizer
         self.finder = finder
         # Read on every search beside the finder's regions; never for a fixed region.
         self.windows = windows if finder.per_digit is not None else None
+        # Read when nothing else read above the floor; never for a fixed region.
+        self.fallback = fallback if finder.per_digit is not None else None
         self.min_confidence = min_confidence
         self.sure = SURE  # reported by the bench's pipeline description
         # 0: every frame is searched afresh. N: a stream; re-read the last confident
@@ -213,6 +218,12 @@ class FrameReader:
             latency[SEGMENT] += _ms(w0)
             best = self._search(grey, self.windows, window_groups, latency, best)
             candidates += sum(len(group) for group in window_groups)
+        if self.fallback is not None and (best is None or best.read.confidence < best.floor):
+            b0 = time.monotonic()
+            fallback_groups = self.fallback.find(grey)
+            latency[SEGMENT] += _ms(b0)
+            best = self._search(grey, self.fallback, fallback_groups, latency, best)
+            candidates += sum(len(group) for group in fallback_groups)
         if thumb is not None:
             # Only a frame with one strip in it is tracked: where the detector saw two,
             # the read may be a part of the number ('854' of '454854'), and tracking

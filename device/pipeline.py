@@ -21,7 +21,7 @@ from .frame_reader import FrameReader
 from .geometry import rect_quad
 from .preprocess import opencv_for_pipeline
 from .recognizer import Recognizer
-from .segment import ClassicalFinder
+from .segment import ClassicalFinder, FallbackFinder
 from .stabilise import Stabiliser
 from .windows import WindowsFinder
 
@@ -37,8 +37,8 @@ class Pipeline:
         reader = self.reader
         detector = reader.finder.detector if isinstance(reader.finder, LearnedFinder) else None
         parts = {"recogniser": self.recognizer.info, "reader": reader, "finder": reader.finder,
-                 "windows": reader.windows, "detector": detector and detector.info,
-                 "stabiliser": self.stabiliser}
+                 "windows": reader.windows, "fallback": reader.fallback,
+                 "detector": detector and detector.info, "stabiliser": self.stabiliser}
         return {"model": self.recognizer.sha256, **{name: _settings(part) for name, part in parts.items()}}
 
 
@@ -59,8 +59,9 @@ def build_pipeline(config: Config, *, full_frame: bool = False) -> Pipeline:
     model = config.model
     recognizer = Recognizer(model.path or None, threads=model.threads, runtime=model.runtime or None)
     finder = FixedRegion() if full_frame else make_finder(config.region, model)
+    fallback = FallbackFinder() if config.region.fallback and isinstance(finder, LearnedFinder) else None
     reader = FrameReader(recognizer, finder, windows=WindowsFinder() if config.region.windows else None,
-                         min_confidence=config.region.min_confidence,
+                         fallback=fallback, min_confidence=config.region.min_confidence,
                          track_every=config.region.track_every)
     pipeline = Pipeline(recognizer, reader, Stabiliser.from_config(config.stabiliser))
     opencv_for_pipeline(model.threads)

@@ -42,7 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="--roi auto: the learned strip detector (default) or classical edge blobs")
     p.add_argument("--detector", metavar="PATH", help="strip detector bundle (default: the bundled one)")
     p.add_argument("--no-windows", dest="windows", action="store_false",
-                   help="--roi auto: do not fall back to reading display windows")
+                   help="--roi auto: do not read display windows")
+    p.add_argument("--no-fallback", dest="fallback", action="store_false",
+                   help="--roi auto: do not read the classical edge blobs when nothing else read")
     p.add_argument("--min-confidence", type=float, default=RegionConfig.min_confidence, metavar="C",
                    help="--roi auto: a best found strip below this confidence (0..1) reads as no "
                         f"digits (region.min_confidence, default {RegionConfig.min_confidence})")
@@ -109,7 +111,8 @@ def run(args: argparse.Namespace, env: Env) -> int:
     # Each image is independent: no tracking. The rest is the daemon's pipeline.
     config = config_from({"model": {"path": args.model or "", "threads": args.threads},
                           "region": {"finder": args.finder, "detector": args.detector or "",
-                                     "windows": args.windows, "track_every": 0,
+                                     "windows": args.windows, "fallback": args.fallback,
+                                     "track_every": 0,
                                      "min_confidence": args.min_confidence}}, "digitcam read")
     pipeline = build_pipeline(config, full_frame=roi != "auto")
     paths = list(expand(args.paths))

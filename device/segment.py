@@ -131,3 +131,15 @@ class ClassicalFinder(Finder):
 
     def find(self, grey: GreyImage) -> list[list[Quad]]:
         return [[expand(c.quad)] for c in find_strips(grey)]
+
+
+class FallbackFinder(ClassicalFinder):
+    """The edge blobs, read only when the strip detector and the display windows read
+    nothing above the floor. The detector misses a small number straight on a plain
+    surface (a label, a page: median 26 px tall in `make pipeline-check`'s plain frames),
+    which the recogniser reads well once it is cut out; the blobs find it. On a cluttered
+    frame they also find edges that read as digits, so their reads must be surer: at 1.6
+    of the floor (0.8 by default). Set on dev frames (`trainer scenes --seed 9025`), never
+    on the measured sets (BENCHMARKS.md, session 25)."""
+
+    floor_scale = 1.6

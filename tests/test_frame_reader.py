@@ -8,6 +8,7 @@ from digitcam.device.finder import Finder
 from digitcam.device.frame_reader import FrameReader
 from digitcam.device.geometry import rectify
 from digitcam.device.recognizer import Recognizer
+from digitcam.device.segment import FallbackFinder
 from digitcam.device.windows import WindowsFinder
 
 pytestmark = pytest.mark.tflite_runtime
@@ -21,7 +22,8 @@ DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 @pytest.fixture(scope="module")
 def reader() -> FrameReader:
-    return FrameReader(Recognizer(), LearnedFinder(StripDetector()), windows=WindowsFinder())
+    return FrameReader(Recognizer(), LearnedFinder(StripDetector()), windows=WindowsFinder(),
+                       fallback=FallbackFinder())
 
 
 def frame_with(text: str) -> np.ndarray:
@@ -226,3 +228,44 @@ def test_digits_as_tall_as_their_display_window_read_whole(reader, text):
     # The window is read whole and at its middle 85 %. Read at 90 % and 75 % of its height
     # (windows.INSETS before), these read 930 and 490.
     assert reader.read(pump_lcd(text)).text == text
+
+
+@pytest.mark.parametrize("face, size, text",
+                         [(DEJAVU, 24, "4071"), (ITALIC, 24, "1234567"), (DEJAVU, 28, "58")])
+def test_a_small_number_on_a_plain_surface_is_read_by_the_fallback(reader, face, size, text):
+    # The strip detector proposes nothing here, nor do display windows: each of these read
+    # as nothing before the edge blobs were read as a fallback.
+    img = Image.new("L", (640, 480), 90)
+    ImageDraw.Draw(img).text((150, 200), text, font=ImageFont.truetype(face, size), fill=235)
+    frame = np.asarray(img)
+    assert FrameReader(reader.recognizer, reader.finder, windows=reader.windows).read(frame).text == ""
+    assert reader.read(frame).text == text
+
+
+class SureRecognizer:
+    """Reads every strip as 58 at a set confidence."""
+
+    def __init__(self, confidence: float) -> None:
+        self.confidence = confidence
+
+    def read_grey(self, strip):
+        from digitcam.device.decode import Recognition
+        from digitcam.device.profiling import DECODE, INFER, PREPROCESS
+
+        return Recognition("58", self.confidence, (self.confidence,) * 2,
+                           {PREPROCESS: 0.0, INFER: 0.0, DECODE: 0.0})
+
+
+def test_the_fallback_is_read_last_and_needs_a_surer_read():
+    frame = np.full((480, 640), 90, np.uint8)
+    box = np.float32([[100, 200], [300, 200], [300, 260], [100, 260]])
+    nothing = OneRegion(box)
+    nothing.find = lambda grey: []  # type: ignore[method-assign]
+    blobs = OneRegion(box)
+    blobs.floor_scale = FallbackFinder.floor_scale
+    assert FallbackFinder.floor_scale * 0.5 == pytest.approx(0.8)  # the premise
+    assert FrameReader(SureRecognizer(0.75), nothing, fallback=blobs).read(frame).text == ""
+    assert FrameReader(SureRecognizer(0.85), nothing, fallback=blobs).read(frame).text == "58"
+    # Not read at all when the detector's region read above the floor.
+    read = FrameReader(SureRecognizer(0.85), OneRegion(box), fallback=blobs).read(frame)
+    assert read.text == "58" and read.candidates == 1
