@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .geometry import Quad, rect_quad, rectify
+from .geometry import Quad, rect_quad, rectify, scale_about_centre
 from .preprocess import GreyImage
 
 # A found strip at least this many heights wide for every digit read in it holds more
@@ -78,9 +78,19 @@ class Aligner:
         return self.shift
 
 
+# A fixed region is read twice: as drawn, and with this share of its height cut off top
+# and bottom. A region drawn with room around the digits (a window's edge, a neighbour's
+# sliver) shrinks them in the model's 32-px input; the tighter framing reads them larger.
+# The second read is taken only when it is surer by REFRAME_MARGIN (frame_reader). Set on
+# strips composed from the training meters' real crops and on the synthetic and seed sets,
+# never on the held-out meters (BENCHMARKS.md, session 25).
+REFRAME_TRIM = 1 / 12
+
+
 class FixedRegion(Finder):
     """A fixed mount's rectangle or quadrilateral (kept on target by an ``Aligner``),
-    or the whole frame (``quad`` None) as it is, unwarped."""
+    or the whole frame (``quad`` None) as it is, unwarped; each read as drawn and
+    trimmed by ``REFRAME_TRIM`` top and bottom."""
 
     per_digit = None
 
@@ -90,8 +100,13 @@ class FixedRegion(Finder):
 
     def find(self, grey: GreyImage) -> list[list[Quad]]:
         if self.quad is None:
-            return [[rect_quad(0, 0, grey.shape[1], grey.shape[0])]]
-        return [[self.quad + (self.aligner.update(grey) if self.aligner else 0)]]
+            region = rect_quad(0, 0, grey.shape[1], grey.shape[0])
+        else:
+            region = self.quad + (self.aligner.update(grey) if self.aligner else 0)
+        return [[region, scale_about_centre(region, (1.0, 1.0 - 2 * REFRAME_TRIM))]]
 
     def cut(self, grey: GreyImage, quad: Quad) -> GreyImage:
-        return grey if self.quad is None else rectify(grey, quad)
+        if self.quad is None:  # the whole frame, or a band of its rows: a view, not a copy
+            top, bottom = (round(float(y)) for y in (quad[0, 1], quad[2, 1]))
+            return grey[max(0, top):max(top + 1, bottom)]
+        return rectify(grey, quad)

@@ -269,3 +269,35 @@ def test_the_fallback_is_read_last_and_needs_a_surer_read():
     # Not read at all when the detector's region read above the floor.
     read = FrameReader(SureRecognizer(0.85), OneRegion(box), fallback=blobs).read(frame)
     assert read.text == "58" and read.candidates == 1
+
+
+class HeightRecognizer:
+    """Reads a strip by its height: the full 120 rows as '12' at 0.80, the trimmed 100 as
+    '123' at ``trimmed``: a region drawn with room above and below, as the held-out meters'
+    strips were, where the tighter framing reads the digits larger."""
+
+    def __init__(self, trimmed: float) -> None:
+        self.trimmed, self.heights = trimmed, []
+
+    def read_grey(self, strip):
+        from digitcam.device.decode import Recognition
+        from digitcam.device.profiling import DECODE, INFER, PREPROCESS
+
+        self.heights.append(strip.shape[0])
+        text, confidence = ("12", 0.80) if strip.shape[0] == 120 else ("123", self.trimmed)
+        return Recognition(text, confidence, (confidence,) * len(text),
+                           {PREPROCESS: 0.0, INFER: 0.0, DECODE: 0.0})
+
+
+@pytest.mark.parametrize("trimmed, text", [(0.95, "123"), (0.85, "12")])
+def test_a_fixed_region_is_also_read_trimmed_and_the_surer_framing_wins(trimmed, text):
+    from digitcam.device.finder import FixedRegion
+    from digitcam.device.frame_reader import REFRAME_MARGIN
+
+    assert 0.85 < 0.80 + REFRAME_MARGIN < 0.95  # the premise
+    recognizer = HeightRecognizer(trimmed)
+    frame = np.full((120, 300), 90, np.uint8)
+    result = FrameReader(recognizer, FixedRegion()).read(frame)
+    # The whole frame, then its rows 10..110 (a twelfth off top and bottom).
+    assert recognizer.heights == [120, 100]
+    assert result.text == text and result.candidates == 2
