@@ -170,29 +170,40 @@ def test_display_windows_are_read_even_after_a_sure_detector_read(reader):
     assert result.text == "7900" and np.array_equal(result.quad, whole) and result.candidates == 2
 
 
-class UnsureRecognizer:
-    """Reads every strip as 7900 at confidence 0.45: between the windows' floor and the detector's."""
+class StubRecognizer:
+    """Reads every strip as ``text`` at ``confidence``."""
+
+    def __init__(self, text: str, confidence: float) -> None:
+        self.text, self.confidence = text, confidence
 
     def read_grey(self, strip):
         from digitcam.device.decode import Recognition
         from digitcam.device.profiling import DECODE, INFER, PREPROCESS
 
-        return Recognition("7900", 0.45, (0.45,) * 4, {PREPROCESS: 0.0, INFER: 0.0, DECODE: 0.0})
+        return Recognition(self.text, self.confidence, (self.confidence,) * len(self.text),
+                           {PREPROCESS: 0.0, INFER: 0.0, DECODE: 0.0})
+
+
+def a_finder_that_finds_nothing_and_one_box_at(floor_scale: float):
+    """A blank frame, a finder that proposes nothing, and one box read at ``floor_scale``."""
+    frame = np.full((480, 640), 90, np.uint8)
+    box = np.float32([[100, 200], [300, 200], [300, 260], [100, 260]])
+    nothing = OneRegion(box)
+    nothing.find = lambda grey: []  # type: ignore[method-assign]
+    region = OneRegion(box)
+    region.floor_scale = floor_scale
+    return frame, box, nothing, region
 
 
 def test_a_read_inside_a_display_window_needs_less_confidence_than_a_detector_box():
     # A dark walled window is a display by its shape; a read in it is kept at 0.8 of the
     # floor (0.4 of 0.5), a read in a detector box only at the floor itself.
-    frame = np.full((480, 640), 90, np.uint8)
-    box = np.float32([[100, 200], [300, 200], [300, 260], [100, 260]])
-    nothing = OneRegion(box)
-    nothing.find = lambda grey: []  # type: ignore[method-assign]
-    window = OneRegion(box)
-    window.floor_scale = WindowsFinder.floor_scale
+    frame, box, nothing, window = a_finder_that_finds_nothing_and_one_box_at(WindowsFinder.floor_scale)
+    unsure = StubRecognizer("7900", 0.45)
     assert 0.5 * WindowsFinder.floor_scale <= 0.45 < 0.5  # the premise
-    assert FrameReader(UnsureRecognizer(), OneRegion(box)).read(frame).text == ""
-    assert FrameReader(UnsureRecognizer(), nothing, windows=window).read(frame).text == "7900"
-    strict = FrameReader(UnsureRecognizer(), nothing, windows=window, min_confidence=0.6)
+    assert FrameReader(unsure, OneRegion(box)).read(frame).text == ""
+    assert FrameReader(unsure, nothing, windows=window).read(frame).text == "7900"
+    strict = FrameReader(unsure, nothing, windows=window, min_confidence=0.6)
     assert strict.read(frame).text == ""  # the one configurable floor still moves both
 
 
@@ -242,32 +253,13 @@ def test_a_small_number_on_a_plain_surface_is_read_by_the_fallback(reader, face,
     assert reader.read(frame).text == text
 
 
-class SureRecognizer:
-    """Reads every strip as 58 at a set confidence."""
-
-    def __init__(self, confidence: float) -> None:
-        self.confidence = confidence
-
-    def read_grey(self, strip):
-        from digitcam.device.decode import Recognition
-        from digitcam.device.profiling import DECODE, INFER, PREPROCESS
-
-        return Recognition("58", self.confidence, (self.confidence,) * 2,
-                           {PREPROCESS: 0.0, INFER: 0.0, DECODE: 0.0})
-
-
 def test_the_fallback_is_read_last_and_needs_a_surer_read():
-    frame = np.full((480, 640), 90, np.uint8)
-    box = np.float32([[100, 200], [300, 200], [300, 260], [100, 260]])
-    nothing = OneRegion(box)
-    nothing.find = lambda grey: []  # type: ignore[method-assign]
-    blobs = OneRegion(box)
-    blobs.floor_scale = FallbackFinder.floor_scale
+    frame, box, nothing, blobs = a_finder_that_finds_nothing_and_one_box_at(FallbackFinder.floor_scale)
     assert FallbackFinder.floor_scale * 0.5 == pytest.approx(0.8)  # the premise
-    assert FrameReader(SureRecognizer(0.75), nothing, fallback=blobs).read(frame).text == ""
-    assert FrameReader(SureRecognizer(0.85), nothing, fallback=blobs).read(frame).text == "58"
+    assert FrameReader(StubRecognizer("58", 0.75), nothing, fallback=blobs).read(frame).text == ""
+    assert FrameReader(StubRecognizer("58", 0.85), nothing, fallback=blobs).read(frame).text == "58"
     # Not read at all when the detector's region read above the floor.
-    read = FrameReader(SureRecognizer(0.85), OneRegion(box), fallback=blobs).read(frame)
+    read = FrameReader(StubRecognizer("58", 0.85), OneRegion(box), fallback=blobs).read(frame)
     assert read.text == "58" and read.candidates == 1
 
 
