@@ -59,12 +59,12 @@ SURE = 0.6
 # scene's frames differ by at most 7.7 grey levels; two different scenes by at
 # least 10.8, 15 or more in 99 % of pairs.
 MOTION_THUMB = (40, 30)
+MOTION_LEVEL = 9.0
 # A fixed region's second framing (finder.REFRAME_TRIM) replaces its first read only when
 # surer by this much. Set on strips of the training meters' real crops, the synthetic kinds
 # and the seed protocol: at 0.1 no set read worse than one framing (at 0, seed-inverted
 # lost 3 strips of 2,000); BENCHMARKS.md, session 25.
 REFRAME_MARGIN = 0.1
-MOTION_LEVEL = 9.0
 
 
 @dataclass(frozen=True)
@@ -173,9 +173,6 @@ class FrameReader:
         digits. A sure read ends the search after its region's crops, not before: the tight
         crop can clip a digit the looser one keeps (pump photos read '900' of 7900 at 0.68,
         '0602' of 10602 at 0.96), and of two confident reads the longer wins (``_better``)."""
-        # Only a found strip can be a false find; a region the user fixed is always read.
-        if finder.per_digit is None:
-            return self._read_fixed(grey, finder, groups, latency)
         floor = self.min_confidence * finder.floor_scale
         for group in groups:
             for quad in group:
@@ -187,6 +184,15 @@ class FrameReader:
             if finder.stop_when_sure and best is not None and best.read.confidence >= self.sure:
                 break
         return best
+
+    def _search_also(self, grey: GreyImage, finder: Finder, latency: dict[str, float],
+                     best: _Best | None) -> tuple[_Best | None, int]:
+        """A second finder's regions searched against the best read so far; and how many
+        crops it proposed."""
+        f0 = time.monotonic()
+        groups = finder.find(grey)
+        latency[SEGMENT] += _ms(f0)
+        return self._search(grey, finder, groups, latency, best), sum(len(group) for group in groups)
 
     def _read_fixed(self, grey: GreyImage, finder: Finder, groups: list[list[Quad]],
                     latency: dict[str, float]) -> _Best | None:
@@ -230,20 +236,17 @@ class FrameReader:
         latency[DETECT] = _ms(f0)
         latency[SEGMENT] += latency[DETECT]
         quads = [q for group in groups for q in group]
-        best = self._search(grey, self.finder, groups, latency)
         candidates = len(quads)
+        if self.finder.per_digit is None:  # a region the user fixed: always read, never a false find
+            best = self._read_fixed(grey, self.finder, groups, latency)
+        else:
+            best = self._search(grey, self.finder, groups, latency)
         if self.windows is not None:
-            w0 = time.monotonic()
-            window_groups = self.windows.find(grey)
-            latency[SEGMENT] += _ms(w0)
-            best = self._search(grey, self.windows, window_groups, latency, best)
-            candidates += sum(len(group) for group in window_groups)
+            best, found = self._search_also(grey, self.windows, latency, best)
+            candidates += found
         if self.fallback is not None and (best is None or best.read.confidence < best.floor):
-            b0 = time.monotonic()
-            fallback_groups = self.fallback.find(grey)
-            latency[SEGMENT] += _ms(b0)
-            best = self._search(grey, self.fallback, fallback_groups, latency, best)
-            candidates += sum(len(group) for group in fallback_groups)
+            best, found = self._search_also(grey, self.fallback, latency, best)
+            candidates += found
         if thumb is not None:
             # Only a frame with one strip in it is tracked: where the detector saw two,
             # the read may be a part of the number ('854' of '454854'), and tracking

@@ -129,8 +129,10 @@ def _line_chains(found: list[Candidate]) -> list[Candidate]:
 class ClassicalFinder(Finder):
     """``find_strips``'s proposals, each grown by ``expand``'s default margins."""
 
+    max_candidates = 4
+
     def find(self, grey: GreyImage) -> list[list[Quad]]:
-        return [[expand(c.quad)] for c in find_strips(grey)]
+        return [[expand(c.quad)] for c in find_strips(grey, self.max_candidates)]
 
 
 class FallbackFinder(ClassicalFinder):
@@ -143,12 +145,7 @@ class FallbackFinder(ClassicalFinder):
     (`trainer scenes --seed 9025`), never on the measured sets (BENCHMARKS.md, session 25)."""
 
     floor_scale = 1.6
-
-    def find(self, grey: GreyImage) -> list[list[Quad]]:
-        return [[expand(c.quad)] for c in find_strips(grey, FALLBACK_CANDIDATES)]
-
-
-# Only the best blob: on dev frames the best of 1 / 2 / 3 / 4 read plain numbers 0.780 /
-# 0.783 / 0.783 / 0.783, lone words as nothing 0.96 / 0.94 / 0.94 / 0.94, and each
-# blob read costs an inference on a frame where nothing else read.
-FALLBACK_CANDIDATES = 1
+    # Only the best blob: on dev frames the best of 1 / 2 / 3 / 4 read plain numbers 0.780 /
+    # 0.783 / 0.783 / 0.783, lone words as nothing 0.96 / 0.94 / 0.94 / 0.94, and each
+    # blob read costs an inference on a frame where nothing else read.
+    max_candidates = 1
