@@ -26,7 +26,7 @@ APT_TEST := mosquitto openssl chromium chromium-driver
 APT_E2E := debootstrap systemd-container openssh-client rsync
 APT_E2E_ARM64 := qemu-user-static binfmt-support
 
-.PHONY: demo test lint typecheck pytest test-tflite-runtime e2e e2e-arm64 train detector seed-check pipeline-check real-data real-check photo-check bench-frames latency-bench clean
+.PHONY: demo test lint typecheck pytest test-tflite-runtime e2e e2e-arm64 train detector seed-check pipeline-check real-data real-check source-check photo-check bench-frames latency-bench clean
 
 define apt_install
 	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -131,6 +131,21 @@ real-check: $(VENV)/.dev
 	$(VENV)/bin/digitcam trainer real-strips '$(REAL_SET)' runs/realstrips --count 1000 >/dev/null
 	$(VENV)/bin/digitcam read --roi full --json runs/realstrips > runs/realstrips.jsonl
 	$(VENV)/bin/digitcam trainer score runs/realstrips/labels.csv runs/realstrips.jsonl
+
+# A second source, measured on only: the author's own four meters (cold, hot and plain water,
+# gas; 1,370 roller crops, labelled by folder) in github.com/ardiloot/meter-digits-recognizer,
+# which states no licence, so never trained on. Held out by source, not only by meter:
+#   git clone https://github.com/ardiloot/meter-digits-recognizer ../meter-digits-recognizer
+SOURCE ?= ../meter-digits-recognizer
+source-check: $(VENV)/.dev
+	$(VENV)/bin/digitcam trainer import-real '$(SOURCE)/images' --out runs/source --label-from folder \
+		--meter-from-name '^\d+_((?:cold_|hot_)?water_meter|gas_meter)_\d{8}_\d+\.jpg$$' --measure-only \
+		--repo ardiloot/meter-digits-recognizer --licence 'none stated (measure only)' \
+		--commit "$$(git -C '$(SOURCE)' rev-parse HEAD 2>/dev/null || echo unknown)" > runs/source.json
+	$(VENV)/bin/digitcam trainer real-strips "$$($(PY) -c 'import json; print(json.load(open("runs/source.json"))["set"])')" \
+		runs/sourcestrips --count 1000 >/dev/null
+	$(VENV)/bin/digitcam read --roi full --json runs/sourcestrips > runs/sourcestrips.jsonl
+	$(VENV)/bin/digitcam trainer score runs/sourcestrips/labels.csv runs/sourcestrips.jsonl
 
 # Whole phone photos of fuel-pump LCDs (github.com/SachaIZADI/Seven-Segment-OCR, no licence
 # given: used to measure only, never trained on), read with the automatic region. The label

@@ -112,6 +112,41 @@ def test_an_empty_or_missing_folder_is_a_clear_error(tmp_path):
         real.import_real([tmp_path / "nope"], tmp_path / "out")
 
 
+def test_a_snapshot_labelled_by_folder_with_the_meter_in_the_name_imports_measure_only(tmp_path):
+    # ardiloot/meter-digits-recognizer's layout: images/<label>/<window>_<meter>_<date>_<time>.jpg.
+    # The name's leading number is the window, not the label; the set states no licence.
+    seed = 0
+    for label in (3, 7):
+        (tmp_path / "images" / str(label)).mkdir(parents=True)
+        for meter in ("cold_water_meter", "gas_meter"):
+            for window in range(4):
+                seed += 1
+                name = f"{window}_{meter}_20210126_{180000 + seed}.jpg"
+                cv2.imwrite(str(tmp_path / "images" / str(label) / name), crop(label, -1, seed))
+    cv2.imwrite(str(tmp_path / "images" / "3" / "Ziffer_3_0001.jpg"), crop(3, -1, 500))  # not the author's
+    path = real.import_real([tmp_path / "images"], tmp_path / "set", label_from="folder",
+                            meter_from_name=r"^\d+_((?:cold_)?water_meter|gas_meter)_\d{8}_\d+\.jpg$",
+                            measure_only=True)
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert manifest["meters"] == ["coldwatermeter", "gasmeter"] and manifest["measure_only"]
+    assert manifest["skipped"] == {"no meter in the name": 1}
+    loaded = real.RealSet.load(path)
+    assert len(loaded.crops("held-out")) == 16 and not loaded.crops("train").size
+    assert sorted(set(loaded.digits.tolist())) == [3, 7]  # from the folder, not the window number
+    from digitcam.device.errors import DigitcamError
+
+    with pytest.raises(DigitcamError, match="measure only"):
+        real.RealSet.for_training(path)
+
+
+def test_holding_out_a_meter_the_snapshot_lacks_is_a_clear_error(crop_tree, tmp_path):
+    result = run_cli("trainer", "import-real", str(crop_tree), "--out", str(tmp_path / "set"),
+                     "--held-out", "watermeter/other/bobb")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "--held-out watermeter/other/bobb: no such meter" in result.stderr
+    assert not (tmp_path / "set").exists()
+
+
 def test_composed_strips_carry_one_label_digit_per_window(real_set):
     loaded = real.RealSet.load(real_set)
     rng = np.random.default_rng(0)

@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--licence", help="the snapshot's licence")
     p.add_argument("--held-out", action="append", metavar="METER",
                    help="hold out this meter (repeatable; default: a fixed choice by meter name)")
+    p.add_argument("--label-from", choices=("name", "folder"), default="name",
+                   help="where a crop's label is: the start of its name, else its folder (default), "
+                        "or its folder only")
+    p.add_argument("--meter-from-name", metavar="REGEX",
+                   help="the meter is the pattern's first group in the file name, not the folder "
+                        "(files it does not match are skipped)")
+    p.add_argument("--measure-only", action="store_true",
+                   help="hold out every meter: a snapshot that states no licence is measured on, "
+                        "never trained on (train and finetune refuse the set)")
     p.set_defaults(handler=cmd_import_real)
 
     p = tsub.add_parser("real-strips", help="write strips composed from the held-out meters of a "
@@ -256,6 +266,10 @@ def cmd_train(args: argparse.Namespace, env: Any) -> int:
     if config.real_path and not Path(config.real_path).is_file():
         raise DigitcamError(f"{config.real_path}: real-crop set not found; make it from a local "
                             "snapshot with `digitcam trainer import-real DIR` (make real-data)")
+    if config.real_path:
+        from .real import RealSet
+
+        RealSet.for_training(config.real_path)
     _log_to_run_dir(config.out_dir)
     if args.train_only:
         from .train import train
@@ -379,7 +393,12 @@ def cmd_import_real(args: argparse.Namespace, env: Any) -> int:
 
     source = {k: v for k, v in (("repo", args.repo), ("commit", args.commit),
                                 ("licence", args.licence)) if v}
-    path = import_real(args.dirs, args.out, source, args.held_out)
+    try:
+        re.compile(args.meter_from_name or "")
+    except re.error as exc:
+        raise DigitcamError(f"--meter-from-name {args.meter_from_name!r}: {exc}") from None
+    path = import_real(args.dirs, args.out, source, args.held_out, label_from=args.label_from,
+                       meter_from_name=args.meter_from_name, measure_only=args.measure_only)
     manifest = json.loads(path.with_suffix(".json").read_text())
     print(json.dumps({"set": str(path), "version": manifest["version"], "crops": manifest["crops"],
                       "split": manifest["split"], "held_out_meters": manifest["held_out_meters"],

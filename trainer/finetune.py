@@ -104,7 +104,7 @@ def load_real(inputs: list[Path]) -> RealInputs:
         if path.suffix == ".npz":
             if real_set is not None:
                 raise DigitcamError(f"{path}: give one real-crop set (import-real can read many folders)")
-            real_set = RealSet.load(path)
+            real_set = RealSet.for_training(path)
             sources.append({"set": str(path), "version": real_set.manifest["version"],
                             "sources": real_set.manifest["sources"]})
             continue

@@ -90,6 +90,17 @@ class RealSet:
                    arrays["meter_index"], list(manifest["meters"]), list(manifest["meter_kinds"]),
                    arrays["held_out"], manifest)
 
+    @classmethod
+    def for_training(cls, path: str | Path) -> RealSet:
+        """``load``, refusing a set with nothing to train on: one imported measure-only
+        (a snapshot that states no licence) or with every meter held out."""
+        loaded = cls.load(path)
+        if not loaded.crops("train").size:
+            why = "measure only: its snapshot states no licence" if loaded.manifest.get("measure_only") \
+                else "every meter is held out"
+            raise DigitcamError(f"{path}: no crops to train on ({why})")
+        return loaded
+
     def crops(self, split: str, kind: str | None = None) -> npt.NDArray[np.intp]:
         """Indices of the crops in ``split`` ('train' or 'held-out'), of ``kind`` if given."""
         meter_held = self.held_out[self.meter_index]
@@ -116,9 +127,13 @@ def meter_name(relative_dir: Path) -> str:
     return "/".join(p for p in parts[:3] if p) or "root"
 
 
-def parse_label(path: Path) -> tuple[int, int] | None:
-    """(digit, tenths) from the file name or, failing that, the folder; tenths -1 when none."""
-    m = NAME_LABEL.match(path.name) or DIR_LABEL.match(path.parent.name)
+def parse_label(path: Path, label_from: str = "name") -> tuple[int, int] | None:
+    """(digit, tenths) from the file name or, failing that, the folder; tenths -1 when none.
+    ``label_from="folder"``: the folder only, for layouts whose names start with something
+    else (ardiloot/meter-digits-recognizer: ``images/7/3_hot_water_meter_….jpg`` is a 7 in
+    the meter's fourth window)."""
+    name = None if label_from == "folder" else NAME_LABEL.match(path.name)
+    m = name or DIR_LABEL.match(path.parent.name)
     if not m:
         return None
     return int(m.group(1)), int(m.group(2)) if m.group(2) is not None else -1
@@ -149,13 +164,20 @@ def _git_revision(root: Path) -> str | None:
 
 
 def import_real(roots: list[Path], out_dir: Path, source: dict[str, str] | None = None,
-                held_out_meters: list[str] | None = None) -> Path:
+                held_out_meters: list[str] | None = None, *, label_from: str = "name",
+                meter_from_name: str | None = None, measure_only: bool = False) -> Path:
     """Read every labelled crop under ``roots`` into ``out_dir/real-VERSION.npz`` (+ .json).
 
     VERSION is a hash of what was read (names, labels and bytes), so the same snapshot
     always gives the same file and a training config can name it. Duplicate images
     (the same bytes under two names) are kept once.
+
+    ``meter_from_name``: a pattern whose first group names the meter in the file name, for
+    layouts with one folder per label rather than per meter; a file it does not match is
+    skipped. ``measure_only``: every meter held out, for a snapshot that states no licence
+    (it may be measured on, never trained on).
     """
+    meter_pattern = re.compile(meter_from_name) if meter_from_name else None
     files: list[tuple[Path, Path]] = []
     for root in roots:
         if not root.is_dir():
@@ -167,9 +189,13 @@ def import_real(roots: list[Path], out_dir: Path, source: dict[str, str] | None 
     skipped: Counter[str] = Counter()
     version = hashlib.sha256()
     for root, path in files:
-        label = parse_label(path)
+        label = parse_label(path, label_from)
         if label is None:
             skipped["no label in the name"] += 1
+            continue
+        named = meter_pattern.search(path.name) if meter_pattern else None
+        if meter_pattern and (named is None or not named.groups()):
+            skipped["no meter in the name"] += 1
             continue
         data = path.read_bytes()
         digest = hashlib.sha1(data).hexdigest()
@@ -181,7 +207,8 @@ def import_real(roots: list[Path], out_dir: Path, source: dict[str, str] | None 
             skipped["unreadable or tiny"] += 1
             continue
         seen.add(digest)
-        meter = meter_name(path.parent.relative_to(root))
+        meter = (meter_name(Path(named.group(1))) if named is not None
+                 else meter_name(path.parent.relative_to(root)))
         meter_of.append(meters.setdefault(meter, len(meters)))
         images.append(cv2.resize(grey, (CROP_W, CROP_H), interpolation=cv2.INTER_AREA))
         aspects.append(grey.shape[1] / grey.shape[0])
@@ -193,8 +220,13 @@ def import_real(roots: list[Path], out_dir: Path, source: dict[str, str] | None 
                             "(names must start with the digit, e.g. 3_x.jpg or 3.7_x.jpg)")
     names = list(meters)
     chosen = set(held_out_meters) if held_out_meters else None
+    if chosen is not None and chosen - set(names):  # a typo would silently hold out nothing
+        raise DigitcamError(f"--held-out {', '.join(sorted(chosen - set(names)))}: no such meter; "
+                            f"the meters are {', '.join(names)}")
     if chosen is None and set(KNOWN_HELD_OUT) <= set(meters):
         chosen = set(KNOWN_HELD_OUT)
+    if measure_only:
+        chosen = set(names)
     held = np.array([(m in chosen) if chosen is not None else _is_held_out(m) for m in names])
     kinds = [meter_kind(m) for m in names]
     for kind in REAL_KINDS:  # every kind needs meters on both sides to be measured at all
@@ -220,6 +252,7 @@ def import_real(roots: list[Path], out_dir: Path, source: dict[str, str] | None 
                                         if h == (split == "held-out") and k == kind))
                           for kind in REAL_KINDS} for split in ("train", "held-out")},
         "label_rule": "roller d.t reads d for t<=4, d+1 for t>=6; t=5 either",
+        "measure_only": measure_only,
     }
     npz.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n")
     logger.info("imported %d crops from %d meters (%s skipped) into %s", len(images), len(names),
