@@ -61,9 +61,10 @@ SURE = 0.6
 MOTION_THUMB = (40, 30)
 MOTION_LEVEL = 9.0
 # A fixed region's second framing (finder.REFRAME_TRIM) replaces its first read only when
+# surer by this much, or when the third (finder.REFRAME_CONFIRM_TRIM) reads the same and is
 # surer by this much. Set on strips of the training meters' real crops, the synthetic kinds
 # and the seed protocol: at 0.1 no set read worse than one framing (at 0, seed-inverted
-# lost 3 strips of 2,000); BENCHMARKS.md, session 25.
+# lost 3 strips of 2,000); BENCHMARKS.md, sessions 25 and 27.
 REFRAME_MARGIN = 0.1
 
 
@@ -196,16 +197,25 @@ class FrameReader:
 
     def _read_fixed(self, grey: GreyImage, finder: Finder, groups: list[list[Quad]],
                     latency: dict[str, float]) -> _Best | None:
-        """A fixed region's framings of one strip: the first (as drawn) unless another
-        reads surer by ``REFRAME_MARGIN``. Not the longer read: no framing here cuts a
-        digit off, and a trimmed one can read a bezel's edge as one more."""
-        best: _Best | None = None
-        for group in groups:
-            for quad in group:
-                result = self._read(grey, finder, quad, latency)
-                if best is None or result.confidence > best.read.confidence + REFRAME_MARGIN:
-                    best = _Best(result, quad, 0.0)
-        return best if best is not None and best.read.text else None
+        """A fixed region's framings of one strip (``FixedRegion``: as drawn, trimmed, trimmed
+        deeper): the first read unless the trimmed one is surer by ``REFRAME_MARGIN``, or the
+        deeper trim, read only when the first two disagree, reads what the trimmed one read
+        and is surer than the first by that margin. Two tighter framings agreeing against the
+        loose one is the sign of a bezel or a neighbour in the margin; a lone tighter read
+        that is barely surer is not (it can be a digit's cut-off top). Not the longer read: no
+        framing here cuts a digit off, and a trimmed one can read a bezel's edge as one more."""
+        drawn, trimmed, deeper = groups[0]  # a fixed region is one strip
+        first = self._read(grey, finder, drawn, latency)
+        second = self._read(grey, finder, trimmed, latency)
+        if second.confidence > first.confidence + REFRAME_MARGIN:
+            best = _Best(second, trimmed, 0.0)
+        elif second.text == first.text:
+            best = _Best(first, drawn, 0.0)
+        else:
+            third = self._read(grey, finder, deeper, latency)
+            confirmed = third.text == second.text and third.confidence > first.confidence + REFRAME_MARGIN
+            best = _Best(third, deeper, 0.0) if confirmed else _Best(first, drawn, 0.0)
+        return best if best.read.text else None
 
     def read(self, image: npt.NDArray[Any]) -> FrameResult:
         t0 = time.monotonic()

@@ -264,32 +264,43 @@ def test_the_fallback_is_read_last_and_needs_a_surer_read():
 
 
 class HeightRecognizer:
-    """Reads a strip by its height: the full 120 rows as '12' at 0.80, the trimmed 100 as
-    '123' at ``trimmed``: a region drawn with room above and below, as the held-out meters'
-    strips were, where the tighter framing reads the digits larger."""
+    """Reads a strip by its height, as ``reads`` maps it (height -> text, confidence): a
+    region drawn with room above and below, as the held-out meters' strips were, where a
+    tighter framing reads the digits larger."""
 
-    def __init__(self, trimmed: float) -> None:
-        self.trimmed, self.heights = trimmed, []
+    def __init__(self, reads: dict[int, tuple[str, float]]) -> None:
+        self.reads, self.heights = reads, []
 
     def read_grey(self, strip):
         from digitcam.device.decode import Recognition
         from digitcam.device.profiling import DECODE, INFER, PREPROCESS
 
         self.heights.append(strip.shape[0])
-        text, confidence = ("12", 0.80) if strip.shape[0] == 120 else ("123", self.trimmed)
+        text, confidence = self.reads[strip.shape[0]]
         return Recognition(text, confidence, (confidence,) * len(text),
                            {PREPROCESS: 0.0, INFER: 0.0, DECODE: 0.0})
 
 
-@pytest.mark.parametrize("trimmed, text", [(0.95, "123"), (0.85, "12")])
-def test_a_fixed_region_is_also_read_trimmed_and_the_surer_framing_wins(trimmed, text):
+# A 120-row frame read whole (120 rows), a twelfth off top and bottom (rows 10..110) and a
+# fifth off (rows 24..96).
+@pytest.mark.parametrize("reads, text, heights", [
+    # The trimmed read is surer by more than the margin: it wins, the deeper trim is not read.
+    ({120: ("12", 0.80), 100: ("123", 0.95)}, "123", [120, 100]),
+    # Both agree: no third read.
+    ({120: ("123", 0.80), 100: ("123", 0.85)}, "123", [120, 100]),
+    # They disagree and the trimmed one is barely surer: the deeper trim settles it...
+    ({120: ("12", 0.80), 100: ("123", 0.85), 72: ("123", 0.95)}, "123", [120, 100, 72]),
+    # ...only when it reads what the trimmed one read...
+    ({120: ("12", 0.80), 100: ("123", 0.85), 72: ("124", 0.99)}, "12", [120, 100, 72]),
+    # ...and is surer than the first by the margin.
+    ({120: ("12", 0.80), 100: ("123", 0.85), 72: ("123", 0.88)}, "12", [120, 100, 72]),
+])
+def test_a_fixed_region_is_read_at_tighter_framings_and_two_that_agree_win(reads, text, heights):
     from digitcam.device.finder import FixedRegion
     from digitcam.device.frame_reader import REFRAME_MARGIN
 
-    assert 0.85 < 0.80 + REFRAME_MARGIN < 0.95  # the premise
-    recognizer = HeightRecognizer(trimmed)
-    frame = np.full((120, 300), 90, np.uint8)
-    result = FrameReader(recognizer, FixedRegion()).read(frame)
-    # The whole frame, then its rows 10..110 (a twelfth off top and bottom).
-    assert recognizer.heights == [120, 100]
-    assert result.text == text and result.candidates == 2
+    assert 0.88 < 0.80 + REFRAME_MARGIN < 0.95  # the premise
+    recognizer = HeightRecognizer(reads)
+    result = FrameReader(recognizer, FixedRegion()).read(np.full((120, 300), 90, np.uint8))
+    assert recognizer.heights == heights
+    assert result.text == text and result.candidates == 3
