@@ -78,15 +78,14 @@ class Aligner:
         return self.shift
 
 
-# A fixed region is read twice: as drawn, and with this share of its height cut off top
-# and bottom. A region drawn with room around the digits (a window's edge, a neighbour's
-# sliver) shrinks them in the model's 32-px input; the tighter framing reads them larger.
-# The second read is taken only when it is surer by REFRAME_MARGIN (frame_reader). Where the
-# two read different numbers and the second is not that much surer, a third framing,
-# REFRAME_CONFIRM_TRIM off top and bottom, is read: when it reads what the second read and
-# is surer than the first by the margin, the second framing's number stands. Set on strips
-# composed from the training meters' real crops and on the synthetic and seed sets, never
-# on the held-out meters (BENCHMARKS.md, sessions 25 and 27).
+# A fixed region is read at two framings: as drawn, and with this share of its height cut
+# off top and bottom. A region drawn with room around the digits (a window's edge, a
+# neighbour's sliver) shrinks them in the model's 32-px input; the tighter framing reads
+# them larger. Where the two read different numbers, a third framing, REFRAME_CONFIRM_TRIM
+# off top and bottom, is read for its number too, and the numbers are weighed by both first
+# framings' scores (frame_reader.REFRAME_MARGIN_NATS). Set on strips composed from the
+# training meters' real crops and on the synthetic and seed sets, never on the held-out
+# meters (BENCHMARKS.md, sessions 25 and 27).
 REFRAME_TRIM = 1 / 12
 REFRAME_CONFIRM_TRIM = 1 / 5
 
@@ -95,7 +94,7 @@ class FixedRegion(Finder):
     """A fixed mount's rectangle or quadrilateral (kept on target by an ``Aligner``),
     or the whole frame (``quad`` None) as it is, unwarped. One group of three framings: as
     drawn, trimmed by ``REFRAME_TRIM`` top and bottom, and by ``REFRAME_CONFIRM_TRIM`` (read
-    only to settle a disagreement of the first two; ``FrameReader._read_fixed``)."""
+    only when the first two disagree, for one more candidate; ``FrameReader._read_fixed``)."""
 
     per_digit = None
 

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import bundle
-from .decode import Recognition, ctc_greedy
+from .decode import Recognition, ctc_greedy, text_log_likelihoods
 from .preprocess import GreyImage, fit_strip, to_grey
 from .profiling import DECODE, INFER, PREPROCESS, TOTAL
 from .runtime import Model
@@ -40,6 +40,13 @@ class Recognizer:
         """Dequantised per-column scores (time, classes) for a model-sized strip."""
         self._batch[0, :, :, 0] = strip
         return self._model.run(self._batch)[0]
+
+    def text_log_likelihoods(self, reads: list[Recognition], texts: list[str]) -> npt.NDArray[np.float64]:
+        """How likely each of ``texts`` is under the scores of all ``reads`` together."""
+        framings = [read.probs for read in reads if read.probs is not None]
+        if len(framings) != len(reads):
+            raise ValueError("a read without its scores")
+        return text_log_likelihoods(framings, texts, self.meta.bundle.alphabet, self.meta.bundle.blank_index)
 
     def read(self, image: npt.NDArray[Any]) -> Recognition:
         """Read a strip image of any size, dtype or channel count."""

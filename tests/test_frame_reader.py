@@ -263,44 +263,68 @@ def test_the_fallback_is_read_last_and_needs_a_surer_read():
     assert read.text == "58" and read.candidates == 1
 
 
-class HeightRecognizer:
-    """Reads a strip by its height, as ``reads`` maps it (height -> text, confidence): a
-    region drawn with room above and below, as the held-out meters' strips were, where a
-    tighter framing reads the digits larger."""
+def column_scores(*columns: dict[int, float]) -> np.ndarray:
+    """Per-column class probabilities: each column's digits as given, the rest blank (10)."""
+    probs = np.zeros((len(columns), 11), np.float32)
+    for row, column in zip(probs, columns, strict=True):
+        for digit, p in column.items():
+            row[digit] = p
+        row[10] = 1.0 - sum(column.values())
+    return probs
 
-    def __init__(self, reads: dict[int, tuple[str, float]]) -> None:
-        self.reads, self.heights = reads, []
+
+class HeightRecognizer:
+    """Reads a strip by its height, from the scores ``scores`` maps it to: a region drawn
+    with room above and below, as the held-out meters' strips were, where a tighter framing
+    reads the digits larger."""
+
+    def __init__(self, scores: dict[int, np.ndarray]) -> None:
+        self.scores, self.heights = scores, []
 
     def read_grey(self, strip):
-        from digitcam.device.decode import Recognition
+        from dataclasses import replace
+
+        from digitcam.device.decode import ctc_greedy
         from digitcam.device.profiling import DECODE, INFER, PREPROCESS
 
         self.heights.append(strip.shape[0])
-        text, confidence = self.reads[strip.shape[0]]
-        return Recognition(text, confidence, (confidence,) * len(text),
-                           {PREPROCESS: 0.0, INFER: 0.0, DECODE: 0.0})
+        read = ctc_greedy(np.log(np.maximum(self.scores[strip.shape[0]], 1e-30)), "0123456789", 10)
+        return replace(read, latency_ms={PREPROCESS: 0.0, INFER: 0.0, DECODE: 0.0})
+
+    def text_log_likelihoods(self, reads, texts):
+        from digitcam.device.decode import text_log_likelihoods
+
+        return text_log_likelihoods([read.probs for read in reads], texts, "0123456789", 10)
+
+
+ONE, TWO, BLANK = {1: 1.0}, {2: 1.0}, {}
+# As drawn, the third digit is a doubt: blank 0.55 against 3 at 0.45, so it reads '12'.
+AS_DRAWN = column_scores(BLANK, ONE, BLANK, TWO, BLANK, {3: 0.45}, BLANK)
 
 
 # A 120-row frame read whole (120 rows), a twelfth off top and bottom (rows 10..110) and a
 # fifth off (rows 24..96).
-@pytest.mark.parametrize("reads, text, heights", [
-    # The trimmed read is surer by more than the margin: it wins, the deeper trim is not read.
-    ({120: ("12", 0.80), 100: ("123", 0.95)}, "123", [120, 100]),
-    # Both agree: no third read.
-    ({120: ("123", 0.80), 100: ("123", 0.85)}, "123", [120, 100]),
-    # They disagree and the trimmed one is barely surer: the deeper trim settles it...
-    ({120: ("12", 0.80), 100: ("123", 0.85), 72: ("123", 0.95)}, "123", [120, 100, 72]),
-    # ...only when it reads what the trimmed one read...
-    ({120: ("12", 0.80), 100: ("123", 0.85), 72: ("124", 0.99)}, "12", [120, 100, 72]),
-    # ...and is surer than the first by the margin.
-    ({120: ("12", 0.80), 100: ("123", 0.85), 72: ("123", 0.88)}, "12", [120, 100, 72]),
+@pytest.mark.parametrize("scores, text, heights", [
+    # The trimmed framing is sure of the 3: '123' is log(.45 * .9) against log(.55 * .1)
+    # for '12' over both framings' scores, more than REFRAME_MARGIN_NATS apart.
+    ({120: AS_DRAWN, 100: column_scores(BLANK, ONE, BLANK, TWO, BLANK, {3: 0.9}, BLANK),
+      72: column_scores(BLANK, ONE, BLANK, TWO, BLANK, BLANK, BLANK)}, "123", [120, 100, 72]),
+    # Barely: log(.45 * .6) against log(.55 * .4), 0.2 apart; the as-drawn read stands.
+    ({120: AS_DRAWN, 100: column_scores(BLANK, ONE, BLANK, TWO, BLANK, {3: 0.6}, BLANK),
+      72: column_scores(BLANK, ONE, BLANK, TWO, BLANK, {3: 0.9}, BLANK)}, "12", [120, 100, 72]),
+    # Both read '12': the deeper trim is not read.
+    ({120: AS_DRAWN, 100: AS_DRAWN}, "12", [120, 100]),
+    # The trimmed framing reads '143', which the as-drawn scores rule out; the deeper trim
+    # reads '123', likelier than '12' under both.
+    ({120: AS_DRAWN, 100: column_scores(BLANK, ONE, BLANK, {2: 0.45, 4: 0.55}, BLANK, {3: 0.9}, BLANK),
+      72: column_scores(BLANK, ONE, BLANK, TWO, BLANK, {3: 0.9}, BLANK)}, "123", [120, 100, 72]),
 ])
-def test_a_fixed_region_is_read_at_tighter_framings_and_two_that_agree_win(reads, text, heights):
+def test_framings_that_disagree_are_settled_by_both_framings_scores(scores, text, heights):
     from digitcam.device.finder import FixedRegion
-    from digitcam.device.frame_reader import REFRAME_MARGIN
+    from digitcam.device.frame_reader import REFRAME_MARGIN_NATS
 
-    assert 0.88 < 0.80 + REFRAME_MARGIN < 0.95  # the premise
-    recognizer = HeightRecognizer(reads)
+    assert np.log(.6 / .4) - np.log(.55 / .45) < REFRAME_MARGIN_NATS < np.log(.9 / .1) - np.log(.55 / .45)
+    recognizer = HeightRecognizer(scores)
     result = FrameReader(recognizer, FixedRegion()).read(np.full((120, 300), 90, np.uint8))
     assert recognizer.heights == heights
     assert result.text == text and result.candidates == 3
