@@ -125,7 +125,8 @@ real-data: $(VENV)/.dev
 		--commit "$$(git -C '$(REAL)' rev-parse HEAD 2>/dev/null || echo unknown)"
 
 # The real held-out meters through the real CLI: strips composed from meters training never
-# saw (roller, LCD, and rollers caught half-way), read with --roi full.
+# saw (roller, LCD, rollers caught half-way, and registers: rollers at rest but the last
+# window), read with --roi full.
 REAL_SET ?= $(lastword $(sort $(wildcard runs/real/real-*.npz)))
 real-check: $(VENV)/.dev
 	$(VENV)/bin/digitcam trainer real-strips '$(REAL_SET)' runs/realstrips --count 1000 >/dev/null

@@ -213,9 +213,25 @@ def test_real_sets_measure_only_held_out_meters(real_set):
 
     loaded = real.RealSet.load(real_set)
     sets = {s.name: s for s in real_sets(loaded, 12)}
-    assert set(sets) == {"real-roller", "real-lcd", "real-transition"}
+    assert set(sets) == {"real-roller", "real-lcd", "real-transition", "real-register"}
     assert all(len(s.labels) == 12 for s in sets.values())
     assert sets["real-transition"].accepted is not None
+
+
+def test_a_register_strip_is_at_rest_but_its_last_window():
+    """Still crops are all 1s and turning ones (3 tenths in) all 7s: a register strip reads
+    1s to its last window; a plain roller strip has 7s anywhere."""
+    rng = np.random.default_rng(3)
+    tenths = np.array([0] * 20 + [3] * 20, np.int8)
+    crops = real.RealSet(rng.integers(0, 255, (40, real.CROP_H, real.CROP_W), dtype=np.uint8),
+                         np.where(tenths == 0, 1, 7).astype(np.int8), tenths, np.full(40, 0.6, np.float32),
+                         np.zeros(40, np.int16), ["meter"], ["roller"], np.array([True]), {})
+    pool = np.arange(40)
+    registers = [real.compose_strip(rng, crops, pool, length=5, still_but_last=True)[1] for _ in range(40)]
+    assert all(label[:-1] == "1111" and label[-1] in "17" for label in registers)
+    assert {label[-1] for label in registers} == {"1", "7"}
+    plain = [real.compose_strip(rng, crops, pool, length=5)[1] for _ in range(40)]
+    assert any("7" in label[:-1] for label in plain)
 
 
 def test_scoring_rules_for_rollers_and_displays_with_decimals():
@@ -252,7 +268,8 @@ def test_import_real_and_real_strips_through_the_cli(crop_tree, tmp_path):
     assert result.returncode == 0, result.stderr
     with (tmp_path / "strips" / "labels.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 15 and {r["kind"] for r in rows} == {"real-roller", "real-lcd", "real-transition"}
+    assert len(rows) == 20 and {r["kind"] for r in rows} == {"real-roller", "real-lcd", "real-transition",
+                                                             "real-register"}
     assert all((tmp_path / "strips" / r["file"]).is_file() for r in rows)
     bad = run_cli("trainer", "import-real", str(tmp_path / "missing"))
     assert bad.returncode != 0 and "not a folder" in bad.stderr and "Traceback" not in bad.stderr

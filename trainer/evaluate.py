@@ -85,8 +85,10 @@ def word_set(count: int, seed: int = EVAL_SEED) -> EvalSet:
 
 
 def real_sets(crops: real.RealSet, count: int, seed: int = EVAL_SEED) -> list[EvalSet]:
-    """Strips composed from the held-out meters only, one set per real kind, and
-    'real-transition': roller strips with one digit caught exactly between two values."""
+    """Strips composed from the held-out meters only, one set per real kind;
+    'real-transition': roller strips with one digit caught exactly between two values; and
+    'real-register': roller strips as a meter shows them, every window at rest but the last
+    (in 'real-roller' any window may be caught turning, as few meters ever show)."""
     sets = []
     for k, kind in enumerate(real.REAL_KINDS):
         pool = crops.crops("held-out", kind)
@@ -102,6 +104,10 @@ def real_sets(crops: real.RealSet, count: int, seed: int = EVAL_SEED) -> list[Ev
                  for _ in range(count)]
         sets.append(EvalSet("real-transition", [d[0] for d in drawn], [d[1] for d in drawn],
                             [d[2] for d in drawn]))
+    if pool.size and np.isin(crops.tenths[pool], real.STILL_TENTHS).any():
+        rng = np.random.default_rng([seed, 198])
+        drawn = [real.compose_strip(rng, crops, pool, still_but_last=True) for _ in range(count)]
+        sets.append(EvalSet("real-register", [d[0] for d in drawn], [d[1] for d in drawn]))
     return sets
 
 

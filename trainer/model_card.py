@@ -61,7 +61,8 @@ def _real_data(training: dict[str, Any]) -> list[str]:
             f"meters ({split['held-out']['roller']:,} roller and {split['held-out']['lcd']:,} LCD "
             "crops) only in the `real-*` evaluation sets. A roller digit between two values is "
             "labelled with the one further in (d.t reads d for t ≤ 4, d+1 for t ≥ 6); "
-            "`real-transition` has one digit exactly half-way, read right as either."]
+            "`real-transition` has one digit exactly half-way, read right as either; "
+            "`real-register` has every window at rest but the last, as a meter shows them."]
 
 
 def _finetune(steps: list[dict[str, Any]] | None) -> list[str]:

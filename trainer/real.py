@@ -55,6 +55,7 @@ KNOWN_HELD_OUT = ("powermeter/landisgyrmm2600jh", "powermeter/heliowatt/ikn", "p
                   "watermeter/wassergeraetegmbh", "watermeter/altair/alkr", "watermeter/jvi",
                   "gasmeter/rockberte", "lcd2", "watermeter/watermeterlcd")
 HALF = 5  # a roller digit this many tenths in is between its two values
+STILL_TENTHS = (-1, 0)  # a digit at rest in its window (-1: a display, or no tenths given)
 REAL_KINDS = ("roller", "lcd")
 
 
@@ -314,12 +315,16 @@ def _restyle(rng: Rng, strip: npt.NDArray[np.float32]) -> npt.NDArray[np.float32
 
 def compose_strip(rng: Rng, real: RealSet, pool: npt.NDArray[np.intp], length: int | None = None,
                   allow_half: bool = False, force_half: bool = False, augment: bool = False,
-                  restyle: bool = False) -> tuple[npt.NDArray[np.uint8], str, list[str]]:
+                  restyle: bool = False, still_but_last: bool = False
+                  ) -> tuple[npt.NDArray[np.uint8], str, list[str]]:
     """A strip of real crops side by side, its label, and per position the digits accepted
     there (two for a roller digit at an exact half). Crops come from one meter of ``pool``
     or, in MIXED_SHARE of strips, from several meters of the same kind. ``augment``
     (training) re-cuts and re-lights every crop; evaluation strips keep the set's own.
-    ``restyle`` (training) gives the strip another polarity or tone curve (``_restyle``)."""
+    ``restyle`` (training) gives the strip another polarity or tone curve (``_restyle``).
+    ``still_but_last``: every window but the last shows a still digit (``STILL_TENTHS``),
+    where the meter has any, as a register does: its drums turn from the right, and a drum
+    moves only while the one after it passes from 9 to 0."""
     meters = real.meter_index[pool]
     meter = meters[int(rng.integers(len(pool)))]
     own = pool[meters == meter] if rng.random() >= MIXED_SHARE else pool
@@ -327,6 +332,9 @@ def compose_strip(rng: Rng, real: RealSet, pool: npt.NDArray[np.intp], length: i
         own = own[real.tenths[own] != HALF] if (real.tenths[own] != HALF).any() else own
     n = length or int(rng.integers(MIN_DIGITS, MAX_DIGITS + 1))
     picks = list(rng.choice(own, size=n))
+    still = own[np.isin(real.tenths[own], STILL_TENTHS)]
+    if still_but_last and still.size:
+        picks[:-1] = rng.choice(still, size=n - 1)
     if force_half:
         halves = own[real.tenths[own] == HALF]
         if halves.size:
