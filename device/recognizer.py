@@ -64,5 +64,6 @@ class Recognizer:
         latency = {PREPROCESS: (t1 - t0) * 1000.0, INFER: (t2 - t1) * 1000.0,
                    DECODE: (t3 - t2) * 1000.0, TOTAL: (t3 - t0) * 1000.0}
         if len(decoded.text) > self.meta.bundle.max_length:  # longer than any label it learnt: noise
-            return Recognition("", 0.0, (), latency)
+            # No read, but its scores kept: a reader weighing framings needs what this one saw.
+            return Recognition("", 0.0, (), latency, probs=decoded.probs)
         return replace(decoded, latency_ms=latency)

@@ -328,3 +328,28 @@ def test_framings_that_disagree_are_settled_by_both_framings_scores(scores, text
     result = FrameReader(recognizer, FixedRegion()).read(np.full((120, 300), 90, np.uint8))
     assert recognizer.heights == heights
     assert result.text == text and result.candidates == 3
+
+
+def test_an_as_drawn_read_too_long_to_be_a_number_loses_to_the_trimmed_one(monkeypatch):
+    """A bezel read as digits can decode past the bundle's max_length: the recogniser turns
+    that into no read but keeps its scores, so the trimmed framing's number is weighed
+    against them and wins. The real Recognizer; only its model's scores are stood in, by
+    the strip's content (a bright band marks the as-drawn framing)."""
+    from digitcam.device.finder import FixedRegion
+
+    recognizer = Recognizer()
+    columns = recognizer.meta.bundle.output.time_steps
+    twelve = [column for d in range(12) for column in (BLANK, {d % 10: 1.0})]  # past max_length (10)
+    noise = column_scores(*twelve, *[BLANK] * (columns - len(twelve)))
+    number = column_scores(BLANK, ONE, BLANK, TWO, BLANK, {3: 1.0}, BLANK, {4: 1.0}, *[BLANK] * (columns - 8))
+
+    def scores(strip):
+        drawn = strip[0].max() > 200  # the frame's bright top rows are cut off by every trim
+        return np.log(np.maximum(noise if drawn else number, 1e-30))
+
+    monkeypatch.setattr(recognizer, "scores", scores)
+    frame = np.full((120, 300), 90, np.uint8)
+    frame[:10] = 255  # a twelfth of 120 rows
+    alone = recognizer.read_grey(frame)
+    assert alone.text == "" and alone.probs is not None
+    assert FrameReader(recognizer, FixedRegion()).read(frame).text == "1234"
