@@ -81,20 +81,17 @@ class Aligner:
 # A fixed region is read at two framings: as drawn, and with this share of its height cut
 # off top and bottom. A region drawn with room around the digits (a window's edge, a
 # neighbour's sliver) shrinks them in the model's 32-px input; the tighter framing reads
-# them larger. Where the two read different numbers, a third framing, REFRAME_CONFIRM_TRIM
-# off top and bottom, is read for its number too, and the numbers are weighed by both first
-# framings' scores (frame_reader.REFRAME_MARGIN_NATS). Set on strips composed from the
-# training meters' real crops and on the synthetic and seed sets, never on the held-out
-# meters (BENCHMARKS.md, sessions 25 and 27).
+# them larger. Where the two read different numbers, the reader reads both again stretched
+# wider and weighs every number by all four framings' scores (frame_reader.REFRAME_*).
+# Set on strips composed from the training meters' real crops and on the synthetic and
+# seed sets, never on the held-out meters (BENCHMARKS.md, sessions 25 and 27).
 REFRAME_TRIM = 1 / 12
-REFRAME_CONFIRM_TRIM = 1 / 5
 
 
 class FixedRegion(Finder):
     """A fixed mount's rectangle or quadrilateral (kept on target by an ``Aligner``),
-    or the whole frame (``quad`` None) as it is, unwarped. One group of three framings: as
-    drawn, trimmed by ``REFRAME_TRIM`` top and bottom, and by ``REFRAME_CONFIRM_TRIM`` (read
-    only when the first two disagree, for one more candidate; ``FrameReader._read_fixed``)."""
+    or the whole frame (``quad`` None) as it is, unwarped. One group of two framings: as
+    drawn, and trimmed by ``REFRAME_TRIM`` top and bottom (``FrameReader._read_fixed``)."""
 
     per_digit = None
 
@@ -107,8 +104,7 @@ class FixedRegion(Finder):
             region = rect_quad(0, 0, grey.shape[1], grey.shape[0])
         else:
             region = self.quad + (self.aligner.update(grey) if self.aligner else 0)
-        return [[region] + [scale_about_centre(region, (1.0, 1.0 - 2 * trim))
-                            for trim in (REFRAME_TRIM, REFRAME_CONFIRM_TRIM)]]
+        return [[region, scale_about_centre(region, (1.0, 1.0 - 2 * REFRAME_TRIM))]]
 
     def cut(self, grey: GreyImage, quad: Quad) -> GreyImage:
         if self.quad is None:  # the whole frame, or a band of its rows: a view, not a copy

@@ -60,14 +60,16 @@ SURE = 0.6
 # least 10.8, 15 or more in 99 % of pairs.
 MOTION_THUMB = (40, 30)
 MOTION_LEVEL = 9.0
-# A fixed region's framings (finder.FixedRegion) that read different numbers are settled by
-# how likely each number is under the scores of both the as-drawn and the trimmed framing
-# (log-likelihoods summed, every CTC alignment counted): another number replaces the
-# as-drawn read only when more likely by this many nats. Chosen on strips of the training
-# meters' real crops, the synthetic kinds and the seed protocol against session 25's rule
-# (the trimmed read kept when surer by 0.1): real dev strips +1.5 to +2 points, seed +0.25
-# and +0.35, printed -0.8; BENCHMARKS.md, session 27.
-REFRAME_MARGIN_NATS = 0.5
+# A fixed region's two framings (finder.FixedRegion) that read different numbers are read
+# again REFRAME_STRETCH times wider, and each of the four reads' numbers is weighed by its
+# CTC likelihood under all four framings' scores, each framing's log-likelihood times its
+# REFRAME_WEIGHTS entry (as drawn, trimmed, as drawn wider, trimmed wider); the as-drawn
+# number stands unless another beats it by REFRAME_MARGIN_NATS. Chosen by a grid over
+# weights and margins on strips of the training meters' real crops, held to the synthetic
+# kinds and the seed protocol; BENCHMARKS.md, session 27.
+REFRAME_STRETCH = 1.15
+REFRAME_WEIGHTS = (1.0, 0.5, 0.5, 1.0)
+REFRAME_MARGIN_NATS = 2.0
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,10 @@ class FrameReader:
         r0 = time.monotonic()
         strip = finder.cut(grey, quad)
         latency[SEGMENT] += _ms(r0)
-        result = self.recognizer.read_grey(strip)
+        return self._recognise(strip, 1.0, latency)
+
+    def _recognise(self, strip: GreyImage, stretch: float, latency: dict[str, float]) -> Recognition:
+        result = self.recognizer.read_grey(strip, stretch)
         for stage in (PREPROCESS, INFER, DECODE):
             latency[stage] += result.latency_ms[stage]
         return result
@@ -199,24 +204,29 @@ class FrameReader:
 
     def _read_fixed(self, grey: GreyImage, finder: Finder, groups: list[list[Quad]],
                     latency: dict[str, float]) -> _Best | None:
-        """A fixed region's framings of one strip (``FixedRegion``: as drawn, trimmed, trimmed
-        deeper). When the first two read the same number, that is the read. Otherwise the
-        deeper trim is read too, and each framing's number is weighed by how likely it is
-        under the first two framings' scores together; the as-drawn number stands unless
-        another beats it by ``REFRAME_MARGIN_NATS``. Two framings' evidence rather than one
-        read's confidence: a tight trim reads a digit's cut-off top surely and wrongly, but
-        the looser framing's scores still speak against it. Not the longer read: no
-        framing here cuts a digit off on purpose, and a trimmed one can read a bezel's edge
-        as one more."""
-        drawn, trimmed, deeper = groups[0]  # a fixed region is one strip
-        first = self._read(grey, finder, drawn, latency)
-        second = self._read(grey, finder, trimmed, latency)
-        reads = [(first, drawn), (second, trimmed)]
-        if second.text != first.text and first.probs is not None and second.probs is not None:
-            reads.append((self._read(grey, finder, deeper, latency), deeper))
+        """A fixed region's framings of one strip (``FixedRegion``: as drawn, trimmed). When
+        both read the same number, that is the read. Otherwise both are read again stretched
+        wider, and each number read is weighed by all four framings' scores; the as-drawn
+        number stands unless another beats it by ``REFRAME_MARGIN_NATS``. Many framings'
+        evidence rather than one read's confidence: a tight trim reads a digit's cut-off top
+        surely and wrongly, but the looser framings' scores speak against it. Not the
+        longer read: no framing here cuts a digit off on purpose, and a trimmed one can
+        read a bezel's edge as one more."""
+        (drawn, trimmed), = groups  # a fixed region is one strip
+        s0 = time.monotonic()
+        strips = [finder.cut(grey, quad) for quad in (drawn, trimmed)]
+        latency[SEGMENT] += _ms(s0)
+        quads = (drawn, trimmed)
+        reads = [(self._recognise(strip, 1.0, latency), quad)
+                 for strip, quad in zip(strips, quads, strict=True)]
+        first = reads[0][0]
+        if reads[1][0].text != first.text and all(read.probs is not None for read, _ in reads):
+            reads += [(self._recognise(strip, REFRAME_STRETCH, latency), quad)
+                      for strip, quad in zip(strips, quads, strict=True)]
             d0 = time.monotonic()
             texts = list(dict.fromkeys(read.text for read, _ in reads))  # the first's text first
-            evidence = self.recognizer.text_log_likelihoods([first, second], texts)
+            evidence = self.recognizer.text_log_likelihoods([read for read, _ in reads], texts,
+                                                            REFRAME_WEIGHTS)
             winner = int(evidence.argmax())
             chosen = texts[winner] if evidence[winner] > evidence[0] + REFRAME_MARGIN_NATS else first.text
             latency[DECODE] += _ms(d0)

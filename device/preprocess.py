@@ -79,9 +79,11 @@ def _as_uint8(image: npt.NDArray[np.generic]) -> GreyImage:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def fit_strip(grey: GreyImage, height: int, width: int, out: GreyImage | None = None) -> GreyImage:
-    """Scale ``grey`` to ``height`` keeping its aspect, squeeze it if wider than
-    the room left by the margins, and fill the rest with the strip's background.
+def fit_strip(grey: GreyImage, height: int, width: int, out: GreyImage | None = None,
+              stretch: float = 1.0) -> GreyImage:
+    """Scale ``grey`` to ``height`` keeping its aspect (times ``stretch``: wider digits for a
+    second look), squeeze it if wider than the room left by the margins, and fill the rest
+    with the strip's background.
 
     Every strip gets a margin of background on both sides: a digit touching the
     edge of the input meets the convolutions' zero padding and is easily lost
@@ -98,7 +100,7 @@ def fit_strip(grey: GreyImage, height: int, width: int, out: GreyImage | None = 
         return out
     margin = height // 5
     room = width - 2 * margin
-    new_w = max(1, min(room, round(src_w * height / src_h)))
+    new_w = max(1, min(room, round(src_w * height / src_h * stretch)))
     shrinking = src_h > height or src_w > new_w
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     target = out[:, margin:margin + new_w]

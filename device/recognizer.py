@@ -7,6 +7,7 @@ per-strip path allocates only the small score array.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -41,21 +42,25 @@ class Recognizer:
         self._batch[0, :, :, 0] = strip
         return self._model.run(self._batch)[0]
 
-    def text_log_likelihoods(self, reads: list[Recognition], texts: list[str]) -> npt.NDArray[np.float64]:
-        """How likely each of ``texts`` is under the scores of all ``reads`` together."""
+    def text_log_likelihoods(self, reads: list[Recognition], texts: list[str],
+                             weights: Sequence[float] | None = None) -> npt.NDArray[np.float64]:
+        """How likely each of ``texts`` is under the scores of all ``reads`` together
+        (log-likelihoods summed, each times its weight)."""
         framings = [read.probs for read in reads if read.probs is not None]
         if len(framings) != len(reads):
             raise ValueError("a read without its scores")
-        return text_log_likelihoods(framings, texts, self.meta.bundle.alphabet, self.meta.bundle.blank_index)
+        return text_log_likelihoods(framings, texts, self.meta.bundle.alphabet, self.meta.bundle.blank_index,
+                                    weights)
 
     def read(self, image: npt.NDArray[Any]) -> Recognition:
         """Read a strip image of any size, dtype or channel count."""
         return self.read_grey(to_grey(image))
 
-    def read_grey(self, grey: GreyImage) -> Recognition:
-        """Read a 2-D uint8 strip (the frame reader converts each frame once)."""
+    def read_grey(self, grey: GreyImage, stretch: float = 1.0) -> Recognition:
+        """Read a 2-D uint8 strip (the frame reader converts each frame once), ``stretch``
+        times wider than it is (``fit_strip``)."""
         t0 = time.monotonic()
-        fit_strip(grey, self.meta.height, self.meta.width, out=self._strip)
+        fit_strip(grey, self.meta.height, self.meta.width, out=self._strip, stretch=stretch)
         t1 = time.monotonic()
         scores = self.scores(self._strip)
         t2 = time.monotonic()

@@ -72,6 +72,8 @@ def test_text_log_likelihoods_sum_every_alignment():
     pair = text_log_likelihoods([probs, other], texts[:-1], "0123456789", 10)
     alone = text_log_likelihoods([other], texts[:-1], "0123456789", 10)
     assert pair == pytest.approx(np.log(want[:-1]) + alone)
+    weighted = text_log_likelihoods([probs, other], texts[:-1], "0123456789", 10, weights=(1.0, 0.5))
+    assert weighted == pytest.approx(np.log(want[:-1]) + 0.5 * alone)
 
 
 def test_text_log_likelihoods_do_not_underflow_on_a_long_strip():

@@ -176,7 +176,7 @@ class StubRecognizer:
     def __init__(self, text: str, confidence: float) -> None:
         self.text, self.confidence = text, confidence
 
-    def read_grey(self, strip):
+    def read_grey(self, strip, stretch=1.0):
         from digitcam.device.decode import Recognition
         from digitcam.device.profiling import DECODE, INFER, PREPROCESS
 
@@ -273,61 +273,64 @@ def column_scores(*columns: dict[int, float]) -> np.ndarray:
     return probs
 
 
-class HeightRecognizer:
-    """Reads a strip by its height, from the scores ``scores`` maps it to: a region drawn
-    with room above and below, as the held-out meters' strips were, where a tighter framing
-    reads the digits larger."""
+class FramingRecognizer:
+    """Reads a strip from the scores ``scores`` maps its framing to, (height, stretch): a
+    region drawn with room above and below, as the held-out meters' strips were, where a
+    tighter or a wider framing reads the digits larger."""
 
-    def __init__(self, scores: dict[int, np.ndarray]) -> None:
-        self.scores, self.heights = scores, []
+    def __init__(self, scores: dict[tuple[int, float], np.ndarray]) -> None:
+        self.scores, self.framings = scores, []
 
-    def read_grey(self, strip):
+    def read_grey(self, strip, stretch=1.0):
         from dataclasses import replace
 
         from digitcam.device.decode import ctc_greedy
         from digitcam.device.profiling import DECODE, INFER, PREPROCESS
 
-        self.heights.append(strip.shape[0])
-        read = ctc_greedy(np.log(np.maximum(self.scores[strip.shape[0]], 1e-30)), "0123456789", 10)
+        self.framings.append((strip.shape[0], stretch))
+        read = ctc_greedy(np.log(np.maximum(self.scores[strip.shape[0], stretch], 1e-30)), "0123456789", 10)
         return replace(read, latency_ms={PREPROCESS: 0.0, INFER: 0.0, DECODE: 0.0})
 
-    def text_log_likelihoods(self, reads, texts):
+    def text_log_likelihoods(self, reads, texts, weights=None):
         from digitcam.device.decode import text_log_likelihoods
 
-        return text_log_likelihoods([read.probs for read in reads], texts, "0123456789", 10)
+        return text_log_likelihoods([read.probs for read in reads], texts, "0123456789", 10, weights)
 
 
 ONE, TWO, BLANK = {1: 1.0}, {2: 1.0}, {}
 # As drawn, the third digit is a doubt: blank 0.55 against 3 at 0.45, so it reads '12'.
 AS_DRAWN = column_scores(BLANK, ONE, BLANK, TWO, BLANK, {3: 0.45}, BLANK)
+SURE_3 = column_scores(BLANK, ONE, BLANK, TWO, BLANK, {3: 0.9}, BLANK)
+SOMEWHAT_3 = column_scores(BLANK, ONE, BLANK, TWO, BLANK, {3: 0.6}, BLANK)
+ALL_FOUR = [(120, 1.0), (100, 1.0), (120, 1.15), (100, 1.15)]
 
 
-# A 120-row frame read whole (120 rows), a twelfth off top and bottom (rows 10..110) and a
-# fifth off (rows 24..96).
-@pytest.mark.parametrize("scores, text, heights", [
-    # The trimmed framing is sure of the 3: '123' is log(.45 * .9) against log(.55 * .1)
-    # for '12' over both framings' scores, more than REFRAME_MARGIN_NATS apart.
-    ({120: AS_DRAWN, 100: column_scores(BLANK, ONE, BLANK, TWO, BLANK, {3: 0.9}, BLANK),
-      72: column_scores(BLANK, ONE, BLANK, TWO, BLANK, BLANK, BLANK)}, "123", [120, 100, 72]),
-    # Barely: log(.45 * .6) against log(.55 * .4), 0.2 apart; the as-drawn read stands.
-    ({120: AS_DRAWN, 100: column_scores(BLANK, ONE, BLANK, TWO, BLANK, {3: 0.6}, BLANK),
-      72: column_scores(BLANK, ONE, BLANK, TWO, BLANK, {3: 0.9}, BLANK)}, "12", [120, 100, 72]),
-    # Both read '12': the deeper trim is not read.
-    ({120: AS_DRAWN, 100: AS_DRAWN}, "12", [120, 100]),
-    # The trimmed framing reads '143', which the as-drawn scores rule out; the deeper trim
-    # reads '123', likelier than '12' under both.
-    ({120: AS_DRAWN, 100: column_scores(BLANK, ONE, BLANK, {2: 0.45, 4: 0.55}, BLANK, {3: 0.9}, BLANK),
-      72: column_scores(BLANK, ONE, BLANK, TWO, BLANK, {3: 0.9}, BLANK)}, "123", [120, 100, 72]),
+# A 120-row frame read whole (120 rows) and a twelfth off top and bottom (rows 10..110),
+# then, where those disagree, both again 1.15 times wider. Evidence, weighted 1, .5, .5, 1:
+@pytest.mark.parametrize("scores, text, framings", [
+    # '123' log(.45) + .5 log(.9) + .5 log(.45) + log(.9) = -1.36 against '12' -4.35.
+    ({(120, 1.0): AS_DRAWN, (100, 1.0): SURE_3, (120, 1.15): AS_DRAWN, (100, 1.15): SURE_3}, "123", ALL_FOUR),
+    # Barely: '123' -1.97 against '12' -2.27; the as-drawn read stands.
+    ({(120, 1.0): AS_DRAWN, (100, 1.0): SOMEWHAT_3, (120, 1.15): AS_DRAWN, (100, 1.15): SOMEWHAT_3}, "12",
+     ALL_FOUR),
+    # Both read '12': nothing more is read.
+    ({(120, 1.0): AS_DRAWN, (100, 1.0): AS_DRAWN}, "12", ALL_FOUR[:2]),
+    # The trimmed framing reads '143', which the as-drawn scores rule out; the wider reads
+    # say '123', likelier than '12' under all four.
+    ({(120, 1.0): AS_DRAWN, (120, 1.15): SURE_3, (100, 1.15): SURE_3,
+      (100, 1.0): column_scores(BLANK, ONE, BLANK, {2: 0.45, 4: 0.55}, BLANK, {3: 0.9}, BLANK)},
+     "123", ALL_FOUR),
 ])
-def test_framings_that_disagree_are_settled_by_both_framings_scores(scores, text, heights):
+def test_framings_that_disagree_are_settled_by_every_framings_scores(scores, text, framings):
     from digitcam.device.finder import FixedRegion
-    from digitcam.device.frame_reader import REFRAME_MARGIN_NATS
+    from digitcam.device.frame_reader import REFRAME_MARGIN_NATS, REFRAME_STRETCH, REFRAME_WEIGHTS
 
-    assert np.log(.6 / .4) - np.log(.55 / .45) < REFRAME_MARGIN_NATS < np.log(.9 / .1) - np.log(.55 / .45)
-    recognizer = HeightRecognizer(scores)
+    assert REFRAME_STRETCH == 1.15 and REFRAME_WEIGHTS == (1.0, 0.5, 0.5, 1.0)  # the premise
+    assert -1.97 - -2.27 < REFRAME_MARGIN_NATS < -1.36 - -4.35
+    recognizer = FramingRecognizer(scores)
     result = FrameReader(recognizer, FixedRegion()).read(np.full((120, 300), 90, np.uint8))
-    assert recognizer.heights == heights
-    assert result.text == text and result.candidates == 3
+    assert recognizer.framings == framings
+    assert result.text == text and result.candidates == 2
 
 
 def test_an_as_drawn_read_too_long_to_be_a_number_loses_to_the_trimmed_one(monkeypatch):
