@@ -65,7 +65,7 @@ def text_log_likelihoods(framings: list[npt.NDArray[np.float32]], texts: list[st
                          blank: int, weights: Sequence[float] | None = None) -> npt.NDArray[np.float64]:
     """log P(text | scores) under CTC, every alignment summed, for each of ``texts``, summed
     over ``framings`` (per-column class probabilities, each (time, classes), one time length),
-    each framing's times its weight (default 1).
+    each framing's times its weight (positive; default 1).
 
     The forward pass over every (framing, text) pair at once: each pair's states (blank,
     digit, blank, ...; padded with blanks past its end, which never feed back) sit side by
@@ -107,6 +107,6 @@ def text_log_likelihoods(framings: list[npt.NDArray[np.float32]], texts: list[st
     before_end = np.where(row_ends > 0, blocks[row_index, np.maximum(row_ends - 1, 0)], 0.0)
     final = blocks[row_index, row_ends] + before_end  # ending on the last digit or the blank after it
     scale = np.ones(len(framings)) if weights is None else np.asarray(weights, np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):  # 0 x -inf: a weightless framing's veto
-        per_framing = (np.log(final) + log_scale).reshape(len(framings), len(texts)) * scale[:, None]
-    return np.where(np.isnan(per_framing), 0.0, per_framing).sum(axis=0)
+    with np.errstate(divide="ignore"):  # a text a framing cannot produce: -inf
+        per_framing = (np.log(final) + log_scale).reshape(len(framings), len(texts))
+    return (per_framing * scale[:, None]).sum(axis=0)

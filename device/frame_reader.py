@@ -212,15 +212,14 @@ class FrameReader:
         surely and wrongly, but the looser framings' scores speak against it. Not the
         longer read: no framing here cuts a digit off on purpose, and a trimmed one can
         read a bezel's edge as one more."""
-        (drawn, trimmed), = groups  # a fixed region is one strip
+        quads, = groups  # a fixed region is one strip: as drawn, trimmed
         s0 = time.monotonic()
-        strips = [finder.cut(grey, quad) for quad in (drawn, trimmed)]
+        strips = [finder.cut(grey, quad) for quad in quads]  # cut once, read at every stretch
         latency[SEGMENT] += _ms(s0)
-        quads = (drawn, trimmed)
         reads = [(self._recognise(strip, 1.0, latency), quad)
                  for strip, quad in zip(strips, quads, strict=True)]
         first = reads[0][0]
-        if reads[1][0].text != first.text and all(read.probs is not None for read, _ in reads):
+        if reads[1][0].text != first.text:
             reads += [(self._recognise(strip, REFRAME_STRETCH, latency), quad)
                       for strip, quad in zip(strips, quads, strict=True)]
             d0 = time.monotonic()

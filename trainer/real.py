@@ -332,9 +332,10 @@ def compose_strip(rng: Rng, real: RealSet, pool: npt.NDArray[np.intp], length: i
         own = own[real.tenths[own] != HALF] if (real.tenths[own] != HALF).any() else own
     n = length or int(rng.integers(MIN_DIGITS, MAX_DIGITS + 1))
     picks = list(rng.choice(own, size=n))
-    still = own[np.isin(real.tenths[own], STILL_TENTHS)]
-    if still_but_last and still.size:
-        picks[:-1] = rng.choice(still, size=n - 1)
+    if still_but_last:
+        still = own[np.isin(real.tenths[own], STILL_TENTHS)]
+        if still.size:
+            picks[:-1] = rng.choice(still, size=n - 1)
     if force_half:
         halves = own[real.tenths[own] == HALF]
         if halves.size:
