@@ -126,12 +126,14 @@ real-data: $(VENV)/.dev
 
 # The real held-out meters through the real CLI: strips composed from meters training never
 # saw (roller, LCD, rollers caught half-way, and registers: rollers at rest but the last
-# window), read with --roi full.
+# window), read with --roi full; then every held-out crop read on its own, per meter
+# and per tenths of a roll, with the errors by kind (runs/realcrops.json).
 REAL_SET ?= $(lastword $(sort $(wildcard runs/real/real-*.npz)))
 real-check: $(VENV)/.dev
 	$(VENV)/bin/digitcam trainer real-strips '$(REAL_SET)' runs/realstrips --count 1000 >/dev/null
 	$(VENV)/bin/digitcam read --roi full --json runs/realstrips > runs/realstrips.jsonl
 	$(VENV)/bin/digitcam trainer score runs/realstrips/labels.csv runs/realstrips.jsonl
+	$(VENV)/bin/digitcam trainer crop-report '$(REAL_SET)' | tee runs/realcrops.json
 
 # A second source, measured on only: the author's own four meters (cold, hot and plain water,
 # gas; 1,370 roller crops, labelled by folder) in github.com/ardiloot/meter-digits-recognizer,

@@ -291,3 +291,27 @@ def test_labelled_photos_are_scored_with_their_decimals(tmp_path):
     scored = run_cli("trainer", "score", str(tmp_path / "photos" / "labels.csv"), str(reads))
     assert scored.returncode == 0, scored.stderr
     assert json.loads(scored.stdout)["exact"] == 0.5
+
+
+@pytest.mark.parametrize(("read", "digit", "want", "kind"), [
+    ("3", 3, 3, None), ("4", 3, 3, "neighbour"), ("0", 9, 9, "neighbour"), ("7", 1, 2, "third"),
+    ("", 8, 8, "empty"), ("17", 1, 1, "long")])
+def test_a_misread_crop_is_named_by_how_it_is_wrong(read, digit, want, kind):
+    from digitcam.trainer.crop_report import error_kind
+
+    assert error_kind(read, digit, want) == kind
+
+
+def test_crop_report_counts_every_held_out_crop_once_per_meter_and_tenths(real_set):
+    result = run_cli("trainer", "crop-report", str(real_set))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    # Held out: bob (roller; its exact halves are left out) and lcd2, ten digits each.
+    assert {m["meter"]: (m["kind"], m["crops"]) for m in report["meters"]} == {
+        "watermeter/other/bob": ("roller", 10), "lcd2": ("lcd", 10)}
+    assert report["crops"] == 20 and list(report["tenths"]) == ["-1"]  # bob's, at rest
+    for tally in (report, *report["meters"], *report["tenths"].values()):
+        wrong = sum(tally["errors"].values())
+        assert round(tally["crops"] * tally["exact"]) + wrong == tally["crops"]
+    bad = run_cli("trainer", "crop-report", str(real_set.with_suffix(".missing.npz")))
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr

@@ -107,6 +107,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--count", type=int, default=1000, help="strips per set")
     p.set_defaults(handler=cmd_real_strips)
 
+    p = tsub.add_parser("crop-report", help="read every crop of a real set's split on its own: "
+                        "exact per meter and per tenths of a roll, errors by kind (JSON)")
+    p.add_argument("real_set", type=Path, help="a set written by import-real (.npz)")
+    p.add_argument("--model", help="recogniser bundle (default: the bundled one)")
+    p.add_argument("--split", choices=("held-out", "train"), default="held-out")
+    p.set_defaults(handler=cmd_crop_report)
+
     p = tsub.add_parser("import-photos", help="labelled whole photos (a CSV of image and value) "
                         "into a folder with labels.csv, for digitcam read + trainer score")
     p.add_argument("table", type=Path, help="CSV naming each image and its value")
@@ -412,6 +419,13 @@ def cmd_real_strips(args: argparse.Namespace, env: Any) -> int:
 
     written = write_sets(real_sets(RealSet.load(args.real_set), args.count), args.out_dir)
     print(f"wrote {written} strips to {args.out_dir}", file=env.stdout)
+    return 0
+
+
+def cmd_crop_report(args: argparse.Namespace, env: Any) -> int:
+    from .crop_report import crop_report
+
+    print(json.dumps(crop_report(args.real_set, args.model, args.split), indent=2), file=env.stdout)
     return 0
 
 
