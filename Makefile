@@ -149,6 +149,8 @@ source-check: $(VENV)/.dev
 		runs/sourcestrips --count 1000 >/dev/null
 	$(VENV)/bin/digitcam read --roi full --json runs/sourcestrips > runs/sourcestrips.jsonl
 	$(VENV)/bin/digitcam trainer score runs/sourcestrips/labels.csv runs/sourcestrips.jsonl
+	$(VENV)/bin/digitcam trainer crop-report "$$($(PY) -c 'import json; print(json.load(open("runs/source.json"))["set"])')" \
+		| tee runs/sourcecrops.json
 
 # Whole phone photos of fuel-pump LCDs (github.com/SachaIZADI/Seven-Segment-OCR, no licence
 # given: used to measure only, never trained on), read with the automatic region. The label
