@@ -315,3 +315,22 @@ def test_crop_report_counts_every_held_out_crop_once_per_meter_and_tenths(real_s
         assert round(tally["crops"] * tally["exact"]) + wrong == tally["crops"]
     bad = run_cli("trainer", "crop-report", str(real_set.with_suffix(".missing.npz")))
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
+def test_a_base_run_can_restyle_its_real_strips_and_keeps_their_labels(real_set):
+    from digitcam.trainer.config import TrainConfig
+    from digitcam.trainer.synth.strips import build
+
+    # One strip a chunk: each its own generator, so the two builds draw the same strips.
+    plain = build(40, 3, {"real": 1.0}, 32, 192, None, workers=1, chunk=1, real_path=str(real_set))
+    styled = build(40, 3, {"real": 1.0}, 32, 192, None, workers=1, chunk=1, real_path=str(real_set),
+                   real_restyle=True)
+    assert plain[1] == styled[1]  # the same strips, labelled the same
+    changed = [not np.array_equal(a, b) for a, b in zip(plain[0], styled[0], strict=True)]
+    assert all(changed)  # every real strip gets a tone curve, some the other polarity
+    # Where a strip turned polarity its mean mirrors about mid-grey: dark meters go light.
+    flipped = [abs(float(a.mean()) + float(b.mean()) - 255) < 40
+               for a, b in zip(plain[0], styled[0], strict=True)]
+    assert 0 < sum(flipped) < 40
+    assert TrainConfig.from_dict({"real_restyle": True}).real_restyle
+    assert not TrainConfig().real_restyle  # the shipped recipe's base run does not

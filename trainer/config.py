@@ -44,6 +44,9 @@ class TrainConfig:
     # Real camera crops (`digitcam trainer import-real`): the 'real' kind of the mixes draws
     # strips from its training meters, and the evaluation adds its held-out meters.
     real_path: str | None = None
+    # The real strips in another polarity or tone curve too (real._restyle), as the fine-tune
+    # step's --restyle does; off in the shipped recipe's base run (BENCHMARKS.md, session 28).
+    real_restyle: bool = False
     workers: int = 0  # data synthesis processes; 0 = one per core
     representative_samples: int = 400
     # Per kind: int8 must stay within 0.5 points of float, and at 1,000 one strip is 0.1.

@@ -182,11 +182,11 @@ _worker: Synthesizer | None = None
 
 def _init_worker(mnist_images: npt.NDArray[np.uint8] | None,
                  mnist_labels: npt.NDArray[np.integer] | None, empty_rate: float,
-                 real_path: str | None = None) -> None:
+                 real_path: str | None = None, real_restyle: bool = False) -> None:
     global _worker
     pool = MnistPool(mnist_images, mnist_labels) if mnist_images is not None else None
     _worker = Synthesizer(pool, empty_rate=empty_rate, roll_range=ROLL_RANGE_TRAIN, backlit=True,
-                          real=RealSet.load(real_path) if real_path else None)
+                          real=RealSet.load(real_path) if real_path else None, restyle=real_restyle)
 
 
 def _make_chunk(args: tuple[int, int, int, Sequence[str], Sequence[float], int, int]
@@ -221,9 +221,11 @@ def stretch(rng: Rng, strip: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
 def build(count: int, seed: int, kinds: dict[str, float], height: int, width: int,
           mnist: tuple[npt.NDArray[np.uint8], npt.NDArray[np.integer]] | None,
           workers: int = 0, chunk: int = 500, empty_rate: float = EMPTY_SHARE,
-          real_path: str | None = None) -> tuple[npt.NDArray[np.uint8], list[str], list[str]]:
+          real_path: str | None = None, real_restyle: bool = False
+          ) -> tuple[npt.NDArray[np.uint8], list[str], list[str]]:
     """``count`` model-ready strips (count, height, width), their labels and kinds;
-    ``empty_rate`` of them hold no digits (label '').
+    ``empty_rate`` of them hold no digits (label ''); ``real_restyle`` restyles the real
+    strips (``Synthesizer.restyle``).
 
     Deterministic by ``seed`` whatever the number of workers: each chunk has
     its own generator seeded by (seed, chunk index).
@@ -233,7 +235,7 @@ def build(count: int, seed: int, kinds: dict[str, float], height: int, width: in
     weights = [kinds[k] / total for k in names]
     jobs = [(seed, i, min(chunk, count - start), names, weights, height, width)
             for i, start in enumerate(range(0, count, chunk))]
-    init_args = (*(mnist if mnist is not None else (None, None)), empty_rate, real_path)
+    init_args = (*(mnist if mnist is not None else (None, None)), empty_rate, real_path, real_restyle)
     results = map_chunks(_make_chunk, jobs, _init_worker, init_args, workers)
     images = np.concatenate([r[0] for r in results]) if results else np.empty((0, height, width), np.uint8)
     labels = [t for r in results for t in r[1]]
