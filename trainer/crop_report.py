@@ -6,7 +6,8 @@ meters read right; this says where the misses come from. One held-out water mete
 three quarters of the shipped model's held-out roller errors (BENCHMARKS.md, session 28).
 
 Each crop is read as a lone window: 48 px tall, padded by half its width left and right
-with its own edge (as `real.compose_strip` pads a strip), through `Recognizer.read_grey`.
+with its own edge rows (a strip's margin, as the reader sees one), through
+`Recognizer.read_grey`.
 An error is one of
 
 - ``neighbour``: the other of the two digits a turning drum shows;
@@ -18,6 +19,7 @@ An error is one of
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +43,22 @@ def error_kind(read: str, digit: int, want: int) -> str | None:
     return "neighbour" if read in (str(digit), str((digit + 1) % 10)) else "third"
 
 
-def _tally(n: int, right: int, errors: Counter[str]) -> dict[str, Any]:
-    return {"crops": n, "exact": round(right / n, 4) if n else None, "errors": dict(errors)}
+@dataclass
+class _Tally:
+    crops: int = 0
+    right: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+
+    def add(self, wrong: str | None) -> None:
+        self.crops += 1
+        if wrong:
+            self.errors[wrong] += 1
+        else:
+            self.right += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"crops": self.crops, "exact": round(self.right / self.crops, 4) if self.crops else None,
+                "errors": dict(self.errors)}
 
 
 def crop_report(real_set: Path, model: str | None = None, split: str = "held-out") -> dict[str, Any]:
@@ -50,8 +66,7 @@ def crop_report(real_set: Path, model: str | None = None, split: str = "held-out
     the errors by kind. Crops at an exact half (either digit is right) are left out."""
     real = RealSet.load(real_set)
     recognizer = Recognizer(model)
-    per_meter: dict[int, list[Any]] = defaultdict(lambda: [0, 0, Counter()])
-    per_tenths: dict[int, list[Any]] = defaultdict(lambda: [0, 0, Counter()])
+    overall, per_meter, per_tenths = _Tally(), defaultdict(_Tally), defaultdict(_Tally)
     for i in real.crops(split):
         digit, tenths = int(real.digits[i]), int(real.tenths[i])
         want = roller_label(digit, tenths)
@@ -62,19 +77,12 @@ def crop_report(real_set: Path, model: str | None = None, split: str = "held-out
         crop = cv2.copyMakeBorder(crop, 0, 0, width // 2, width // 2, cv2.BORDER_REPLICATE)
         wrong = error_kind(recognizer.read_grey(crop).text, digit, want)
         meter = int(real.meter_index[i])
-        tallies = [per_meter[meter]]
+        overall.add(wrong)
+        per_meter[meter].add(wrong)
         if real.meter_kinds[meter] == "roller":  # tenths -1: at rest, no tenths given
-            tallies.append(per_tenths[tenths])
-        for tally in tallies:
-            tally[0] += 1
-            tally[1] += wrong is None
-            if wrong:
-                tally[2][wrong] += 1
-    meters = [{"meter": real.meters[m], "kind": real.meter_kinds[m], **_tally(*per_meter[m])}
+            per_tenths[tenths].add(wrong)
+    meters = [{"meter": real.meters[m], "kind": real.meter_kinds[m], **per_meter[m].as_dict()}
               for m in sorted(per_meter)]
-    n = sum(t[0] for t in per_meter.values())
-    right = sum(t[1] for t in per_meter.values())
-    errors: Counter[str] = sum((t[2] for t in per_meter.values()), Counter())
     return {"set": str(real_set), "model": recognizer.sha256[:12], "split": split,
-            **_tally(n, right, errors), "meters": meters,
-            "tenths": {str(t): _tally(*per_tenths[t]) for t in sorted(per_tenths)}}
+            **overall.as_dict(), "meters": meters,
+            "tenths": {str(t): per_tenths[t].as_dict() for t in sorted(per_tenths)}}
