@@ -139,6 +139,33 @@ def test_a_snapshot_labelled_by_folder_with_the_meter_in_the_name_imports_measur
         real.RealSet.for_training(path)
 
 
+def test_flat_folders_beside_the_snapshot_train_apart_and_leave_the_held_out_strips_alone(
+        real_set, crop_tree, tmp_path):
+    # haverland's snapshot also carries jomjol's collections: flat folders of crops from
+    # unnamed meters. Given after the per-meter tree, each is one training meter named by
+    # its folder (a "digital counter" is a roller counter), and the held-out strips are
+    # the same strips, crop for crop, as without them.
+    from digitcam.trainer.evaluate import real_sets
+
+    flats = [tmp_path / "neural-network-autotrain-digital-counter", tmp_path / "jomjol_images"]
+    for n, flat in enumerate(flats):
+        flat.mkdir()
+        for digit in range(10):
+            cv2.imwrite(str(flat / f"{digit}.3_dig{n}_{digit:04d}.jpg"), crop(digit, 3, 700 + 10 * n + digit))
+    path = real.import_real([crop_tree, *flats], tmp_path / "set",
+                            held_out_meters=["watermeter/other/bob", "lcd2"])
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert manifest["meters"][-2:] == ["neuralnetworkautotraindigitalcounter", "jomjolimages"]
+    assert manifest["meter_kinds"][-2:] == ["roller", "roller"]
+    assert set(manifest["held_out_meters"]) == {"watermeter/other/bob", "lcd2"}
+    assert manifest["split"]["train"]["roller"] == 40 + 20 + 20  # ISKRA (two days), alice, the flats
+    before, after = real_sets(real.RealSet.load(real_set), 8), real_sets(real.RealSet.load(path), 8)
+    assert [s.name for s in before] == [s.name for s in after]
+    for old, new in zip(before, after, strict=True):
+        assert old.labels == new.labels
+        assert all(np.array_equal(a, b) for a, b in zip(old.images, new.images, strict=True))
+
+
 def test_holding_out_a_meter_the_snapshot_lacks_is_a_clear_error(crop_tree, tmp_path):
     result = run_cli("trainer", "import-real", str(crop_tree), "--out", str(tmp_path / "set"),
                      "--held-out", "watermeter/other/bobb")

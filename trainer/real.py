@@ -114,7 +114,9 @@ class RealSet:
 
 def meter_kind(meter: str) -> str:
     """LCD and seven-segment displays apart from roller counters: they fail differently."""
-    return "lcd" if "lcd" in meter.lower() or "digital" in meter.lower() else "roller"
+    name = meter.lower()
+    # jomjol's "digital counter" is a roller counter (its digits, not its display, are digital).
+    return "lcd" if "lcd" in name or ("digital" in name and "counter" not in name) else "roller"
 
 
 def meter_name(relative_dir: Path) -> str:
@@ -208,8 +210,10 @@ def import_real(roots: list[Path], out_dir: Path, source: dict[str, str] | None 
             skipped["unreadable or tiny"] += 1
             continue
         seen.add(digest)
-        meter = (meter_name(Path(named.group(1))) if named is not None
-                 else meter_name(path.parent.relative_to(root)))
+        # Crops straight in a root are named by the root's folder, so that several flat
+        # folders (haverland's copies of jomjol's collections) stay apart in the manifest.
+        where = path.parent.relative_to(root) if path.parent != root else Path(root.name)
+        meter = meter_name(Path(named.group(1))) if named is not None else meter_name(where)
         meter_of.append(meters.setdefault(meter, len(meters)))
         images.append(cv2.resize(grey, (CROP_W, CROP_H), interpolation=cv2.INTER_AREA))
         aspects.append(grey.shape[1] / grey.shape[0])
