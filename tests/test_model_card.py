@@ -77,3 +77,20 @@ def test_card_says_which_weights_were_kept_when_the_run_averaged_them(tmp_path):
     text = card_for(tmp_path, meta)
     assert "weights averaged over about the last 2,000 steps" in text
     assert "kept: averaged (0.9140 > best epoch 0.9103)." in text
+
+
+def test_card_names_a_snapshot_read_from_several_folders_once_with_its_folders(tmp_path):
+    manifest = {"version": "abc123", "crops": 24550, "held_out_meters": ["m1", "m2"],
+                "split": {"train": {"roller": 22393, "lcd": 360}, "held-out": {"roller": 1613, "lcd": 184}},
+                "sources": [{"path": f"/data/meter-digits/images/{f}", "repo": "owner/snapshot",
+                             "commit": "ebf9b2ba33b56a45d97b", "licence": "Apache-2.0"}
+                            for f in ("collected", "jomjol_images")]
+                + [{"path": "/data/other", "repo": "owner/other", "commit": "0123456789abcdef",
+                    "licence": "MIT"}]}
+    (tmp_path / "real-abc123.json").write_text(json.dumps(manifest))
+    meta = json.loads(SHIPPED.read_text())
+    meta["training"]["real_path"] = str(tmp_path / "real-abc123.npz")
+    text = card_for(tmp_path, meta)
+    assert ("from owner/snapshot at ebf9b2ba33b5 (Apache-2.0; folders collected, jomjol_images); "
+            "owner/other at 0123456789ab (MIT), composed") in text
+    assert "24,550 single-digit camera crops" in text

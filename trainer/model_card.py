@@ -51,9 +51,15 @@ def _real_data(training: dict[str, Any]) -> list[str]:
     if not manifest_path.is_file():
         return [f"- Real crops: `{Path(path).name}` (its manifest is not on this machine)."]
     manifest = json.loads(manifest_path.read_text())
-    sources = "; ".join(
-        f"{s.get('repo', s.get('path'))} at {str(s.get('commit') or s.get('revision') or '?')[:12]}"
-        f" ({s.get('licence', 'licence not recorded')})" for s in manifest["sources"])
+    # Several folders of one snapshot are one source: named once, with the folders read.
+    folders: dict[tuple[str, str, str], list[str]] = {}
+    for s in manifest["sources"]:
+        key = (str(s.get("repo", s.get("path"))), str(s.get("commit") or s.get("revision") or "?")[:12],
+               str(s.get("licence", "licence not recorded")))
+        folders.setdefault(key, []).append(Path(str(s.get("path", ""))).name)
+    sources = "; ".join(f"{repo} at {commit} ({licence}" + (f"; folders {', '.join(names)})"
+                                                             if len(names) > 1 else ")")
+                        for (repo, commit, licence), names in folders.items())
     split = manifest["split"]
     return [f"- Real crops: {manifest['crops']:,} single-digit camera crops of meters (set "
             f"{manifest['version']}) from {sources}, composed into strips of one meter (some of "
