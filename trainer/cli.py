@@ -128,6 +128,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kind", default="photo", help="the kind these photos are scored as")
     p.set_defaults(handler=cmd_import_photos)
 
+    p = tsub.add_parser("import-windows", help="whole meter photos labelled with the counter window's "
+                        "corners and readings: the windows squared up (read with --roi full) and the "
+                        "photos (read with the automatic region), each with labels.csv")
+    p.add_argument("labels", type=Path, help="the folder of label files (NAME.txt: 8 corners, readings)")
+    p.add_argument("images", type=Path, help="the folder of photos (NAME.jpg)")
+    p.add_argument("windows_out", type=Path, help="where the squared-up windows go")
+    p.add_argument("--photos-out", type=Path, help="where the whole photos go (left out if not given)")
+    p.add_argument("--kind", default="meter", help="prefix of the kinds they are scored as")
+    p.set_defaults(handler=cmd_import_windows)
+
     p = tsub.add_parser("finetune", help="fine-tune a bundle on labelled field strips and/or a real "
                         "set, write a new bundle with before/after numbers")
     p.add_argument("--from", dest="source", type=Path, required=True, metavar="BUNDLE",
@@ -437,6 +447,14 @@ def cmd_import_photos(args: argparse.Namespace, env: Any) -> int:
                             delimiter=args.delimiter)
     print(f"wrote {written} labelled photos to {args.out_dir}", file=env.stdout)
     return 0 if written else int(ExitStatus.BAD_INPUT)
+
+
+def cmd_import_windows(args: argparse.Namespace, env: Any) -> int:
+    from .windows import import_windows
+
+    summary = import_windows(args.labels, args.images, args.windows_out, args.photos_out, kind=args.kind)
+    print(json.dumps(summary, indent=2), file=env.stdout)
+    return 0
 
 
 def cmd_finetune(args: argparse.Namespace, env: Any) -> int:
