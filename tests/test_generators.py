@@ -12,7 +12,7 @@ from digitcam.device.preprocess import fit_strip
 from digitcam.trainer.synth import fonts
 from digitcam.trainer.synth.camera import close_rows, rescale
 from digitcam.trainer.synth.common import random_digits
-from digitcam.trainer.synth.counter import roller_counter
+from digitcam.trainer.synth.counter import meter_window, roller_counter
 from digitcam.trainer.synth.handwriting import SPACED_GAPS, MnistPool, handwritten, seed_protocol_strip
 from digitcam.trainer.synth.printed import truetype_mask
 from digitcam.trainer.synth.sevenseg import SEGMENTS, _segment_polygons, drawn_masks
@@ -88,6 +88,37 @@ def test_counter_draws_one_drum_per_digit(text):
         if ink_runs(middle > 12) == len(text):
             return
     pytest.fail(f"never saw {len(text)} separate drums for {text!r}")
+
+
+@pytest.mark.parametrize("text", ["7", "00000", "0123456789"])
+def test_a_meter_window_has_one_drum_per_digit_between_thin_separators(text):
+    # Between the window's edges a separator is a column of one level from top to bottom:
+    # one more of them than digits, evenly spaced, thin beside a drum.
+    face = fonts.font_files(("DejaVuSans-Bold",))
+    seen = 0
+    for seed in range(20):
+        image = meter_window(np.random.default_rng(seed), text, face)
+        rows = image.shape[0]
+        inside = image[rows * 15 // 100: rows * 85 // 100]
+        flat = np.flatnonzero(inside.std(axis=0) < 1e-3)
+        runs = np.split(flat, np.flatnonzero(np.diff(flat) > 1) + 1) if flat.size else []
+        if len(runs) != len(text) + 1:
+            continue
+        starts = np.array([r[0] for r in runs])
+        assert starts[0] == 0 and np.ptp(np.diff(starts)) <= 1  # drums of one width
+        assert max(len(r) for r in runs) < (image.shape[1] / len(text)) / 4
+        seen += 1
+    assert seen >= 15, f"only {seen} of 20 windows showed {len(text) + 1} separators"
+
+
+def test_meter_windows_are_drawn_only_when_asked_and_evaluation_counters_do_not_change():
+    plain = Synthesizer(None)
+    windows = Synthesizer(None, meter_windows=1.0)
+    for seed in range(5):
+        before = roller_counter(np.random.default_rng(seed), "04217", plain.printed_fonts)
+        assert np.array_equal(plain.clean(np.random.default_rng(seed), "counter", "04217"), before)
+        drawn = windows.clean(np.random.default_rng(seed), "counter", "04217")
+        assert not np.array_equal(drawn, before) and drawn.shape != before.shape
 
 
 def test_mnist_pool_draws_the_asked_digit(mnist_path):

@@ -159,6 +159,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--restyle", action="store_true", default=None,
                    help="give composed real strips another polarity or tone curve, so a meter style "
                         "no training meter has is nearer (default: as --recipe records, else off)")
+    p.add_argument("--meter-windows", type=float, metavar="SHARE",
+                   help="of the replayed counters, the share drawn as a meter's window: touching light "
+                        "drums, thin separators (default: as --recipe records, else 0)")
     p.add_argument("--mnist", metavar="NPZ", help="MNIST in Keras' layout (default: the bundle's)")
     p.set_defaults(handler=cmd_finetune)
 
@@ -468,7 +471,8 @@ def cmd_finetune(args: argparse.Namespace, env: Any) -> int:
         summary = finetune_steps(args.source, steps, args.out, real=args.real, count=args.steps,
                                  learning_rate=args.learning_rate, eval_count=args.eval_count,
                                  mnist_path=args.mnist, replay_kinds=args.replay,
-                                 real_share=args.real_share, restyle=args.restyle)
+                                 real_share=args.real_share, restyle=args.restyle,
+                                 meter_windows=args.meter_windows)
     print(json.dumps(summary, indent=2), file=env.stdout)
     return 0
 

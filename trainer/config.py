@@ -47,6 +47,9 @@ class TrainConfig:
     # The real strips in another polarity or tone curve too (real._restyle), as the fine-tune
     # step's --restyle does; off in the shipped recipe's base run (BENCHMARKS.md, session 28).
     real_restyle: bool = False
+    # Of the training counters, the share drawn as a meter's window (synth.counter.meter_window:
+    # touching light drums, thin separators with gear teeth, neighbours peeking in); 0 as before.
+    meter_windows: float = 0.0
     workers: int = 0  # data synthesis processes; 0 = one per core
     representative_samples: int = 400
     # Per kind: int8 must stay within 0.5 points of float, and at 1,000 one strip is 0.1.

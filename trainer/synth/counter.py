@@ -82,3 +82,63 @@ def roller_counter(rng: Rng, text: str, font_files: list[Path], roll_last: float
         x = gap + i * (box_w + gap)
         image[gap:gap + box_h, x:x + box_w] = box
     return np.clip(image, 0, 255).astype(np.float32)
+
+
+# Training only: a meter's counter window as real water meters show it (the held-out
+# Altair meter, iaoqian's water-meter windows): drums side by side with a thin dark
+# separator and the drum's gear teeth between them instead of a frame's gap, most of
+# them light with dark digits, each digit nearly the window's height with its
+# neighbours on the drum peeking in above and below, any drum caught turning. The
+# shipped model read those separators as extra 1s and merged repeated digits. What share of
+# the training counters are drawn so is TrainConfig.meter_windows (0: none, as before).
+
+
+def meter_window(rng: Rng, text: str, font_files: list[Path],
+                 roll_range: float = ROLL_RANGE_TRAIN) -> FloatImage:
+    """``text`` in a meter's counter window; a turning drum's label is its digit further in."""
+    size = int(rng.integers(28, 56))
+    font = font_files[int(rng.integers(len(font_files)))] if font_files else None
+    box_w = int(size * rng.uniform(0.62, 0.95))
+    box_h = int(size * rng.uniform(1.0, 1.35))
+    sep = max(1, round(box_w * rng.uniform(0.03, 0.14)))
+    light = rng.random() < 0.7
+    if light:
+        bg, fg = rng.uniform(160, 255), rng.uniform(0, 70)
+    else:
+        bg, fg = rng.uniform(0, 60), rng.uniform(170, 255)
+    sep_level = rng.uniform(0, 80) if light else rng.uniform(60, 170)
+    teeth = rng.random() < 0.6
+    step = size * rng.uniform(1.05, 1.4)  # from one digit to the next on the drum
+    shading = rng.uniform(0.0, 0.5)
+    ys = (np.arange(box_h, dtype=np.float32) + 0.5) / box_h - 0.5
+    drum_profile = (1.0 - shading * 4 * ys**2)[:, None]
+    n = len(text)
+    width = n * box_w + (n + 1) * sep
+    image = np.full((box_h, width), sep_level, np.float32)
+    for i, ch in enumerate(text):
+        turning = rng.random() < (0.45 if i == n - 1 else 0.12)
+        shift = rng.uniform(-roll_range, roll_range) * step if turning else 0.0
+        mask = np.zeros((box_h, box_w), np.float32)
+        glyph = _glyph(rng, ch, font, size)
+        if glyph.shape[1] > box_w * 0.95:
+            glyph = glyph[:, : int(box_w * 0.95)]
+        for offset, digit in ((0.0, int(ch)), (step, int(ch) + 1), (-step, int(ch) - 1)):
+            # The drum turns forward: its next digit comes in from below.
+            _paste(mask, glyph if offset == 0 else _glyph(rng, str(digit % 10), font, size),
+                   box_w / 2, box_h / 2 + shift + offset)
+        x = sep + i * (box_w + sep)
+        image[:, x:x + box_w] = (bg + (fg - bg) * mask) * drum_profile
+    if teeth:  # the gear teeth on a drum's edge: short dark bars across each separator
+        tooth_h = max(1, round(box_h * rng.uniform(0.04, 0.1)))
+        tooth_w = sep + 2 * max(1, round(box_w * rng.uniform(0.03, 0.08)))
+        for i in range(n + 1):
+            cx = i * (box_w + sep) + sep // 2
+            for y in (rng.uniform(0.05, 0.3) * box_h, rng.uniform(0.7, 0.95) * box_h):
+                y0, x0 = int(y), max(0, cx - tooth_w // 2)
+                image[y0:y0 + tooth_h, x0:x0 + tooth_w] = sep_level
+    if rng.random() < 0.5:  # the window's own edges above and below
+        edge = max(1, round(box_h * rng.uniform(0.03, 0.12)))
+        level = rng.uniform(0, 90)
+        image[:edge] = level
+        image[-edge:] = level
+    return np.clip(image, 0, 255).astype(np.float32)

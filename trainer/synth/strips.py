@@ -16,7 +16,7 @@ from ..real import REAL_KINDS, RealSet, compose_strip
 from . import fonts
 from .camera import close_rows, photograph, rescale, shapes
 from .common import FloatImage, Rng, compose, palette, random_digits
-from .counter import ROLL_RANGE, ROLL_RANGE_TRAIN, roller_counter
+from .counter import ROLL_RANGE, ROLL_RANGE_TRAIN, meter_window, roller_counter
 from .handwriting import DISTORT_SHARE, SPACED_SHARE, MnistPool, handwritten
 from .printed import hershey_mask, truetype_mask
 from .sevenseg import seven_segment
@@ -72,6 +72,7 @@ class Synthesizer:
     # strips every earlier model was measured on.
     backlit: bool = False
     restyle: bool = False  # real strips in another polarity or tone curve (real._restyle)
+    meter_windows: float = 0.0  # of the counters, drawn as a meter's window (counter.meter_window)
     _real_pools: dict[str, npt.NDArray[np.intp]] = field(default_factory=dict, repr=False)
 
     def clean(self, rng: Rng, kind: str, text: str) -> FloatImage:
@@ -80,6 +81,8 @@ class Synthesizer:
         if kind == "sevenseg":
             return seven_segment(rng, text, self.segment_fonts, self.backlit)
         if kind == "counter":
+            if self.meter_windows and rng.random() < self.meter_windows:
+                return meter_window(rng, text, self.printed_fonts, self.roll_range)
             return roller_counter(rng, text, self.printed_fonts, roll_range=self.roll_range)
         if kind == "handwriting":
             if self.mnist is None:
@@ -182,11 +185,13 @@ _worker: Synthesizer | None = None
 
 def _init_worker(mnist_images: npt.NDArray[np.uint8] | None,
                  mnist_labels: npt.NDArray[np.integer] | None, empty_rate: float,
-                 real_path: str | None = None, real_restyle: bool = False) -> None:
+                 real_path: str | None = None, real_restyle: bool = False,
+                 meter_windows: float = 0.0) -> None:
     global _worker
     pool = MnistPool(mnist_images, mnist_labels) if mnist_images is not None else None
     _worker = Synthesizer(pool, empty_rate=empty_rate, roll_range=ROLL_RANGE_TRAIN, backlit=True,
-                          real=RealSet.load(real_path) if real_path else None, restyle=real_restyle)
+                          real=RealSet.load(real_path) if real_path else None, restyle=real_restyle,
+                          meter_windows=meter_windows)
 
 
 def _make_chunk(args: tuple[int, int, int, Sequence[str], Sequence[float], int, int]
@@ -221,11 +226,11 @@ def stretch(rng: Rng, strip: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
 def build(count: int, seed: int, kinds: dict[str, float], height: int, width: int,
           mnist: tuple[npt.NDArray[np.uint8], npt.NDArray[np.integer]] | None,
           workers: int = 0, chunk: int = 500, empty_rate: float = EMPTY_SHARE,
-          real_path: str | None = None, real_restyle: bool = False
+          real_path: str | None = None, real_restyle: bool = False, meter_windows: float = 0.0
           ) -> tuple[npt.NDArray[np.uint8], list[str], list[str]]:
     """``count`` model-ready strips (count, height, width), their labels and kinds;
     ``empty_rate`` of them hold no digits (label ''); ``real_restyle`` restyles the real
-    strips (``Synthesizer.restyle``).
+    strips (``Synthesizer.restyle``); ``meter_windows`` of the counters are meter windows.
 
     Deterministic by ``seed`` whatever the number of workers: each chunk has
     its own generator seeded by (seed, chunk index).
@@ -235,7 +240,8 @@ def build(count: int, seed: int, kinds: dict[str, float], height: int, width: in
     weights = [kinds[k] / total for k in names]
     jobs = [(seed, i, min(chunk, count - start), names, weights, height, width)
             for i, start in enumerate(range(0, count, chunk))]
-    init_args = (*(mnist if mnist is not None else (None, None)), empty_rate, real_path, real_restyle)
+    init_args = (*(mnist if mnist is not None else (None, None)), empty_rate, real_path, real_restyle,
+                 meter_windows)
     results = map_chunks(_make_chunk, jobs, _init_worker, init_args, workers)
     images = np.concatenate([r[0] for r in results]) if results else np.empty((0, height, width), np.uint8)
     labels = [t for r in results for t in r[1]]
