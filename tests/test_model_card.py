@@ -94,3 +94,13 @@ def test_card_names_a_snapshot_read_from_several_folders_once_with_its_folders(t
     assert ("from owner/snapshot at ebf9b2ba33b5 (Apache-2.0; folders collected, jomjol_images); "
             "owner/other at 0123456789ab (MIT), composed") in text
     assert "24,550 single-digit camera crops" in text
+
+
+def test_card_says_when_a_fine_tune_drew_meter_windows(tmp_path):
+    meta = json.loads(SHIPPED.read_text())
+    step = dict(meta["finetune"][0], meter_windows=0.6)
+    meta["finetune"] = [meta["finetune"][0], step]
+    text = card_for(tmp_path, meta)
+    assert "Fine-tune step 2" in text and "60% of those counters drawn as a meter's window" in text
+    meta["finetune"] = meta["finetune"][:1]
+    assert "meter's window" not in card_for(tmp_path, meta)

@@ -84,7 +84,10 @@ def _finetune(steps: list[dict[str, Any]] | None) -> list[str]:
                      f"{step['from_sha256'][:12]}: {step['steps']:,} steps of {step['batch_size']}, "
                      f"learning rate {step['learning_rate']} on a cosine decay, "
                      f"{step.get('real_share', 0.3):.0%} real strips ({real}{styled}) beside synthetic "
-                     f"strips replayed from {mix}.")
+                     f"strips replayed from {mix}" + (
+                         f"; {step['meter_windows']:.0%} of those counters drawn as a meter's window "
+                         "(touching light drums, thin separators with gear teeth, neighbours peeking in)."
+                         if step.get("meter_windows") else "."))
     return lines
 
 
