@@ -453,7 +453,7 @@ def cmd_import_photos(args: argparse.Namespace, env: Any) -> int:
 
 
 def cmd_import_windows(args: argparse.Namespace, env: Any) -> int:
-    from .windows import import_windows
+    from .window_import import import_windows
 
     summary = import_windows(args.labels, args.images, args.windows_out, args.photos_out, kind=args.kind)
     print(json.dumps(summary, indent=2), file=env.stdout)

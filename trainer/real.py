@@ -376,6 +376,19 @@ def matches(text: str, accepted: list[str]) -> bool:
 
 # ------------------------------------------------------------------ whole photos
 
+def link_or_copy(source: Path, target: Path) -> None:
+    """``target`` as a hard link to ``source`` (a snapshot is large), a copy where the file
+    system refuses; an existing ``target`` is kept."""
+    import os
+    import shutil
+
+    if not target.exists():
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+
+
 def import_photos(table: Path, images: Path, out_dir: Path, *, image_column: str = "image",
                   value_column: str = "value", decimals: str = "0", kind: str = "photo",
                   delimiter: str = ",") -> int:
@@ -384,8 +397,6 @@ def import_photos(table: Path, images: Path, out_dir: Path, *, image_column: str
     hard-linked where the file system allows (a snapshot is large), copied otherwise.
     Calls for several tables add to one folder."""
     import csv
-    import os
-    import shutil
 
     from .scoring import parse_decimals
 
@@ -412,12 +423,7 @@ def import_photos(table: Path, images: Path, out_dir: Path, *, image_column: str
             if not source.is_file() or not value.isdigit():
                 continue
             name = f"{kind}-{source.name}"
-            target = out_dir / name
-            if not target.exists():
-                try:
-                    os.link(source, target)
-                except OSError:
-                    shutil.copyfile(source, target)
+            link_or_copy(source, out_dir / name)
             writer.writerow([name, value, kind, decimals])
             written += 1
     return written

@@ -14,6 +14,18 @@ def _glyph(rng: Rng, ch: str, font: Path | None, size: int) -> FloatImage:
     return truetype_mask(rng, ch, font, size) if font is not None else hershey_mask(rng, ch, size)
 
 
+def _drum_glyph(rng: Rng, ch: str, font: Path | None, size: int, box_w: int) -> FloatImage:
+    """``ch`` as drawn on a drum ``box_w`` wide: a glyph wider than the drum is cut to it."""
+    glyph = _glyph(rng, ch, font, size)
+    return glyph[:, : int(box_w * 0.95)] if glyph.shape[1] > box_w * 0.95 else glyph
+
+
+def _drum_profile(shading: float, box_h: int) -> FloatImage:
+    """A cylinder is darker at its top and bottom: the light on each row of a drum."""
+    ys = (np.arange(box_h, dtype=np.float32) + 0.5) / box_h - 0.5
+    return (1.0 - shading * 4 * ys**2)[:, None]
+
+
 def _paste(canvas: FloatImage, mask: FloatImage, cx: float, cy: float) -> None:
     """Add ``mask`` centred at (cx, cy), clipped to the canvas."""
     h, w = mask.shape
@@ -50,9 +62,7 @@ def roller_counter(rng: Rng, text: str, font_files: list[Path], roll_last: float
     # The usual meter: white on black drums, the last one to three red (mid grey here).
     light_drums = rng.random() < 0.25
     red_from = n - int(rng.integers(1, min(3, n) + 1)) if rng.random() < 0.5 else n
-    shading = rng.uniform(0.0, 0.6)
-    ys = (np.arange(box_h, dtype=np.float32) + 0.5) / box_h - 0.5
-    drum_profile = (1.0 - shading * 4 * ys**2)[:, None]  # a cylinder is darker at its top and bottom
+    drum_profile = _drum_profile(rng.uniform(0.0, 0.6), box_h)
     for i, ch in enumerate(text):
         if i >= red_from:
             bg, fg = rng.uniform(50, 120), rng.uniform(200, 255)
@@ -61,9 +71,7 @@ def roller_counter(rng: Rng, text: str, font_files: list[Path], roll_last: float
         else:
             bg, fg = rng.uniform(0, 60), rng.uniform(180, 255)
         mask = np.zeros((box_h, box_w), np.float32)
-        glyph = _glyph(rng, ch, font, size)
-        if glyph.shape[1] > box_w * 0.95:
-            glyph = glyph[:, : int(box_w * 0.95)]
+        glyph = _drum_glyph(rng, ch, font, size, box_w)
         # The last drum is often caught mid-roll: the next digit shows at the edge.
         if i == n - 1 and roll_last is not None:
             shift = -roll_last * box_h  # forward: the digit moves up, the next comes in below
@@ -109,9 +117,7 @@ def meter_window(rng: Rng, text: str, font_files: list[Path],
     sep_level = rng.uniform(0, 80) if light else rng.uniform(60, 170)
     teeth = rng.random() < 0.6
     step = size * rng.uniform(1.05, 1.4)  # from one digit to the next on the drum
-    shading = rng.uniform(0.0, 0.5)
-    ys = (np.arange(box_h, dtype=np.float32) + 0.5) / box_h - 0.5
-    drum_profile = (1.0 - shading * 4 * ys**2)[:, None]
+    drum_profile = _drum_profile(rng.uniform(0.0, 0.5), box_h)
     n = len(text)
     width = n * box_w + (n + 1) * sep
     image = np.full((box_h, width), sep_level, np.float32)
@@ -119,9 +125,7 @@ def meter_window(rng: Rng, text: str, font_files: list[Path],
         turning = rng.random() < (0.45 if i == n - 1 else 0.12)
         shift = rng.uniform(-roll_range, roll_range) * step if turning else 0.0
         mask = np.zeros((box_h, box_w), np.float32)
-        glyph = _glyph(rng, ch, font, size)
-        if glyph.shape[1] > box_w * 0.95:
-            glyph = glyph[:, : int(box_w * 0.95)]
+        glyph = _drum_glyph(rng, ch, font, size, box_w)
         for offset, digit in ((0.0, int(ch)), (step, int(ch) + 1), (-step, int(ch) - 1)):
             # The drum turns forward: its next digit comes in from below.
             _paste(mask, glyph if offset == 0 else _glyph(rng, str(digit % 10), font, size),

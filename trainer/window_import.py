@@ -14,8 +14,6 @@ reads them: the finder too). Each row's ``accept`` says per digit what is right 
 from __future__ import annotations
 
 import csv
-import os
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -23,8 +21,9 @@ import cv2
 import numpy as np
 
 from digitcam.device.errors import DigitcamError
+from digitcam.device.geometry import quad_height, quad_width
 
-from .real import IMAGE_SUFFIXES
+from .real import IMAGE_SUFFIXES, link_or_copy
 
 WINDOW_HEIGHT = 64  # rows of a squared-up window; its width keeps the window's own aspect
 
@@ -51,10 +50,9 @@ def accepted_digits(readings: list[str]) -> str:
 
 
 def square_up(image: np.ndarray, corners: np.ndarray, height: int = WINDOW_HEIGHT) -> np.ndarray:
-    tl, tr, br, bl = corners
-    width = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
-    tall = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
-    out_w = max(8, round(height * width / max(tall, 1.0)))
+    """The window upright at ``height`` rows, in colour; unlike geometry.rectify (the device's
+    cut, never enlarged) every window comes out the same height, small ones enlarged."""
+    out_w = max(8, round(height * quad_width(corners) / max(quad_height(corners), 1.0)))
     target = np.float32([[0, 0], [out_w, 0], [out_w, height], [0, height]])
     warp = cv2.getPerspectiveTransform(corners, target)
     return cv2.warpPerspective(image, warp, (out_w, height), flags=cv2.INTER_AREA)
@@ -91,12 +89,7 @@ def import_windows(labels_dir: Path, images_dir: Path, windows_out: Path, photos
         name, suffix = f"{kind}-{photo.stem}", photo.suffix.lower()
         cv2.imwrite(str(windows_out / f"{name}.png"), square_up(image, corners))
         if photos_out is not None:
-            target = photos_out / f"{name}{suffix}"
-            if not target.exists():
-                try:
-                    os.link(photo, target)
-                except OSError:
-                    shutil.copyfile(photo, target)
+            link_or_copy(photo, photos_out / f"{name}{suffix}")
         rows.append((name, suffix, readings[0], accepted_digits(readings)))
     if not rows:
         raise DigitcamError(f"no labelled photos in {images_dir} (labels from {labels_dir})")
