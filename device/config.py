@@ -104,6 +104,9 @@ class RegionConfig:
                                "\"\" = the bundled one")
     windows: bool = _field(True, "mode auto: also read the inside of display windows (a meter's LCD "
                                  "filling the frame) on every search, beside the finder's regions")
+    zoom: bool = _field(True, "mode auto, finder learned: when nothing read surely, run the detector "
+                              "again closer, inside each region it found (a meter's face small in "
+                              "the frame)")
     fallback: bool = _field(True, "mode auto, finder learned: when neither the detector's regions nor the "
                                   "display windows read above min_confidence, read the classical edge "
                                   "blobs (a small number straight on a plain surface, which the detector "

@@ -147,3 +147,59 @@ class LearnedFinder(Finder):
 
     def find(self, grey: GreyImage) -> list[list[Quad]]:
         return [[expand(c.quad, v, h) for v, h in DETECTOR_CROPS] for c in self.detector.find(grey)]
+
+
+# A region the detector found but the recogniser did not read surely is looked at again,
+# closer: the detector runs once more on the region and what is around it, which then fills
+# its whole 320x240 input. A water meter's face in a phone photo is a small part of the
+# frame; seen whole, the detector's cells are as wide as the counter's digits, and the
+# counter, its 'V' and 'm3' and the serial number above it light up as one block that reads
+# nothing. Closer, the counter's line stands apart (BENCHMARKS.md, session 30).
+ZOOM_MARGIN = 0.25  # of the region's width and height, on every side
+ZOOM_MAX_SHARE = 0.5  # of the frame's area: a region this large is seen closely enough already
+ZOOM_MIN_SIDE = 16  # pixels: a speck, nothing to look at closer
+
+
+class ZoomFinder(Finder):
+    """The detector's second look inside regions of its first (``around``); the frame
+    reader asks for it only when nothing read surely. A sure read ends the search."""
+
+    stop_when_sure = True
+    # A second guess must be surer than a first: at the plain floor the closer look read 14 more
+    # of 300 lone words as digits; at 1.6 of it (the fallback's), 3 more, and it still read 28
+    # more of iaoqian's 499 dev photos (BENCHMARKS.md, session 30).
+    floor_scale = 1.6
+
+    def __init__(self, detector: StripDetector) -> None:
+        self.detector = detector
+        self.aspect = detector.meta.width / detector.meta.height
+
+    def around(self, grey: GreyImage, regions: list[Quad]) -> list[list[Quad]]:
+        """Strips found closer in each region, in frame coordinates, at ``DETECTOR_CROPS``."""
+        h, w = grey.shape
+        found: list[list[Quad]] = []
+        for region in regions:
+            box = self._window(region, w, h)
+            if box is None:
+                continue
+            x0, y0, x1, y1 = box
+            for c in self.detector.find(grey[y0:y1, x0:x1]):
+                quad = c.quad + np.array([x0, y0], np.float32)
+                found.append([expand(quad, v, hz) for v, hz in DETECTOR_CROPS])
+        return found
+
+    def _window(self, region: Quad, w: int, h: int) -> tuple[int, int, int, int] | None:
+        """The region's bounding box and ``ZOOM_MARGIN`` around it, grown to the detector's
+        aspect (the detector saw undistorted scenes), clipped to the frame."""
+        (left, top), (right, bottom) = region.min(axis=0), region.max(axis=0)
+        bw, bh = (right - left) * (1 + 2 * ZOOM_MARGIN), (bottom - top) * (1 + 2 * ZOOM_MARGIN)
+        bw, bh = max(bw, bh * self.aspect), max(bh, bw / self.aspect)
+        cx, cy = (left + right) / 2, (top + bottom) / 2
+        x0, y0 = max(0, int(cx - bw / 2)), max(0, int(cy - bh / 2))
+        x1, y1 = min(w, int(np.ceil(cx + bw / 2))), min(h, int(np.ceil(cy + bh / 2)))
+        if (x1 - x0) * (y1 - y0) > ZOOM_MAX_SHARE * w * h or min(x1 - x0, y1 - y0) < ZOOM_MIN_SIDE:
+            return None
+        return x0, y0, x1, y1
+
+    def find(self, grey: GreyImage) -> list[list[Quad]]:
+        return self.around(grey, [c.quad for c in self.detector.find(grey)])

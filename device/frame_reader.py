@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -45,6 +45,9 @@ from .geometry import Quad, quad_height, quad_width
 from .preprocess import GreyImage, to_grey
 from .profiling import DECODE, DETECT, INFER, PREPROCESS, READER_STAGES, SEGMENT, TOTAL
 from .recognizer import Recognizer
+
+if TYPE_CHECKING:
+    from .detector import ZoomFinder
 
 # A read this sure ends the search once its region's crops are read (and is worth
 # tracking). Tuned on dev scenes: 0.6 reads as well as 0.9 and saves reading the other
@@ -113,12 +116,14 @@ def _too_wide(quad: Quad, digits: int, per_digit: float | None) -> bool:
 
 class FrameReader:
     def __init__(self, recognizer: Recognizer, finder: Finder, *, windows: Finder | None = None,
-                 fallback: Finder | None = None, min_confidence: float = RegionConfig.min_confidence,
-                 track_every: int = 0) -> None:
+                 zoom: ZoomFinder | None = None, fallback: Finder | None = None,
+                 min_confidence: float = RegionConfig.min_confidence, track_every: int = 0) -> None:
         self.recognizer = recognizer
         self.finder = finder
         # Read on every search beside the finder's regions; never for a fixed region.
         self.windows = windows if finder.per_digit is not None else None
+        # A closer look inside the finder's regions when nothing read surely; never for a fixed region.
+        self.zoom = zoom if finder.per_digit is not None else None
         # Read when nothing else read above the floor; never for a fixed region.
         self.fallback = fallback if finder.per_digit is not None else None
         self.min_confidence = min_confidence
@@ -272,6 +277,14 @@ class FrameReader:
         if self.windows is not None:
             best, found = self._search_also(grey, self.windows, latency, best)
             candidates += found
+        if self.zoom is not None and groups and (best is None or best.read.confidence < self.sure):
+            z0 = time.monotonic()
+            closer = self.zoom.around(grey, [group[0] for group in groups])
+            latency[DETECT] += _ms(z0)
+            latency[SEGMENT] += _ms(z0)
+            best = self._search(grey, self.zoom, closer, latency, best)
+            quads += [q for group in closer for q in group]  # a closer look at one strip is tracked too
+            candidates += sum(len(group) for group in closer)
         if self.fallback is not None and (best is None or best.read.confidence < best.floor):
             best, found = self._search_also(grey, self.fallback, latency, best)
             candidates += found

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from .config import Config, ModelConfig, RegionConfig
-from .detector import LearnedFinder, StripDetector
+from .detector import LearnedFinder, StripDetector, ZoomFinder
 from .errors import DigitcamError
 from .finder import Aligner, Finder, FixedRegion
 from .frame_reader import FrameReader
@@ -37,7 +37,7 @@ class Pipeline:
         reader = self.reader
         detector = reader.finder.detector if isinstance(reader.finder, LearnedFinder) else None
         parts = {"recogniser": self.recognizer.info, "reader": reader, "finder": reader.finder,
-                 "windows": reader.windows, "fallback": reader.fallback,
+                 "windows": reader.windows, "zoom": reader.zoom, "fallback": reader.fallback,
                  "detector": detector and detector.info, "stabiliser": self.stabiliser}
         return {"model": self.recognizer.sha256, **{name: _settings(part) for name, part in parts.items()}}
 
@@ -60,8 +60,9 @@ def build_pipeline(config: Config, *, full_frame: bool = False) -> Pipeline:
     recognizer = Recognizer(model.path or None, threads=model.threads, runtime=model.runtime or None)
     finder = FixedRegion() if full_frame else make_finder(config.region, model)
     fallback = FallbackFinder() if config.region.fallback and isinstance(finder, LearnedFinder) else None
+    zoom = ZoomFinder(finder.detector) if config.region.zoom and isinstance(finder, LearnedFinder) else None
     reader = FrameReader(recognizer, finder, windows=WindowsFinder() if config.region.windows else None,
-                         fallback=fallback, min_confidence=config.region.min_confidence,
+                         zoom=zoom, fallback=fallback, min_confidence=config.region.min_confidence,
                          track_every=config.region.track_every)
     pipeline = Pipeline(recognizer, reader, Stabiliser.from_config(config.stabiliser))
     opencv_for_pipeline(model.threads)

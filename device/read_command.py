@@ -43,6 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--detector", metavar="PATH", help="strip detector bundle (default: the bundled one)")
     p.add_argument("--no-windows", dest="windows", action="store_false",
                    help="--roi auto: do not read display windows")
+    p.add_argument("--no-zoom", dest="zoom", action="store_false",
+                   help="--roi auto: do not look again closer inside the detector's regions")
     p.add_argument("--no-fallback", dest="fallback", action="store_false",
                    help="--roi auto: do not read the classical edge blobs when nothing else read")
     p.add_argument("--min-confidence", type=float, default=RegionConfig.min_confidence, metavar="C",
@@ -111,7 +113,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
     # Each image is independent: no tracking. The rest is the daemon's pipeline.
     config = config_from({"model": {"path": args.model or "", "threads": args.threads},
                           "region": {"finder": args.finder, "detector": args.detector or "",
-                                     "windows": args.windows, "fallback": args.fallback,
+                                     "windows": args.windows, "zoom": args.zoom, "fallback": args.fallback,
                                      "track_every": 0,
                                      "min_confidence": args.min_confidence}}, "digitcam read")
     pipeline = build_pipeline(config, full_frame=roi != "auto")

@@ -97,7 +97,7 @@ def test_a_meter_window_has_one_drum_per_digit_between_thin_separators(text):
     face = fonts.font_files(("DejaVuSans-Bold",))
     seen = 0
     for seed in range(20):
-        image = meter_window(np.random.default_rng(seed), text, face)
+        image = meter_window(np.random.default_rng(seed), text, face, face_share=0.0)
         rows = image.shape[0]
         inside = image[rows * 15 // 100: rows * 85 // 100]
         flat = np.flatnonzero(inside.std(axis=0) < 1e-3)
@@ -109,6 +109,22 @@ def test_a_meter_window_has_one_drum_per_digit_between_thin_separators(text):
         assert max(len(r) for r in runs) < (image.shape[1] / len(text)) / 4
         seen += 1
     assert seen >= 15, f"only {seen} of 20 windows showed {len(text) + 1} separators"
+
+
+def test_a_meter_window_on_its_face_keeps_the_window_and_adds_marks_beside_it():
+    # The same draws with and without the face: the window itself is unchanged, inside a
+    # rim, and the face is wider than the window by at least its margins.
+    face = fonts.font_files(("DejaVuSans-Bold",))
+    marked = 0
+    for seed in range(10):
+        window = meter_window(np.random.default_rng(seed), "00417", face, face_share=0.0)
+        on_face = meter_window(np.random.default_rng(seed), "00417", face, face_share=1.0)
+        h, w = window.shape
+        hits = cv2.matchTemplate(on_face, window, cv2.TM_SQDIFF)
+        assert hits.min() < h * w, "the window is not inside its face unchanged"  # under a grey level
+        assert on_face.shape[0] > h and on_face.shape[1] > w
+        marked += on_face.shape[1] - w > 0.5 * h  # a mark or a unit beside the window
+    assert marked >= 5
 
 
 def test_meter_windows_are_drawn_only_when_asked_and_evaluation_counters_do_not_change():

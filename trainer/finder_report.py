@@ -2,7 +2,8 @@
 (some candidate reads right, but the frame reader chose another, or read nothing sure).
 
 Every candidate the device's frame reader could read is read: the strip detector's
-boxes at both crops, and the insides of display windows. A frame is
+boxes at both crops, the insides of display windows, and the detector's closer look
+inside those regions. A frame is
 
 - ``read``: the frame reader's own answer is right;
 - ``chosen wrong``: some candidate reads it right, the answer is not;
@@ -45,8 +46,12 @@ def report(labels: Path, model: str | None = None, detector: str | None = None) 
         except InputError as exc:
             logger.warning("skipped: %s", exc)
             continue
-        quads = [q for finder in (reader.finder, reader.windows) if finder is not None
-                 for group in finder.find(grey) for q in group]
+        groups = reader.finder.find(grey)
+        if reader.windows is not None:
+            groups += reader.windows.find(grey)
+        if reader.zoom is not None:  # the closer look, as if nothing had read surely
+            groups += reader.zoom.around(grey, [group[0] for group in groups])
+        quads = [q for group in groups for q in group]
         any_right = any(is_right(recognizer.read(rectify(grey, q)).text, row) for q in quads)
         answer = reader.read(grey).text
         outcome = ("read" if is_right(answer, row) else "chosen wrong" if any_right
