@@ -137,6 +137,15 @@ def test_meter_windows_are_drawn_only_when_asked_and_evaluation_counters_do_not_
         assert not np.array_equal(drawn, before) and drawn.shape != before.shape
 
 
+def test_meter_faces_are_drawn_only_when_asked():
+    windows = Synthesizer(None, meter_windows=1.0)
+    faces = Synthesizer(None, meter_windows=1.0, meter_faces=1.0)
+    for seed in range(5):
+        window = windows.clean(np.random.default_rng(seed), "counter", "04217")
+        on_face = faces.clean(np.random.default_rng(seed), "counter", "04217")
+        assert on_face.shape[0] > window.shape[0] and on_face.shape[1] > window.shape[1]
+
+
 def test_mnist_pool_draws_the_asked_digit(mnist_path):
     from digitcam.trainer import mnist
 

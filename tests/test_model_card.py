@@ -102,5 +102,8 @@ def test_card_says_when_a_fine_tune_drew_meter_windows(tmp_path):
     meta["finetune"] = [meta["finetune"][0], step]
     text = card_for(tmp_path, meta)
     assert "Fine-tune step 2" in text and "60% of those counters drawn as a meter's window" in text
+    assert "meter's face" not in text
+    meta["finetune"][1] = dict(step, meter_faces=0.5)
+    assert "50% of them on the meter's face" in card_for(tmp_path, meta)
     meta["finetune"] = meta["finetune"][:1]
     assert "meter's window" not in card_for(tmp_path, meta)

@@ -50,6 +50,9 @@ class TrainConfig:
     # Of the training counters, the share drawn as a meter's window (synth.counter.meter_window:
     # touching light drums, thin separators with gear teeth, neighbours peeking in); 0 as before.
     meter_windows: float = 0.0
+    # Of those windows, the share drawn on the meter's face with its mark and unit beside them
+    # (synth.counter._on_face); 0 as before.
+    meter_faces: float = 0.0
     workers: int = 0  # data synthesis processes; 0 = one per core
     representative_samples: int = 400
     # Per kind: int8 must stay within 0.5 points of float, and at 1,000 one strip is 0.1.

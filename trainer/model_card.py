@@ -86,7 +86,9 @@ def _finetune(steps: list[dict[str, Any]] | None) -> list[str]:
                      f"{step.get('real_share', 0.3):.0%} real strips ({real}{styled}) beside synthetic "
                      f"strips replayed from {mix}" + (
                          f"; {step['meter_windows']:.0%} of those counters drawn as a meter's window "
-                         "(touching light drums, thin separators with gear teeth, neighbours peeking in)."
+                         "(touching light drums, thin separators with gear teeth, neighbours peeking in)"
+                         + (f", {step['meter_faces']:.0%} of them on the meter's face with a mark and a "
+                            "unit beside the window ('V', 'm³')" if step.get("meter_faces") else "") + "."
                          if step.get("meter_windows") else "."))
     return lines
 

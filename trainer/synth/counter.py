@@ -102,9 +102,9 @@ def roller_counter(rng: Rng, text: str, font_files: list[Path], roll_last: float
 
 
 def meter_window(rng: Rng, text: str, font_files: list[Path], roll_range: float = ROLL_RANGE_TRAIN,
-                 face_share: float | None = None) -> FloatImage:
+                 face_share: float = 0.0) -> FloatImage:
     """``text`` in a meter's counter window; a turning drum's label is its digit further in.
-    In ``face_share`` of them (default FACE_SHARE) the window sits on the meter's face."""
+    In ``face_share`` of them the window sits on the meter's face (``_on_face``)."""
     size = int(rng.integers(28, 56))
     font = font_files[int(rng.integers(len(font_files)))] if font_files else None
     box_w = int(size * rng.uniform(0.62, 0.95))
@@ -146,17 +146,16 @@ def meter_window(rng: Rng, text: str, font_files: list[Path], roll_range: float 
         level = rng.uniform(0, 90)
         image[:edge] = level
         image[-edge:] = level
-    if rng.random() < (FACE_SHARE if face_share is None else face_share):
+    if face_share and rng.random() < face_share:
         image = _on_face(rng, image, font, size)
     return np.clip(image, 0, 255).astype(np.float32)
 
 
-# Of the meter windows, those drawn on the meter's face: a rim around the window, and the
-# face's printed mark before the counter and its unit after it, smaller than the digits, as
-# a detector's region cuts a whole photo of a water meter. The detector's closer look at
-# iaoqian's photos found the counter's line and read its 'V' as 9 or 1 and its 'm³' as 0
-# ('90000', '003260'; BENCHMARKS.md, session 30).
-FACE_SHARE = 0.5
+# Of the meter windows, a share (TrainConfig.meter_faces) is drawn on the meter's face: a rim
+# around the window, and the face's printed mark before the counter and its unit after it,
+# smaller than the digits, as a detector's region cuts a whole photo of a water meter. The
+# detector's closer look at iaoqian's photos found the counter's line and read its 'V' as 9
+# or 1 and its 'm³' as 0 ('90000', '003260'; BENCHMARKS.md, session 30).
 FACE_MARKS = ("V", "No", "Nr", "N", "x")
 FACE_UNITS = ("m³", "m3", "kWh", "l", "L", "m", "ft³")
 
