@@ -137,7 +137,7 @@ def clipped_7900(reader: FrameReader) -> tuple[np.ndarray, np.ndarray, np.ndarra
     ImageDraw.Draw(img).text((150, 200), "7900", font=ImageFont.truetype(ITALIC, 56), fill=235)
     frame = np.asarray(img)
     box = lambda x0, x1: np.float32([[x0, 200], [x1, 200], [x1, 275], [x0, 275]])  # noqa: E731
-    whole, clipped = box(135, 290), box(182, 290)
+    whole, clipped = box(135, 290), box(180, 290)
     assert reader.recognizer.read(rectify(frame, clipped)).text == "900"  # the premise
     return frame, whole, clipped
 
