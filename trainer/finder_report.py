@@ -46,11 +46,12 @@ def report(labels: Path, model: str | None = None, detector: str | None = None) 
         except InputError as exc:
             logger.warning("skipped: %s", exc)
             continue
-        groups = reader.finder.find(grey)
+        found = reader.finder.find(grey)
+        groups = list(found)
         if reader.windows is not None:
             groups += reader.windows.find(grey)
-        if reader.zoom is not None:  # the closer look, as if nothing had read surely
-            groups += reader.zoom.around(grey, [group[0] for group in groups])
+        if reader.zoom is not None:  # as if nothing had read surely; around the finder's regions only
+            groups += reader.zoom.around(grey, [group[0] for group in found])
         quads = [q for group in groups for q in group]
         any_right = any(is_right(recognizer.read(rectify(grey, q)).text, row) for q in quads)
         answer = reader.read(grey).text
