@@ -146,6 +146,33 @@ def test_meter_faces_are_drawn_only_when_asked():
         assert on_face.shape[0] > window.shape[0] and on_face.shape[1] > window.shape[1]
 
 
+def test_face_lines_add_print_above_or_below_and_leave_the_face_otherwise_as_it_was():
+    # Drawn last, so the same draws give the same face with the lines stacked on it: as wide,
+    # taller, and the face found unchanged inside; with no lines asked, nothing changes.
+    face = fonts.font_files(("DejaVuSans-Bold",))
+    for seed in range(10):
+        plain = meter_window(np.random.default_rng(seed), "00417", face, face_share=1.0)
+        assert np.array_equal(plain, meter_window(np.random.default_rng(seed), "00417", face,
+                                                  face_share=1.0, lines_share=0.0))
+        lined = meter_window(np.random.default_rng(seed), "00417", face, face_share=1.0, lines_share=1.0)
+        h, w = plain.shape
+        assert lined.shape[1] == w and lined.shape[0] > h
+        hits = cv2.matchTemplate(lined, plain, cv2.TM_SQDIFF)
+        assert hits.min() < h * w, "the face is not inside the lined face unchanged"
+        top = int(np.unravel_index(hits.argmin(), hits.shape)[0])
+        rows = np.delete(np.arange(lined.shape[0]), np.arange(top, top + h))
+        assert np.ptp(lined[rows]) > 40, "the added rows carry no print"
+
+
+def test_face_lines_are_drawn_only_when_asked():
+    faces = Synthesizer(None, meter_windows=1.0, meter_faces=1.0)
+    lined = Synthesizer(None, meter_windows=1.0, meter_faces=1.0, face_lines=1.0)
+    for seed in range(5):
+        face = faces.clean(np.random.default_rng(seed), "counter", "04217")
+        with_lines = lined.clean(np.random.default_rng(seed), "counter", "04217")
+        assert with_lines.shape[0] > face.shape[0] and with_lines.shape[1] == face.shape[1]
+
+
 def test_mnist_pool_draws_the_asked_digit(mnist_path):
     from digitcam.trainer import mnist
 

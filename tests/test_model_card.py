@@ -105,5 +105,8 @@ def test_card_says_when_a_fine_tune_drew_meter_windows(tmp_path):
     assert "meter's face" not in text
     meta["finetune"][1] = dict(step, meter_faces=0.5)
     assert "50% of them on the meter's face" in card_for(tmp_path, meta)
+    assert "serial number" not in card_for(tmp_path, meta)
+    meta["finetune"][1] = dict(step, meter_faces=0.5, face_lines=0.5)
+    assert "50% of those with the face's other print" in card_for(tmp_path, meta)
     meta["finetune"] = meta["finetune"][:1]
     assert "meter's window" not in card_for(tmp_path, meta)

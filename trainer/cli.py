@@ -165,6 +165,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--meter-faces", type=float, metavar="SHARE",
                    help="of those meter windows, the share drawn on the meter's face with a mark ('V') "
                         "and a unit ('m³') beside them (default: as --recipe records, else 0)")
+    p.add_argument("--face-lines", type=float, metavar="SHARE",
+                   help="of those faces, the share with the face's other print (a serial number) above "
+                        "or below the window (default: as --recipe records, else 0)")
     p.add_argument("--mnist", metavar="NPZ", help="MNIST in Keras' layout (default: the bundle's)")
     p.set_defaults(handler=cmd_finetune)
 
@@ -475,7 +478,8 @@ def cmd_finetune(args: argparse.Namespace, env: Any) -> int:
                                  learning_rate=args.learning_rate, eval_count=args.eval_count,
                                  mnist_path=args.mnist, replay_kinds=args.replay,
                                  real_share=args.real_share, restyle=args.restyle,
-                                 meter_windows=args.meter_windows, meter_faces=args.meter_faces)
+                                 meter_windows=args.meter_windows, meter_faces=args.meter_faces,
+                                 face_lines=args.face_lines)
     print(json.dumps(summary, indent=2), file=env.stdout)
     return 0
 

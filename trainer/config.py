@@ -53,6 +53,9 @@ class TrainConfig:
     # Of those windows, the share drawn on the meter's face with its mark and unit beside them
     # (synth.counter._on_face); 0 as before.
     meter_faces: float = 0.0
+    # Of those faces, the share with the face's other print (a serial number) above or below
+    # the window (synth.counter._face_lines); 0 as before.
+    face_lines: float = 0.0
     workers: int = 0  # data synthesis processes; 0 = one per core
     representative_samples: int = 400
     # Per kind: int8 must stay within 0.5 points of float, and at 1,000 one strip is 0.1.

@@ -50,7 +50,8 @@ def _build_args(config: TrainConfig, count: int, seed: int, digits: Digits,
     return ((count, seed, mix or config.kinds, config.model.height, config.model.width, digits),
             {"workers": config.workers, "empty_rate": config.empty_share,
              "real_path": config.real_path, "real_restyle": config.real_restyle,
-             "meter_windows": config.meter_windows, "meter_faces": config.meter_faces})
+             "meter_windows": config.meter_windows, "meter_faces": config.meter_faces,
+             "face_lines": config.face_lines})
 
 
 def _for_training(config: TrainConfig, built: tuple[npt.NDArray[np.uint8], list[str], list[str]]

@@ -146,7 +146,8 @@ def training_strips(config: TrainConfig, real: RealInputs, count: int, seed: int
                                             mnist_train(config), workers=config.workers,
                                             empty_rate=config.empty_share,
                                             meter_windows=config.meter_windows,
-                                            meter_faces=config.meter_faces)
+                                            meter_faces=config.meter_faces,
+                                            face_lines=config.face_lines)
     images = [replay]
     labels = list(replay_labels)
     own = np.empty((n_field + n_real, m.height, m.width), np.uint8)
@@ -198,7 +199,8 @@ def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 60
              batch_size: int = 64, learning_rate: float = 3e-4, eval_count: int = 500,
              mnist_path: str | None = None, seed: int = 7,
              replay_kinds: dict[str, float] | None = None, real_share: float = REAL_SHARE,
-             restyle: bool = False, meter_windows: float = 0.0, meter_faces: float = 0.0) -> dict[str, Any]:
+             restyle: bool = False, meter_windows: float = 0.0, meter_faces: float = 0.0,
+             face_lines: float = 0.0) -> dict[str, Any]:
     import keras
 
     from . import pipeline
@@ -218,6 +220,7 @@ def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 60
     config.final_kinds, config.learning_rate, config.seed = None, learning_rate, seed
     config.meter_windows = meter_windows  # the replay's counters, not the base run's
     config.meter_faces = meter_faces
+    config.face_lines = face_lines
     keras.utils.set_random_seed(seed)
     x, labels = training_strips(config, real, steps * batch_size, seed, replay_kinds, real_share, restyle)
     y = encode_labels(labels, config.model.alphabet, config.model.blank_index)
@@ -250,6 +253,8 @@ def finetune(source: Path, inputs: list[Path], out_dir: Path, *, steps: int = 60
         recipe["meter_windows"] = meter_windows
     if meter_faces:
         recipe["meter_faces"] = meter_faces
+    if face_lines:
+        recipe["face_lines"] = face_lines
     for path in (int8_path, float_path):
         write_recipe(path.with_suffix(".json"), before.bundle, recipe,
                      {"float": results["float"], "int8": results["int8"], "finetune": summary})
@@ -276,7 +281,8 @@ def finetune_steps(source: Path, steps: list[dict[str, Any]], out: Path, *, real
                    count: int | None, learning_rate: float | None, eval_count: int,
                    mnist_path: str | None, replay_kinds: dict[str, float] | None,
                    real_share: float | None, restyle: bool | None = None,
-                   meter_windows: float | None = None, meter_faces: float | None = None) -> dict[str, Any]:
+                   meter_windows: float | None = None, meter_faces: float | None = None,
+                   face_lines: float | None = None) -> dict[str, Any]:
     """Each step from the last one's bundle; an argument given overrides what a step records.
     One step writes to ``out``, several to ``out/step-N``. The last step's summary."""
     summary: dict[str, Any] = {}
@@ -296,6 +302,7 @@ def finetune_steps(source: Path, steps: list[dict[str, Any]], out: Path, *, real
                            meter_windows=(recipe.get("meter_windows", 0.0) if meter_windows is None
                                           else meter_windows),
                            meter_faces=recipe.get("meter_faces", 0.0) if meter_faces is None else meter_faces,
+                           face_lines=recipe.get("face_lines", 0.0) if face_lines is None else face_lines,
                            seed=recipe.get("seed", 7))
         source = Path(summary["bundle"])
     return summary

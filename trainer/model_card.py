@@ -88,7 +88,9 @@ def _finetune(steps: list[dict[str, Any]] | None) -> list[str]:
                          f"; {step['meter_windows']:.0%} of those counters drawn as a meter's window "
                          "(touching light drums, thin separators with gear teeth, neighbours peeking in)"
                          + (f", {step['meter_faces']:.0%} of them on the meter's face with a mark and a "
-                            "unit beside the window ('V', 'm³')" if step.get("meter_faces") else "") + "."
+                            "unit beside the window ('V', 'm³')" if step.get("meter_faces") else "")
+                         + (f", {step['face_lines']:.0%} of those with the face's other print (a serial "
+                            "number) above or below it" if step.get("face_lines") else "") + "."
                          if step.get("meter_windows") else "."))
     return lines
 

@@ -102,9 +102,10 @@ def roller_counter(rng: Rng, text: str, font_files: list[Path], roll_last: float
 
 
 def meter_window(rng: Rng, text: str, font_files: list[Path], roll_range: float = ROLL_RANGE_TRAIN,
-                 face_share: float = 0.0) -> FloatImage:
+                 face_share: float = 0.0, lines_share: float = 0.0) -> FloatImage:
     """``text`` in a meter's counter window; a turning drum's label is its digit further in.
-    In ``face_share`` of them the window sits on the meter's face (``_on_face``)."""
+    In ``face_share`` of them the window sits on the meter's face (``_on_face``), and in
+    ``lines_share`` of those the face's print runs above or below it (``_face_lines``)."""
     size = int(rng.integers(28, 56))
     font = font_files[int(rng.integers(len(font_files)))] if font_files else None
     box_w = int(size * rng.uniform(0.62, 0.95))
@@ -147,7 +148,7 @@ def meter_window(rng: Rng, text: str, font_files: list[Path], roll_range: float 
         image[:edge] = level
         image[-edge:] = level
     if face_share and rng.random() < face_share:
-        image = _on_face(rng, image, font, size)
+        image = _on_face(rng, image, font, size, lines_share)
     return np.clip(image, 0, 255).astype(np.float32)
 
 
@@ -167,7 +168,8 @@ def _face_mark(rng: Rng, choices: tuple[str, ...], font: Path | None, size: int)
     return _glyph(rng, text, font, max(8, round(size * rng.uniform(0.35, 0.8))))
 
 
-def _on_face(rng: Rng, window: FloatImage, font: Path | None, size: int) -> FloatImage:
+def _on_face(rng: Rng, window: FloatImage, font: Path | None, size: int, lines_share: float = 0.0
+             ) -> FloatImage:
     """``window`` in its rim on the meter's face, a mark before it and a unit after it
     (each only sometimes); the label stays the window's digits."""
     h, w = window.shape
@@ -190,4 +192,53 @@ def _on_face(rng: Rng, window: FloatImage, font: Path | None, size: int) -> Floa
     for piece, cx in ((mark, margin + mark.shape[1] / 2), (unit, unit_x + unit.shape[1] / 2)):
         if piece.shape[1]:
             _paste(marks, piece, cx, height / 2 + rng.uniform(-0.2, 0.2) * h)
+    if lines_share and rng.random() < lines_share:  # drawn last: without it, the faces are as before
+        canvas, marks = _face_lines(rng, canvas, marks, font, size)
     return canvas + (ink - canvas) * marks
+
+
+# Of the faces, a share (TrainConfig.face_lines) carries the face's other print above or below
+# the window: a serial number, a maker's mark, a type line, each smaller than the counter's
+# digits. The detector's region of a whole water-meter photo holds them: on iaoqian's dev
+# photos its closer look is 2-3 windows tall, and the shipped model read the window 0.944 cut
+# tight, 0.784 cut twice its height and 0.168 three times (BENCHMARKS.md, session 31).
+LINE_CHARS = "0123456789ABCDEFGHKLMNPRSTXZ"
+
+
+def _line_text(rng: Rng) -> str:
+    """A serial number (digits, a letter or two in front) or a maker's code."""
+    digits = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(4, 11))))
+    prefix = "".join(rng.choice(list(LINE_CHARS[10:]), int(rng.integers(0, 3))))
+    if rng.random() < 0.7:
+        return prefix + digits
+    return "".join(rng.choice(list(LINE_CHARS), int(rng.integers(2, 8))))
+
+
+def _face_lines(rng: Rng, canvas: FloatImage, marks: FloatImage, font: Path | None, size: int
+                ) -> tuple[FloatImage, FloatImage]:
+    """``canvas`` (and its ``marks``) grown by a line of smaller print above, below or both,
+    up to about a window's height away; the face's tone fills what is new."""
+    h, w = canvas.shape
+    face = float(np.median(canvas[:, : max(1, w // 20)]))
+    where = rng.choice(["above", "below", "both"], p=[0.35, 0.35, 0.3])
+    bands_c, bands_m = [canvas], [marks]
+    for side in ("above", "below"):
+        if where not in (side, "both"):
+            continue
+        line = _glyph(rng, _line_text(rng), font, max(8, round(size * rng.uniform(0.3, 0.65))))
+        if line.shape[1] > w:
+            line = line[:, :w]
+        gap = round(h * rng.uniform(0.0, 0.5))
+        band_h = gap + line.shape[0] + round(h * rng.uniform(0.0, 0.3))
+        band_c = np.full((band_h, w), face, np.float32)
+        band_m = np.zeros((band_h, w), np.float32)
+        cy = (band_h - gap - line.shape[0] / 2) if side == "above" else (gap + line.shape[0] / 2)
+        ink = line * rng.uniform(0.5, 1.0)  # faint print as often as dark
+        _paste(band_m, ink, rng.uniform(line.shape[1] / 2, w - line.shape[1] / 2), cy)
+        if side == "above":
+            bands_c.insert(0, band_c)
+            bands_m.insert(0, band_m)
+        else:
+            bands_c.append(band_c)
+            bands_m.append(band_m)
+    return np.vstack(bands_c), np.vstack(bands_m)

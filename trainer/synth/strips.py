@@ -74,6 +74,7 @@ class Synthesizer:
     restyle: bool = False  # real strips in another polarity or tone curve (real._restyle)
     meter_windows: float = 0.0  # of the counters, drawn as a meter's window (counter.meter_window)
     meter_faces: float = 0.0  # of those windows, drawn on the meter's face (counter._on_face)
+    face_lines: float = 0.0  # of those faces, with more print above or below (counter._face_lines)
     _real_pools: dict[str, npt.NDArray[np.intp]] = field(default_factory=dict, repr=False)
 
     def clean(self, rng: Rng, kind: str, text: str) -> FloatImage:
@@ -83,7 +84,8 @@ class Synthesizer:
             return seven_segment(rng, text, self.segment_fonts, self.backlit)
         if kind == "counter":
             if self.meter_windows and rng.random() < self.meter_windows:
-                return meter_window(rng, text, self.printed_fonts, self.roll_range, self.meter_faces)
+                return meter_window(rng, text, self.printed_fonts, self.roll_range, self.meter_faces,
+                                    self.face_lines)
             return roller_counter(rng, text, self.printed_fonts, roll_range=self.roll_range)
         if kind == "handwriting":
             if self.mnist is None:
@@ -187,12 +189,12 @@ _worker: Synthesizer | None = None
 def _init_worker(mnist_images: npt.NDArray[np.uint8] | None,
                  mnist_labels: npt.NDArray[np.integer] | None, empty_rate: float,
                  real_path: str | None = None, real_restyle: bool = False,
-                 meter_windows: float = 0.0, meter_faces: float = 0.0) -> None:
+                 meter_windows: float = 0.0, meter_faces: float = 0.0, face_lines: float = 0.0) -> None:
     global _worker
     pool = MnistPool(mnist_images, mnist_labels) if mnist_images is not None else None
     _worker = Synthesizer(pool, empty_rate=empty_rate, roll_range=ROLL_RANGE_TRAIN, backlit=True,
                           real=RealSet.load(real_path) if real_path else None, restyle=real_restyle,
-                          meter_windows=meter_windows, meter_faces=meter_faces)
+                          meter_windows=meter_windows, meter_faces=meter_faces, face_lines=face_lines)
 
 
 def _make_chunk(args: tuple[int, int, int, Sequence[str], Sequence[float], int, int]
@@ -228,11 +230,12 @@ def build(count: int, seed: int, kinds: dict[str, float], height: int, width: in
           mnist: tuple[npt.NDArray[np.uint8], npt.NDArray[np.integer]] | None,
           workers: int = 0, chunk: int = 500, empty_rate: float = EMPTY_SHARE,
           real_path: str | None = None, real_restyle: bool = False, meter_windows: float = 0.0,
-          meter_faces: float = 0.0) -> tuple[npt.NDArray[np.uint8], list[str], list[str]]:
+          meter_faces: float = 0.0, face_lines: float = 0.0
+          ) -> tuple[npt.NDArray[np.uint8], list[str], list[str]]:
     """``count`` model-ready strips (count, height, width), their labels and kinds;
     ``empty_rate`` of them hold no digits (label ''); ``real_restyle`` restyles the real
     strips (``Synthesizer.restyle``); ``meter_windows`` of the counters are meter windows,
-    ``meter_faces`` of those on the meter's face.
+    ``meter_faces`` of those on the meter's face, ``face_lines`` of those with more print.
 
     Deterministic by ``seed`` whatever the number of workers: each chunk has
     its own generator seeded by (seed, chunk index).
@@ -243,7 +246,7 @@ def build(count: int, seed: int, kinds: dict[str, float], height: int, width: in
     jobs = [(seed, i, min(chunk, count - start), names, weights, height, width)
             for i, start in enumerate(range(0, count, chunk))]
     init_args = (*(mnist if mnist is not None else (None, None)), empty_rate, real_path, real_restyle,
-                 meter_windows, meter_faces)
+                 meter_windows, meter_faces, face_lines)
     results = map_chunks(_make_chunk, jobs, _init_worker, init_args, workers)
     images = np.concatenate([r[0] for r in results]) if results else np.empty((0, height, width), np.uint8)
     labels = [t for r in results for t in r[1]]
