@@ -110,3 +110,13 @@ def test_card_says_when_a_fine_tune_drew_meter_windows(tmp_path):
     assert "50% of those with the face's other print" in card_for(tmp_path, meta)
     meta["finetune"] = meta["finetune"][:1]
     assert "meter's window" not in card_for(tmp_path, meta)
+
+
+def test_card_says_when_the_base_run_drew_meter_windows_and_restyled_real_strips(tmp_path):
+    meta = json.loads(SHIPPED.read_text())
+    meta["finetune"] = meta["finetune"][:1]  # the first step draws no meter windows
+    assert "In the base run" not in card_for(tmp_path, meta)
+    meta["training"] = dict(meta["training"], meter_windows=0.6, meter_faces=0.5, real_restyle=True)
+    text = card_for(tmp_path, meta)
+    assert ("In the base run, counters: 60% of them drawn as a meter's window" in text
+            and "50% of them on the meter's face" in text and "real strips restyled" in text)

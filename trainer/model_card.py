@@ -71,6 +71,27 @@ def _real_data(training: dict[str, Any]) -> list[str]:
             "`real-register` has every window at rest but the last, as a meter shows them."]
 
 
+def _meter_windows(shares: dict[str, Any]) -> str:
+    """What share of the counters (a run's or a fine-tune step's) was drawn as a meter's window."""
+    return (f"{shares['meter_windows']:.0%} of those counters drawn as a meter's window "
+            "(touching light drums, thin separators with gear teeth, neighbours peeking in)"
+            + (f", {shares['meter_faces']:.0%} of them on the meter's face with a mark and a "
+               "unit beside the window ('V', 'm³')" if shares.get("meter_faces") else "")
+            + (f", {shares['face_lines']:.0%} of those with the face's other print (a serial "
+               "number) above or below it" if shares.get("face_lines") else ""))
+
+
+def _base_extras(training: dict[str, Any]) -> list[str]:
+    """The base run's own meter windows and restyled real strips, when its recipe drew them."""
+    parts = []
+    if training.get("meter_windows"):
+        parts.append("counters: " + _meter_windows(training).replace(" of those counters", " of them"))
+    if training.get("real_path") and training.get("real_restyle"):
+        parts.append(f"real strips restyled: {INVERT_SHARE:.0%} in the other polarity, each on its "
+                     "own tone curve")
+    return [f"- In the base run, {'; '.join(parts)}."] if parts else []
+
+
 def _finetune(steps: list[dict[str, Any]] | None) -> list[str]:
     if not steps:
         return []
@@ -84,14 +105,8 @@ def _finetune(steps: list[dict[str, Any]] | None) -> list[str]:
                      f"{step['from_sha256'][:12]}: {step['steps']:,} steps of {step['batch_size']}, "
                      f"learning rate {step['learning_rate']} on a cosine decay, "
                      f"{step.get('real_share', 0.3):.0%} real strips ({real}{styled}) beside synthetic "
-                     f"strips replayed from {mix}" + (
-                         f"; {step['meter_windows']:.0%} of those counters drawn as a meter's window "
-                         "(touching light drums, thin separators with gear teeth, neighbours peeking in)"
-                         + (f", {step['meter_faces']:.0%} of them on the meter's face with a mark and a "
-                            "unit beside the window ('V', 'm³')" if step.get("meter_faces") else "")
-                         + (f", {step['face_lines']:.0%} of those with the face's other print (a serial "
-                            "number) above or below it" if step.get("face_lines") else "") + "."
-                         if step.get("meter_windows") else "."))
+                     f"strips replayed from {mix}"
+                     + (f"; {_meter_windows(step)}." if step.get("meter_windows") else "."))
     return lines
 
 
@@ -127,6 +142,7 @@ def write_card(path: Path, meta: RecogniserBundle) -> Path:
            + ", ".join(f"{k} {v:.0%}" for k, v in t["final_kinds"].items())
            + ", the learning rate at the tail of its decay."] if final else []),
         *_real_data(t),
+        *_base_extras(t),
         *_finetune(meta.finetune),
         f"- Network: {network_summary(t)}.",
         "- Printed: " + ", ".join(p.rstrip("-") for p in fonts.TRAIN_PRINTED) + " faces (Debian "
