@@ -105,8 +105,8 @@ class RegionConfig:
     windows: bool = _field(True, "mode auto: also read the inside of display windows (a meter's LCD "
                                  "filling the frame) on every search, beside the finder's regions")
     zoom: bool = _field(True, "mode auto, finder learned: when nothing read surely, run the detector "
-                              "again closer, inside each region it found (a meter's face small in "
-                              "the frame)")
+                              "again closer, inside each region it found and then inside what it "
+                              "found there (a meter's face small in the frame)")
     fallback: bool = _field(True, "mode auto, finder learned: when neither the detector's regions nor the "
                                   "display windows read above min_confidence, read the classical edge "
                                   "blobs (a small number straight on a plain surface, which the detector "
@@ -136,7 +136,8 @@ class StabiliserConfig:
     monotonic: bool = _field(False, "counter: reject a value lower than the last accepted one")
     max_rate_per_min: float = _field(0.0, "counter: reject increases faster than this per minute; 0 = off",
                                      min=0.0, max=1e9)
-    expected_digits: int = _field(0, "reject readings without exactly this many digits; 0 = any",
+    expected_digits: int = _field(0, "reject readings without exactly this many digits, and pass over "
+                                     "regions read with another count while searching a frame; 0 = any",
                                   min=0, max=10)
     emit: str = _field("change", "every = accept every agreeing frame; change = only when the value changes",
                        choices=EMIT_MODES)

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from .bundle import DetectorBundle, check_against_model, read
 from .finder import Candidate, Finder
-from .geometry import Quad, box_quad, expand
+from .geometry import Quad, box_quad, expand, quad_height, quad_width
 from .preprocess import GreyImage
 from .runtime import Model
 
@@ -156,15 +156,30 @@ class LearnedFinder(Finder):
 # counter, its 'V' and 'm3' and the serial number above it light up as one block that reads
 # nothing. Closer, the counter's line stands apart (BENCHMARKS.md, session 30).
 ZOOM_MARGIN = 0.25  # of the region's width and height, on every side
-ZOOM_MAX_SHARE = 0.5  # of the frame's area: a region this large is seen closely enough already
 ZOOM_MIN_SIDE = 16  # pixels: a speck, nothing to look at closer
+# A window larger than this share of the last view's area (the frame, for the first closer
+# look) shows nothing new. It was 0.5 of the frame; but a portrait phone photo is squeezed into
+# the detector's 4:3 input, its first regions are wide blocks, and at 0.5 the closer look
+# skipped most of iaoqian's meters. A view only a little narrower, shifted onto the region,
+# still frames it anew: iaoqian's dev photos read 0.359 at 0.8, 0.389 at 0.95 (session 31).
+ZOOM_NARROWING = 0.95
+# Seen closer, a meter's counter line still merges with the print above and below it; a look
+# closer still, inside what the last one found, separates them (iaoqian dev photos, session 31).
+ZOOM_DEPTH = 3
+ZOOM_REGIONS = 3  # the strongest regions of a look looked at again (bounds the detector's runs)
+# Past the first closer look, a region must be this many times wider than tall: closer still,
+# the detector frames single letters of a word, and 'o' read '0' at 0.99 (plain words, session 31).
+ZOOM_MIN_ASPECT = 1.5
 
 
 class ZoomFinder(Finder):
-    """The detector's second look inside regions of its first (``around``); the frame
-    reader asks for it only when nothing read surely. A sure read ends the search."""
+    """The detector's closer looks inside regions of its first (``around``); the frame
+    reader asks for them only when nothing read surely. Every crop is read and the best
+    kept: the first closer look's loose crop often still holds a meter's 'V' and 'm³' and
+    reads them surely ('90405' of 00402 at 0.81), where a look closer still reads the
+    counter alone (0.99)."""
 
-    stop_when_sure = True
+    stop_when_sure = False
     # A second guess must be surer than a first: at the plain floor the closer look read 14 more
     # of 300 lone words as digits; at 1.6 of it (the fallback's), 3 more, and it still read 28
     # more of iaoqian's 499 dev photos (BENCHMARKS.md, session 30).
@@ -175,29 +190,42 @@ class ZoomFinder(Finder):
         self.aspect = detector.meta.width / detector.meta.height
 
     def around(self, grey: GreyImage, regions: list[Quad]) -> list[list[Quad]]:
-        """Strips found closer in each region, in frame coordinates, at ``DETECTOR_CROPS``."""
+        """Strips found closer in each region, in frame coordinates, at ``DETECTOR_CROPS``;
+        then closer again inside what was found, up to ``ZOOM_DEPTH`` looks, while a look
+        still narrows the view (``ZOOM_NARROWING``), the strongest ``ZOOM_REGIONS`` a depth."""
         h, w = grey.shape
         found: list[list[Quad]] = []
-        for region in regions:
-            box = self._window(region, w, h)
-            if box is None:
-                continue
-            x0, y0, x1, y1 = box
-            for c in self.detector.find(grey[y0:y1, x0:x1]):
-                quad = c.quad + np.array([x0, y0], np.float32)
-                found.append([expand(quad, v, hz) for v, hz in DETECTOR_CROPS])
+        looks = [(region, float(w * h)) for region in regions]
+        for depth in range(ZOOM_DEPTH):
+            closer: list[tuple[Candidate, float]] = []
+            for region, view_area in looks:
+                box = self._window(region, w, h)
+                if box is None:
+                    continue
+                x0, y0, x1, y1 = box
+                area = float((x1 - x0) * (y1 - y0))
+                if area > ZOOM_NARROWING * view_area:
+                    continue  # the same view again: nothing new to see
+                for c in self.detector.find(grey[y0:y1, x0:x1]):
+                    quad = c.quad + np.array([x0, y0], np.float32)
+                    if depth and quad_width(quad) < ZOOM_MIN_ASPECT * quad_height(quad):
+                        continue  # one glyph seen this close: a word's 'o' reads '0' surely
+                    found.append([expand(quad, v, hz) for v, hz in DETECTOR_CROPS])
+                    closer.append((Candidate(quad, c.score), area))
+            closer.sort(key=lambda pair: pair[0].score, reverse=True)
+            looks = [(c.quad, area) for c, area in closer[:ZOOM_REGIONS]]
         return found
 
     def _window(self, region: Quad, w: int, h: int) -> tuple[int, int, int, int] | None:
         """The region's bounding box and ``ZOOM_MARGIN`` around it, grown to the detector's
-        aspect (the detector saw undistorted scenes), clipped to the frame."""
+        aspect (the detector saw undistorted scenes), clipped to the frame; None for a speck."""
         (left, top), (right, bottom) = region.min(axis=0), region.max(axis=0)
         bw, bh = (right - left) * (1 + 2 * ZOOM_MARGIN), (bottom - top) * (1 + 2 * ZOOM_MARGIN)
         bw, bh = max(bw, bh * self.aspect), max(bh, bw / self.aspect)
         cx, cy = (left + right) / 2, (top + bottom) / 2
         x0, y0 = max(0, int(cx - bw / 2)), max(0, int(cy - bh / 2))
         x1, y1 = min(w, int(np.ceil(cx + bw / 2))), min(h, int(np.ceil(cy + bh / 2)))
-        if (x1 - x0) * (y1 - y0) > ZOOM_MAX_SHARE * w * h or min(x1 - x0, y1 - y0) < ZOOM_MIN_SIDE:
+        if min(x1 - x0, y1 - y0) < ZOOM_MIN_SIDE:
             return None
         return x0, y0, x1, y1
 

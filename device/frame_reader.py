@@ -117,7 +117,8 @@ def _too_wide(quad: Quad, digits: int, per_digit: float | None) -> bool:
 class FrameReader:
     def __init__(self, recognizer: Recognizer, finder: Finder, *, windows: Finder | None = None,
                  zoom: ZoomFinder | None = None, fallback: Finder | None = None,
-                 min_confidence: float = RegionConfig.min_confidence, track_every: int = 0) -> None:
+                 min_confidence: float = RegionConfig.min_confidence, track_every: int = 0,
+                 expected_digits: int = 0) -> None:
         self.recognizer = recognizer
         self.finder = finder
         # Read on every search beside the finder's regions; never for a fixed region.
@@ -127,6 +128,11 @@ class FrameReader:
         # Read when nothing else read above the floor; never for a fixed region.
         self.fallback = fallback if finder.per_digit is not None else None
         self.min_confidence = min_confidence
+        # A meter shows a known number of digits (stabiliser.expected_digits): a region read with
+        # another count is passed over and the search goes on, where the stabiliser alone would
+        # only reject the frame. On a whole water-meter photo the closer look's loose crop reads
+        # the face's 'V' as a sixth digit surely; its tighter crops read the five (session 31).
+        self.expected_digits = expected_digits
         self.sure = SURE  # reported by the bench's pipeline description
         # 0: every frame is searched afresh. N: a stream; re-read the last confident
         # quad for up to N frames before the finder runs again (a finder that tracks).
@@ -190,13 +196,16 @@ class FrameReader:
         for group in groups:
             for quad in group:
                 result = self._read(grey, finder, quad, latency)
-                if _too_wide(quad, len(result.text), finder.per_digit):
+                if _too_wide(quad, len(result.text), finder.per_digit) or not self._expected(result.text):
                     continue
                 if result.text and (best is None or _better(result, floor, best.read, best.floor)):
                     best = _Best(result, quad, floor)
             if finder.stop_when_sure and best is not None and best.read.confidence >= self.sure:
                 break
         return best
+
+    def _expected(self, text: str) -> bool:
+        return not self.expected_digits or len(text) in (0, self.expected_digits)
 
     def _search_also(self, grey: GreyImage, finder: Finder, latency: dict[str, float],
                      best: _Best | None) -> tuple[_Best | None, int]:
@@ -258,7 +267,7 @@ class FrameReader:
             latency[SEGMENT] += _ms(s0)
             if quad is not None:
                 tracked = self._read(grey, self.finder, quad, latency)
-                if (tracked.text and tracked.confidence >= self.sure
+                if (tracked.text and tracked.confidence >= self.sure and self._expected(tracked.text)
                         and not _too_wide(quad, len(tracked.text), self.finder.per_digit)):
                     self._since_detect += 1
                     self.tracked_frames += 1

@@ -63,7 +63,8 @@ def build_pipeline(config: Config, *, full_frame: bool = False) -> Pipeline:
     zoom = ZoomFinder(finder.detector) if config.region.zoom and isinstance(finder, LearnedFinder) else None
     reader = FrameReader(recognizer, finder, windows=WindowsFinder() if config.region.windows else None,
                          zoom=zoom, fallback=fallback, min_confidence=config.region.min_confidence,
-                         track_every=config.region.track_every)
+                         track_every=config.region.track_every,
+                         expected_digits=config.stabiliser.expected_digits)
     pipeline = Pipeline(recognizer, reader, Stabiliser.from_config(config.stabiliser))
     opencv_for_pipeline(model.threads)
     return pipeline

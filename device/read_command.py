@@ -50,6 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--min-confidence", type=float, default=RegionConfig.min_confidence, metavar="C",
                    help="--roi auto: a best found strip below this confidence (0..1) reads as no "
                         f"digits (region.min_confidence, default {RegionConfig.min_confidence})")
+    p.add_argument("--expected-digits", type=int, default=0, metavar="N",
+                   help="the meter shows exactly N digits: regions read with another count are passed "
+                        "over (stabiliser.expected_digits; default 0 = any)")
     p.add_argument("--json", action="store_true", help="one JSON object a line")
     p.add_argument("--stats", action="store_true",
                    help="finish with a latency table (p50/p95/p99/max per stage)")
@@ -110,12 +113,15 @@ def run(args: argparse.Namespace, env: Env) -> int:
 
     silence_opencv()
     roi = parse_roi(args.roi)
+    if not 0 <= args.expected_digits <= 10:
+        raise DigitcamError(f"--expected-digits {args.expected_digits}: a count of digits, 0 (any) to 10")
     # Each image is independent: no tracking. The rest is the daemon's pipeline.
     config = config_from({"model": {"path": args.model or "", "threads": args.threads},
                           "region": {"finder": args.finder, "detector": args.detector or "",
                                      "windows": args.windows, "zoom": args.zoom, "fallback": args.fallback,
                                      "track_every": 0,
-                                     "min_confidence": args.min_confidence}}, "digitcam read")
+                                     "min_confidence": args.min_confidence},
+                          "stabiliser": {"expected_digits": args.expected_digits}}, "digitcam read")
     pipeline = build_pipeline(config, full_frame=roi != "auto")
     paths = list(expand(args.paths))
     profile = LatencyProfile(window=max(2, len(paths)))

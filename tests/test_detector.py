@@ -243,13 +243,42 @@ def test_the_closer_look_returns_frame_coordinates_on_the_strip(shipped):
     assert closer and max(overlap(group[0], truth) for group in closer) > 0.5
 
 
-def test_the_closer_look_keeps_the_detectors_aspect_and_skips_large_regions(shipped):
+def test_the_closer_look_keeps_the_detectors_aspect_and_skips_specks(shipped):
     zoom = detector.ZoomFinder(shipped)
     box = zoom._window(box_quad(((320, 240), (100, 20), 0)), 640, 480)
     assert box is not None
     x0, y0, x1, y1 = box
     assert abs((x1 - x0) / (y1 - y0) - 320 / 240) < 0.05  # not clipped here: the detector's 4:3
     assert x0 <= 270 and x1 >= 370  # the region and its margin
-    assert zoom._window(box_quad(((320, 240), (600, 300), 0)), 640, 480) is None  # most of the frame
     assert zoom._window(box_quad(((320, 240), (6, 4), 0)), 640, 480) is None  # a speck
     assert zoom.around(np.full((480, 640), 128, np.uint8), []) == []
+
+
+def test_the_closer_look_skips_a_view_no_narrower_than_the_frame(shipped, monkeypatch):
+    # A region as large as the frame would be seen again as it was: the detector is not run.
+    zoom = detector.ZoomFinder(shipped)
+    grey = cv2.imread(str(FRAMES / "printed-0000-0.jpg"), cv2.IMREAD_GRAYSCALE)
+    assert zoom.around(grey, [box_quad(((320, 240), (100, 40), 0))])  # its strip, seen closer
+    runs = []
+    monkeypatch.setattr(shipped, "find", lambda image: runs.append(image.shape) or [])
+    assert zoom.around(grey, [box_quad(((320, 240), (600, 300), 0))]) == [] and not runs
+
+
+def test_the_closer_look_looks_again_inside_what_it_found_up_to_its_depth(shipped, monkeypatch):
+    # Each look runs the detector inside the last look's regions, so the views narrow; it stops
+    # at ZOOM_DEPTH looks, and a look's regions are its strongest ZOOM_REGIONS.
+    grey = cv2.imread(str(FRAMES / "printed-0000-0.jpg"), cv2.IMREAD_GRAYSCALE)
+    zoom = detector.ZoomFinder(shipped)
+    views: list[tuple[int, ...]] = []
+    find = shipped.find
+    monkeypatch.setattr(shipped, "find", lambda image: views.append(image.shape) or find(image))
+    first = [c.quad for c in find(grey)]
+    zoom.around(grey, first)
+    assert len(views) > len(first), "no second look"
+    assert len(views) <= len(first) + detector.ZOOM_REGIONS * (detector.ZOOM_DEPTH - 1)
+    areas = [h * w for h, w in views]
+    assert min(areas[len(first):]) < min(areas[:len(first)]), "the later looks are no closer"
+    monkeypatch.setattr(detector, "ZOOM_DEPTH", 1)
+    views.clear()
+    zoom.around(grey, first)
+    assert len(views) == len(first)

@@ -253,6 +253,25 @@ def test_a_small_number_on_a_plain_surface_is_read_by_the_fallback(reader, face,
     assert reader.read(frame).text == text
 
 
+def test_a_meter_with_a_known_digit_count_passes_over_regions_read_with_another():
+    # Two numbers in one frame: the reader takes the stronger, 40718; told the meter shows four
+    # digits (stabiliser.expected_digits), it reads 2607; told three, nothing, never a wrong count.
+    from digitcam.device.config import config_from
+    from digitcam.device.pipeline import build_pipeline
+
+    img = Image.new("L", (640, 480), 90)
+    draw = ImageDraw.Draw(img)
+    draw.text((150, 100), "40718", font=ImageFont.truetype(ITALIC, 56), fill=235)
+    draw.text((200, 300), "2607", font=ImageFont.truetype(ITALIC, 56), fill=235)
+    frame = np.asarray(img)
+    read = {}
+    for digits in (0, 5, 4, 3):
+        config = config_from({"region": {"track_every": 0}, "stabiliser": {"expected_digits": digits}},
+                             "test")
+        read[digits] = build_pipeline(config).reader.read(frame).text
+    assert read == {0: "40718", 5: "40718", 4: "2607", 3: ""}
+
+
 def test_the_fallback_is_read_last_and_needs_a_surer_read():
     frame, box, nothing, blobs = a_finder_that_finds_nothing_and_one_box_at(FallbackFinder.floor_scale)
     assert FallbackFinder.floor_scale * 0.5 == pytest.approx(0.8)  # the premise

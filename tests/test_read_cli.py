@@ -99,6 +99,13 @@ def test_bad_roi_is_a_usage_error(strips):
     assert result.returncode == 1 and "expected auto, full or X,Y,W,H" in result.stderr
 
 
+def test_expected_digits_out_of_range_is_a_usage_error(strips):
+    folder, _ = strips
+    result = run_cli("read", "--expected-digits", "11", str(folder))
+    assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+        "digitcam: error: --expected-digits 11: a count of digits, 0 (any) to 10"]
+
+
 def test_min_confidence_is_the_readers_floor_for_a_found_strip(strips):
     """The flag goes through the config (region.min_confidence): above every read's
     confidence a found strip is a false find; a fixed region is read regardless."""
