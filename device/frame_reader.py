@@ -56,6 +56,12 @@ if TYPE_CHECKING:
 # region.min_confidence); the stabiliser's vote floor (stabiliser.min_confidence) is a
 # third thing.
 SURE = 0.6
+# The closer look runs unless the best read so far is this sure: surer than a search stop. A
+# whole water-meter photo's first regions read '14' of 00147 and '90064' (its 'V' as 9) at
+# 0.63-0.66, and a closer look read them right at 0.8-0.9. Measured against 0.6 (SURE): iaoqian
+# dev photos 0.389 -> 0.461, dev scenes 0.9075 -> 0.924, plain frames 0.862 -> 0.870, pump photos
+# as they were (BENCHMARKS.md, session 31).
+ZOOM_BELOW = 0.9
 # Tracking's "has the scene moved" test: the mean absolute difference of 40x30
 # area-averaged thumbnails (16x16-pixel cells of a 640x480 frame). On
 # `trainer scenes --repeat 10` (a pixel or two of shake, fresh sensor noise) one
@@ -286,7 +292,7 @@ class FrameReader:
         if self.windows is not None:
             best, found = self._search_also(grey, self.windows, latency, best)
             candidates += found
-        if self.zoom is not None and groups and (best is None or best.read.confidence < self.sure):
+        if self.zoom is not None and groups and (best is None or best.read.confidence < ZOOM_BELOW):
             z0 = time.monotonic()
             closer = self.zoom.around(grey, [group[0] for group in groups])
             latency[DETECT] += _ms(z0)
