@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from .bundle import DetectorBundle, check_against_model, read
 from .finder import Candidate, Finder
-from .geometry import Quad, box_quad, expand, quad_height, quad_width
+from .geometry import Quad, band, box_quad, expand, quad_height, quad_width
 from .preprocess import GreyImage
 from .runtime import Model
 
@@ -170,6 +170,20 @@ ZOOM_REGIONS = 3  # the strongest regions of a look looked at again (bounds the 
 # Past the first closer look, a region must be this many times wider than tall: closer still,
 # the detector frames single letters of a word, and 'o' read '0' at 0.99 (plain words, session 31).
 ZOOM_MIN_ASPECT = 1.5
+# A closer look's region that may hold more than one line (under ZOOM_BAND_ASPECT times wider
+# than tall: a five-digit counter alone is 4-6) is read in bands too, each ZOOM_BAND of its
+# height, from the top down by half a band: the counter's line with the serial number below or
+# the maker's mark above it, which no look separated (iaoqian dev photos, session 31). A band's
+# read counts only with ZOOM_BAND_DIGITS digits or more, a counter's line: half a word's height
+# read '00' or '50' (plain words, session 31).
+ZOOM_BAND = 0.5
+ZOOM_BAND_ASPECT = 4.0
+ZOOM_BAND_DIGITS = 4
+
+def _bands(quad: Quad) -> list[Quad]:
+    """``quad`` cut into bands ``ZOOM_BAND`` of its height, each half a band below the last."""
+    tops = np.arange(0.0, 1.0 - ZOOM_BAND + 1e-6, ZOOM_BAND / 2)
+    return [band(quad, float(top), float(top) + ZOOM_BAND) for top in tops]
 
 
 class ZoomFinder(Finder):
@@ -184,6 +198,7 @@ class ZoomFinder(Finder):
     # of 300 lone words as digits; at 1.6 of it (the fallback's), 3 more, and it still read 28
     # more of iaoqian's 499 dev photos (BENCHMARKS.md, session 30).
     floor_scale = 1.6
+    band_digits = ZOOM_BAND_DIGITS  # the fewest a band's read may have (``bands``)
 
     def __init__(self, detector: StripDetector) -> None:
         self.detector = detector
@@ -215,6 +230,12 @@ class ZoomFinder(Finder):
             closer.sort(key=lambda pair: pair[0].score, reverse=True)
             looks = [(c.quad, area) for c, area in closer[:ZOOM_REGIONS]]
         return found
+
+    def bands(self, found: list[list[Quad]]) -> list[list[Quad]]:
+        """The bands of each region ``around`` found that may hold more than one line, cut
+        from its looser crop."""
+        return [_bands(crops[-1]) for crops in found
+                if quad_width(crops[-1]) < ZOOM_BAND_ASPECT * quad_height(crops[-1])]
 
     def _window(self, region: Quad, w: int, h: int) -> tuple[int, int, int, int] | None:
         """The region's bounding box and ``ZOOM_MARGIN`` around it, grown to the detector's

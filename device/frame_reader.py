@@ -193,7 +193,7 @@ class FrameReader:
         return result
 
     def _search(self, grey: GreyImage, finder: Finder, groups: list[list[Quad]], latency: dict[str, float],
-                best: _Best | None = None) -> _Best | None:
+                best: _Best | None = None, min_digits: int = 1) -> _Best | None:
         """Read every crop of each region, keep the best read of a region not too wide for its
         digits. A sure read ends the search after its region's crops, not before: the tight
         crop can clip a digit the looser one keeps (pump photos read '900' of 7900 at 0.68,
@@ -202,7 +202,8 @@ class FrameReader:
         for group in groups:
             for quad in group:
                 result = self._read(grey, finder, quad, latency)
-                if _too_wide(quad, len(result.text), finder.per_digit) or not self._expected(result.text):
+                if (_too_wide(quad, len(result.text), finder.per_digit) or not self._expected(result.text)
+                        or 0 < len(result.text) < min_digits):
                     continue
                 if result.text and (best is None or _better(result, floor, best.read, best.floor)):
                     best = _Best(result, quad, floor)
@@ -295,11 +296,13 @@ class FrameReader:
         if self.zoom is not None and groups and (best is None or best.read.confidence < ZOOM_BELOW):
             z0 = time.monotonic()
             closer = self.zoom.around(grey, [group[0] for group in groups])
+            bands = self.zoom.bands(closer)
             latency[DETECT] += _ms(z0)
             latency[SEGMENT] += _ms(z0)
             best = self._search(grey, self.zoom, closer, latency, best)
-            quads += [q for group in closer for q in group]  # a closer look at one strip is tracked too
-            candidates += sum(len(group) for group in closer)
+            best = self._search(grey, self.zoom, bands, latency, best, self.zoom.band_digits)
+            quads += [q for group in closer + bands for q in group]  # a closer look is tracked too
+            candidates += sum(len(group) for group in closer + bands)
         if self.fallback is not None and (best is None or best.read.confidence < best.floor):
             best, found = self._search_also(grey, self.fallback, latency, best)
             candidates += found

@@ -64,6 +64,13 @@ def expand(quad: Quad, vertical: float = 0.12, horizontal: float = 0.25) -> Quad
                      centre + ux * half_w + uy * half_h, centre - ux * half_w + uy * half_h], np.float32)
 
 
+def band(quad: Quad, top: float, bottom: float) -> Quad:
+    """The part of ``quad`` between ``top`` and ``bottom``, shares of its height from its top edge."""
+    tl, tr, br, bl = quad
+    return np.array([tl + (bl - tl) * top, tr + (br - tr) * top,
+                     tr + (br - tr) * bottom, tl + (bl - tl) * bottom], np.float32)
+
+
 def scale_about_centre(quad: Quad, factors: tuple[float, float]) -> Quad:
     """``quad`` shrunk (or grown) about its centre by (x, y) factors."""
     centre = quad.mean(axis=0)

@@ -254,6 +254,19 @@ def test_the_closer_look_keeps_the_detectors_aspect_and_skips_specks(shipped):
     assert zoom.around(np.full((480, 640), 128, np.uint8), []) == []
 
 
+def test_a_region_that_may_hold_two_lines_is_also_read_in_bands(shipped):
+    # A five-digit counter alone is 4-6 times wider than tall; a region under ZOOM_BAND_ASPECT
+    # is cut into bands of half its height, stepped by a quarter, from its looser crop.
+    zoom = detector.ZoomFinder(shipped)
+    one_line = [box_quad(((320, 240), (200, 40), 0))] * 2
+    two_lines = [box_quad(((320, 240), (150, 60), 0)), box_quad(((320, 240), (180, 80), 0))]
+    bands = zoom.bands([one_line, two_lines])
+    assert len(bands) == 1 and len(bands[0]) == 3
+    heights = [float(np.ptp(q[:, 1])) for q in bands[0]]
+    assert np.allclose(heights, 40.0)  # half of the looser crop's 80
+    assert [round(float(q[0, 1])) for q in bands[0]] == [200, 220, 240]
+
+
 def test_the_closer_look_skips_a_view_no_narrower_than_the_frame(shipped, monkeypatch):
     # A region as large as the frame would be seen again as it was: the detector is not run.
     zoom = detector.ZoomFinder(shipped)

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from digitcam.device.geometry import expand, order_quad, rect_quad, rectify
+from digitcam.device.geometry import band, expand, order_quad, rect_quad, rectify
 from digitcam.device.segment import find_strips
 
 pytestmark = pytest.mark.tflite_runtime
@@ -77,3 +77,12 @@ def test_expand_grows_around_the_centre():
     e = expand(q)
     assert e[0][0] < 100 and e[2][0] > 300 and e[0][1] < 100 and e[2][1] > 140
     assert np.allclose(e.mean(axis=0), q.mean(axis=0), atol=1e-3)
+
+
+def test_a_band_is_the_part_of_a_tilted_quad_between_two_shares_of_its_height():
+    q = np.float32([[0, 0], [200, 20], [196, 60], [-4, 40]])  # tilted, 40 tall along its sides
+    top, bottom = band(q, 0.0, 0.5), band(q, 0.5, 1.0)
+    assert np.allclose(top[0], q[0]) and np.allclose(top[1], q[1])
+    assert np.allclose(top[3], bottom[0]) and np.allclose(top[2], bottom[1])  # they meet half-way
+    assert np.allclose(bottom[3], q[3]) and np.allclose(bottom[2], q[2])
+    assert np.allclose(top[3], (q[0] + q[3]) / 2)

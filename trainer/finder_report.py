@@ -2,8 +2,8 @@
 (some candidate reads right, but the frame reader chose another, or read nothing sure).
 
 Every candidate the device's frame reader could read is read: the strip detector's
-boxes at both crops, the insides of display windows, and the detector's closer look
-inside those regions. A frame is
+boxes at both crops, the insides of display windows, and the detector's closer looks
+inside those regions (and their bands). A frame is
 
 - ``read``: the frame reader's own answer is right;
 - ``chosen wrong``: some candidate reads it right, the answer is not;
@@ -50,10 +50,16 @@ def report(labels: Path, model: str | None = None, detector: str | None = None) 
         groups = list(found)
         if reader.windows is not None:
             groups += reader.windows.find(grey)
+        bands: list[list[Any]] = []
         if reader.zoom is not None:  # as if nothing had read surely; around the finder's regions only
-            groups += reader.zoom.around(grey, [group[0] for group in found])
+            closer = reader.zoom.around(grey, [group[0] for group in found])
+            groups += closer
+            bands = reader.zoom.bands(closer)
         quads = [q for group in groups for q in group]
-        any_right = any(is_right(recognizer.read(rectify(grey, q)).text, row) for q in quads)
+        band_quads = [q for group in bands for q in group]
+        any_right = (any(is_right(recognizer.read(rectify(grey, q)).text, row) for q in quads)
+                     or any(is_right(text := recognizer.read(rectify(grey, q)).text, row)
+                            and len(text) >= reader.zoom.band_digits for q in band_quads))
         answer = reader.read(grey).text
         outcome = ("read" if is_right(answer, row) else "chosen wrong" if any_right
                    else "finder: nothing proposed" if not quads else "finder: no candidate reads it")
