@@ -217,7 +217,7 @@ def small_in_frame(grey: np.ndarray, shrink: float) -> np.ndarray:
 def test_the_closer_look_reads_strips_seen_small_that_the_first_look_misses():
     """The bundled frames at 1/2.5 of their size: the detector's cells are as wide as the
     digits there. Reading its regions again closer (region.zoom) reads more of them right
-    (15 against 8 of 48 when written), and never fewer."""
+    (15 against 8 of 48 when written; 20 with the deeper looks of session 31), and never fewer."""
     from digitcam.device.config import config_from
     from digitcam.device.pipeline import build_pipeline
 
