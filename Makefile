@@ -169,6 +169,9 @@ window-check: $(VENV)/.dev
 	$(VENV)/bin/digitcam trainer score runs/windows/labels.csv runs/windows.jsonl
 	$(VENV)/bin/digitcam read --json runs/window-photos > runs/window-photos.jsonl
 	$(VENV)/bin/digitcam trainer score runs/window-photos/labels.csv runs/window-photos.jsonl
+	# ...and as a device set up for these five-drum meters reads them ([stabiliser] expected_digits)
+	$(VENV)/bin/digitcam read --expected-digits 5 --json runs/window-photos > runs/window-photos-5.jsonl
+	$(VENV)/bin/digitcam trainer score runs/window-photos/labels.csv runs/window-photos-5.jsonl
 	$(VENV)/bin/digitcam trainer finder-report runs/window-photos/labels.csv
 
 # Whole phone photos of fuel-pump LCDs (github.com/SachaIZADI/Seven-Segment-OCR, no licence
