@@ -173,12 +173,16 @@ ZOOM_MIN_ASPECT = 1.5
 # A closer look's region that may hold more than one line (under ZOOM_BAND_ASPECT times wider
 # than tall: a five-digit counter alone is 4-6) is read in bands too, each ZOOM_BAND of its
 # height, from the top down by half a band: the counter's line with the serial number below or
-# the maker's mark above it, which no look separated (iaoqian dev photos, session 31). A band's
-# read counts only with ZOOM_BAND_DIGITS digits or more, a counter's line: half a word's height
-# read '00' or '50' (plain words, session 31).
+# the maker's mark above it, which no look separated (iaoqian dev photos, session 31).
 ZOOM_BAND = 0.5
 ZOOM_BAND_ASPECT = 4.0
-ZOOM_BAND_DIGITS = 4
+# Each region's tight crop is also read cut in by ZOOM_TRIM of its height at both ends: a
+# meter's 'V' before its counter and the 'm³' after it, which a region's crops keep, read as a
+# sure sixth digit ('90896' of 00896; dev photos 0.519 -> 0.543 at 0.4, 0.531 at 0.25, 0.525 at 0.55).
+ZOOM_TRIM = 0.4
+# These cuts are meant for a counter's line: a read there counts only with ZOOM_LINE_DIGITS
+# digits or more. Half a word's height read '00' or '50', a word's middle '0' (plain words).
+ZOOM_LINE_DIGITS = 4
 
 def _bands(quad: Quad) -> list[Quad]:
     """``quad`` cut into bands ``ZOOM_BAND`` of its height, each half a band below the last."""
@@ -198,7 +202,7 @@ class ZoomFinder(Finder):
     # of 300 lone words as digits; at 1.6 of it (the fallback's), 3 more, and it still read 28
     # more of iaoqian's 499 dev photos (BENCHMARKS.md, session 30).
     floor_scale = 1.6
-    band_digits = ZOOM_BAND_DIGITS  # the fewest a band's read may have (``bands``)
+    line_digits = ZOOM_LINE_DIGITS  # the fewest a read of a ``line_cuts`` cut may have
 
     def __init__(self, detector: StripDetector) -> None:
         self.detector = detector
@@ -231,11 +235,13 @@ class ZoomFinder(Finder):
             looks = [(c.quad, area) for c, area in closer[:ZOOM_REGIONS]]
         return found
 
-    def bands(self, found: list[list[Quad]]) -> list[list[Quad]]:
-        """The bands of each region ``around`` found that may hold more than one line, cut
-        from its looser crop."""
-        return [_bands(crops[-1]) for crops in found
-                if quad_width(crops[-1]) < ZOOM_BAND_ASPECT * quad_height(crops[-1])]
+    def line_cuts(self, found: list[list[Quad]]) -> list[list[Quad]]:
+        """Cuts of the regions ``around`` found meant for a meter counter's line: each tight
+        crop without its ends (``ZOOM_TRIM``), and the bands of each region that may hold
+        more than one line, cut from its looser crop."""
+        trimmed = [[expand(crops[0], 0.0, -ZOOM_TRIM)] for crops in found]
+        loose = [crops[-1] for crops in found]
+        return trimmed + [_bands(q) for q in loose if quad_width(q) < ZOOM_BAND_ASPECT * quad_height(q)]
 
     def _window(self, region: Quad, w: int, h: int) -> tuple[int, int, int, int] | None:
         """The region's bounding box and ``ZOOM_MARGIN`` around it, grown to the detector's

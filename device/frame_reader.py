@@ -296,13 +296,13 @@ class FrameReader:
         if self.zoom is not None and groups and (best is None or best.read.confidence < ZOOM_BELOW):
             z0 = time.monotonic()
             closer = self.zoom.around(grey, [group[0] for group in groups])
-            bands = self.zoom.bands(closer)
+            cuts = self.zoom.line_cuts(closer)
             latency[DETECT] += _ms(z0)
             latency[SEGMENT] += _ms(z0)
             best = self._search(grey, self.zoom, closer, latency, best)
-            best = self._search(grey, self.zoom, bands, latency, best, self.zoom.band_digits)
-            quads += [q for group in closer + bands for q in group]  # a closer look is tracked too
-            candidates += sum(len(group) for group in closer + bands)
+            best = self._search(grey, self.zoom, cuts, latency, best, self.zoom.line_digits)
+            quads += [q for group in closer + cuts for q in group]  # a closer look is tracked too
+            candidates += sum(len(group) for group in closer + cuts)
         if self.fallback is not None and (best is None or best.read.confidence < best.floor):
             best, found = self._search_also(grey, self.fallback, latency, best)
             candidates += found

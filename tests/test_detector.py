@@ -254,17 +254,20 @@ def test_the_closer_look_keeps_the_detectors_aspect_and_skips_specks(shipped):
     assert zoom.around(np.full((480, 640), 128, np.uint8), []) == []
 
 
-def test_a_region_that_may_hold_two_lines_is_also_read_in_bands(shipped):
-    # A five-digit counter alone is 4-6 times wider than tall; a region under ZOOM_BAND_ASPECT
-    # is cut into bands of half its height, stepped by a quarter, from its looser crop.
+def test_the_cuts_for_a_counter_line_trim_each_region_and_band_those_of_two_lines(shipped):
+    # Every region's tight crop is cut in by ZOOM_TRIM of its height at both ends (a meter's 'V'
+    # and 'm³'); a region under ZOOM_BAND_ASPECT times wider than tall (a five-digit counter alone
+    # is 4-6) is also cut into bands of half its looser crop's height, stepped by a quarter.
     zoom = detector.ZoomFinder(shipped)
     one_line = [box_quad(((320, 240), (200, 40), 0))] * 2
     two_lines = [box_quad(((320, 240), (150, 60), 0)), box_quad(((320, 240), (180, 80), 0))]
-    bands = zoom.bands([one_line, two_lines])
-    assert len(bands) == 1 and len(bands[0]) == 3
-    heights = [float(np.ptp(q[:, 1])) for q in bands[0]]
+    trimmed_one, trimmed_two, bands = zoom.line_cuts([one_line, two_lines])
+    assert len(trimmed_one) == 1 and np.ptp(trimmed_one[0][:, 0]) == pytest.approx(200 - 2 * 0.4 * 40)
+    assert np.ptp(trimmed_two[0][:, 1]) == pytest.approx(60)  # as tall as the tight crop
+    assert len(bands) == 3
+    heights = [float(np.ptp(q[:, 1])) for q in bands]
     assert np.allclose(heights, 40.0)  # half of the looser crop's 80
-    assert [round(float(q[0, 1])) for q in bands[0]] == [200, 220, 240]
+    assert [round(float(q[0, 1])) for q in bands] == [200, 220, 240]
 
 
 def test_the_closer_look_skips_a_view_no_narrower_than_the_frame(shipped, monkeypatch):

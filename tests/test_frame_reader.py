@@ -272,10 +272,10 @@ def test_a_meter_with_a_known_digit_count_passes_over_regions_read_with_another(
     assert read == {0: "40718", 5: "40718", 4: "2607", 3: ""}
 
 
-def test_a_band_read_counts_only_as_a_counter_line(reader):
-    # Bands of a closer look's region read half a word's height as '00' or '50'; a band's read
-    # needs ZOOM_BAND_DIGITS digits (a meter counter's line), a region's read one.
-    from digitcam.device.detector import ZOOM_BAND_DIGITS
+def test_a_read_of_a_cut_for_a_counter_line_needs_a_counters_digits(reader):
+    # Cuts of a closer look's region read half a word's height as '00' or '50'; such a read
+    # needs ZOOM_LINE_DIGITS digits (a meter counter's line), a region's read one.
+    from digitcam.device.detector import ZOOM_LINE_DIGITS
     from digitcam.device.geometry import rect_quad
     from digitcam.device.profiling import READER_STAGES
 
@@ -284,9 +284,9 @@ def test_a_band_read_counts_only_as_a_counter_line(reader):
     latency = dict.fromkeys(READER_STAGES, 0.0)
     found = reader._search(frame, reader.finder, groups, latency)
     assert found is not None and found.read.text == "50"
-    assert reader._search(frame, reader.finder, groups, latency, None, ZOOM_BAND_DIGITS) is None
+    assert reader._search(frame, reader.finder, groups, latency, None, ZOOM_LINE_DIGITS) is None
     assert reader._search(frame_with("4071"), reader.finder, [[rect_quad(140, 195, 180, 75)]], latency,
-                          None, ZOOM_BAND_DIGITS).read.text == "4071"
+                          None, ZOOM_LINE_DIGITS).read.text == "4071"
 
 
 def test_the_fallback_is_read_last_and_needs_a_surer_read():

@@ -3,7 +3,7 @@
 
 Every candidate the device's frame reader could read is read: the strip detector's
 boxes at both crops, the insides of display windows, and the detector's closer looks
-inside those regions (and their bands). A frame is
+inside those regions (and their cuts for a counter line). A frame is
 
 - ``read``: the frame reader's own answer is right;
 - ``chosen wrong``: some candidate reads it right, the answer is not;
@@ -50,16 +50,16 @@ def report(labels: Path, model: str | None = None, detector: str | None = None) 
         groups = list(found)
         if reader.windows is not None:
             groups += reader.windows.find(grey)
-        bands: list[list[Any]] = []
+        cuts: list[list[Any]] = []
         if reader.zoom is not None:  # as if nothing had read surely; around the finder's regions only
             closer = reader.zoom.around(grey, [group[0] for group in found])
             groups += closer
-            bands = reader.zoom.bands(closer)
+            cuts = reader.zoom.line_cuts(closer)
         quads = [q for group in groups for q in group]
-        band_quads = [q for group in bands for q in group]
+        cut_quads = [q for group in cuts for q in group]
         any_right = (any(is_right(recognizer.read(rectify(grey, q)).text, row) for q in quads)
                      or any(is_right(text := recognizer.read(rectify(grey, q)).text, row)
-                            and len(text) >= reader.zoom.band_digits for q in band_quads))
+                            and len(text) >= reader.zoom.line_digits for q in cut_quads))
         answer = reader.read(grey).text
         outcome = ("read" if is_right(answer, row) else "chosen wrong" if any_right
                    else "finder: nothing proposed" if not quads else "finder: no candidate reads it")
