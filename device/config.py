@@ -104,7 +104,7 @@ class RegionConfig:
                                "\"\" = the bundled one")
     windows: bool = _field(True, "mode auto: also read the inside of display windows (a meter's LCD "
                                  "filling the frame) on every search, beside the finder's regions")
-    zoom: bool = _field(True, "mode auto, finder learned: when nothing read surely, run the detector "
+    zoom: bool = _field(True, "mode auto, finder learned: when nothing read 0.9 sure, run the detector "
                               "again closer, inside each region it found and then inside what it "
                               "found there (a meter's face small in the frame)")
     fallback: bool = _field(True, "mode auto, finder learned: when neither the detector's regions nor the "

@@ -149,7 +149,7 @@ class LearnedFinder(Finder):
         return [[expand(c.quad, v, h) for v, h in DETECTOR_CROPS] for c in self.detector.find(grey)]
 
 
-# A region the detector found but the recogniser did not read surely is looked at again,
+# A region the detector found but the recogniser did not read 0.9 sure is looked at again,
 # closer: the detector runs once more on the region and what is around it, which then fills
 # its whole 320x240 input. A water meter's face in a phone photo is a small part of the
 # frame; seen whole, the detector's cells are as wide as the counter's digits, and the
@@ -192,7 +192,7 @@ def _bands(quad: Quad) -> list[Quad]:
 
 class ZoomFinder(Finder):
     """The detector's closer looks inside regions of its first (``around``); the frame
-    reader asks for them only when nothing read surely. Every crop is read and the best
+    reader asks for them only when nothing read 0.9 sure. Every crop is read and the best
     kept: the first closer look's loose crop often still holds a meter's 'V' and 'm³' and
     reads them surely ('90405' of 00402 at 0.81), where a look closer still reads the
     counter alone (0.99)."""

@@ -129,7 +129,8 @@ class FrameReader:
         self.finder = finder
         # Read on every search beside the finder's regions; never for a fixed region.
         self.windows = windows if finder.per_digit is not None else None
-        # A closer look inside the finder's regions when nothing read surely; never for a fixed region.
+        # A closer look inside the finder's regions when nothing read ZOOM_BELOW sure; never for a
+        # fixed region.
         self.zoom = zoom if finder.per_digit is not None else None
         # Read when nothing else read above the floor; never for a fixed region.
         self.fallback = fallback if finder.per_digit is not None else None
