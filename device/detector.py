@@ -184,6 +184,7 @@ ZOOM_TRIM = 0.4
 # digits or more. Half a word's height read '00' or '50', a word's middle '0' (plain words).
 ZOOM_LINE_DIGITS = 4
 
+
 def _bands(quad: Quad) -> list[Quad]:
     """``quad`` cut into bands ``ZOOM_BAND`` of its height, each half a band below the last."""
     tops = np.arange(0.0, 1.0 - ZOOM_BAND + 1e-6, ZOOM_BAND / 2)

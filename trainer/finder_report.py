@@ -51,7 +51,7 @@ def report(labels: Path, model: str | None = None, detector: str | None = None) 
         if reader.windows is not None:
             groups += reader.windows.find(grey)
         cuts: list[list[Any]] = []
-        if reader.zoom is not None:  # as if nothing had read surely; around the finder's regions only
+        if reader.zoom is not None:  # as if nothing read 0.9 sure; around the finder's regions only
             closer = reader.zoom.around(grey, [group[0] for group in found])
             groups += closer
             cuts = reader.zoom.line_cuts(closer)

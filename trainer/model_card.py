@@ -71,9 +71,9 @@ def _real_data(training: dict[str, Any]) -> list[str]:
             "`real-register` has every window at rest but the last, as a meter shows them."]
 
 
-def _meter_windows(shares: dict[str, Any]) -> str:
+def _meter_windows(shares: dict[str, Any], counters: str = "those counters") -> str:
     """What share of the counters (a run's or a fine-tune step's) was drawn as a meter's window."""
-    return (f"{shares['meter_windows']:.0%} of those counters drawn as a meter's window "
+    return (f"{shares['meter_windows']:.0%} of {counters} drawn as a meter's window "
             "(touching light drums, thin separators with gear teeth, neighbours peeking in)"
             + (f", {shares['meter_faces']:.0%} of them on the meter's face with a mark and a "
                "unit beside the window ('V', 'm³')" if shares.get("meter_faces") else "")
@@ -85,7 +85,7 @@ def _base_extras(training: dict[str, Any]) -> list[str]:
     """The base run's own meter windows and restyled real strips, when its recipe drew them."""
     parts = []
     if training.get("meter_windows"):
-        parts.append("counters: " + _meter_windows(training).replace(" of those counters", " of them"))
+        parts.append("counters: " + _meter_windows(training, "them"))
     if training.get("real_path") and training.get("real_restyle"):
         parts.append(f"real strips restyled: {INVERT_SHARE:.0%} in the other polarity, each on its "
                      "own tone curve")

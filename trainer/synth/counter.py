@@ -193,7 +193,7 @@ def _on_face(rng: Rng, window: FloatImage, font: Path | None, size: int, lines_s
         if piece.shape[1]:
             _paste(marks, piece, cx, height / 2 + rng.uniform(-0.2, 0.2) * h)
     if lines_share and rng.random() < lines_share:  # drawn last: without it, the faces are as before
-        canvas, marks = _face_lines(rng, canvas, marks, font, size)
+        canvas, marks = _face_lines(rng, canvas, marks, face, font, size)
     return canvas + (ink - canvas) * marks
 
 
@@ -214,12 +214,11 @@ def _line_text(rng: Rng) -> str:
     return "".join(rng.choice(list(LINE_CHARS), int(rng.integers(2, 8))))
 
 
-def _face_lines(rng: Rng, canvas: FloatImage, marks: FloatImage, font: Path | None, size: int
-                ) -> tuple[FloatImage, FloatImage]:
+def _face_lines(rng: Rng, canvas: FloatImage, marks: FloatImage, face: float, font: Path | None,
+                size: int) -> tuple[FloatImage, FloatImage]:
     """``canvas`` (and its ``marks``) grown by a line of smaller print above, below or both,
-    up to about a window's height away; the face's tone fills what is new."""
+    up to about a window's height away; the face's tone ``face`` fills what is new."""
     h, w = canvas.shape
-    face = float(np.median(canvas[:, : max(1, w // 20)]))
     where = rng.choice(["above", "below", "both"], p=[0.35, 0.35, 0.3])
     bands_c, bands_m = [canvas], [marks]
     for side in ("above", "below"):
