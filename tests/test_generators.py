@@ -385,6 +385,35 @@ def test_plain_scenes_put_a_whole_number_inside_its_quad_on_a_flat_frame(mnist_p
     assert max(heights) > 3 * min(heights)
 
 
+def test_meter_face_scenes_mark_the_counter_window_alone_among_the_faces_other_print(mnist_path):
+    # `trainer detector --meter-faces`: a whole meter's face, where the serial number above the
+    # window and the 'V' beside it are ink the detector must leave out of the strip.
+    from digitcam.trainer import mnist
+    from digitcam.trainer.synth.scenes import SceneMaker, SceneOptions
+
+    (x, y), _ = mnist.load(mnist_path)
+    maker = SceneMaker(MnistPool(x[:100], y[:100]), split="train", options=SceneOptions(meter_faces=0.5))
+    rng = np.random.default_rng(7)
+    ink_outside = 0
+    for portrait in (False, True) * 10:
+        scene = maker.meter_face(rng, portrait=portrait)
+        assert scene.image.shape == ((854, 480) if portrait else (480, 640)) and scene.image.dtype == np.uint8
+        assert scene.kind == "meter-face" and 4 <= len(scene.text) <= 8 and scene.text.isdigit()
+        h, w = scene.image.shape
+        assert scene.quad[:, 0].min() >= 1 and scene.quad[:, 0].max() <= w - 2
+        assert scene.quad[:, 1].min() >= 1 and scene.quad[:, 1].max() <= h - 2
+        width = np.linalg.norm(scene.quad[1] - scene.quad[0])
+        height = np.linalg.norm(scene.quad[3] - scene.quad[0])
+        assert width > 1.8 * height and width > 0.12 * w  # one line, a good part of the frame
+        # The face's other print: strong edges near the window but outside it.
+        inside = np.zeros((h, w), np.uint8)
+        cv2.fillConvexPoly(inside, np.round(scene.quad).astype(np.int32), 1)
+        near = cv2.dilate(inside, np.ones((int(3 * height), int(3 * height)), np.uint8)) - inside
+        edges = cv2.Canny(scene.image, 80, 200) > 0
+        ink_outside += int((edges & (near > 0)).sum() > 0.2 * (edges & (inside > 0)).sum())
+    assert ink_outside >= 12, ink_outside
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_partial_neighbours_keep_a_gap_from_the_strip(seed):
     # A sliver pasted right beside the last digit reads as a trailing '1'; the
@@ -474,7 +503,8 @@ def test_only_training_scenes_reshape_handwriting(mnist_path):
     assert differs >= 3  # DISTORT_SHARE of them, give or take
 
 
-@pytest.mark.parametrize("args", [["--plain", "1.5"], ["--by-height", "-0.1"], ["--plain-words", "2"]])
+@pytest.mark.parametrize("args", [["--plain", "1.5"], ["--by-height", "-0.1"], ["--plain-words", "2"],
+                                  ["--meter-faces", "1.2"]])
 def test_detector_scene_shares_out_of_range_get_one_line(args, tmp_path):
     from conftest import run_cli
 

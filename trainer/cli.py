@@ -52,6 +52,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="share of strips sized by their height rather than their width")
     p.add_argument("--big-words", action="store_true",
                    help="draw clutter words at any size a strip may be, not only small print")
+    p.add_argument("--meter-faces", type=float, default=0.0, metavar="SHARE",
+                   help="share of frames showing a whole meter's round face, its counter window the strip")
     p.add_argument("--plain", dest="plain_share", type=float, metavar="SHARE",
                    help="share of frames with a number or a word straight on a flat surface")
     p.add_argument("--plain-words", dest="plain_word_share", type=float, metavar="SHARE",
@@ -346,8 +348,9 @@ def cmd_detector(args: argparse.Namespace, env: Any) -> int:
         if value is not None:
             setattr(config, key, value)
     config.scenes = SceneOptions(backlit=args.backlit_panels, by_height_share=args.by_height,
-                                 big_words=args.big_words)
-    for flag, share in (("--by-height", config.scenes.by_height_share), ("--plain", config.plain_share),
+                                 big_words=args.big_words, meter_faces=args.meter_faces)
+    for flag, share in (("--by-height", config.scenes.by_height_share),
+                        ("--meter-faces", config.scenes.meter_faces), ("--plain", config.plain_share),
                         ("--plain-words", config.plain_word_share)):
         if not 0.0 <= share <= 1.0:
             raise DigitcamError(f"{flag} is a share: between 0 and 1, not {share:g}")

@@ -180,13 +180,15 @@ def _make_chunk(job: tuple[int, int, int, DetectorConfig]
                                    interpolation=cv2.INTER_AREA)
             masks[i] = 0.0
             continue
-        if config.plain_share and rng.random() < config.plain_share:
+        if config.scenes.meter_faces and rng.random() < config.scenes.meter_faces:
+            scene = _maker.meter_face(rng, portrait=rng.random() < 0.5)
+        elif config.plain_share and rng.random() < config.plain_share:
             scene = _maker.plain(rng, word=rng.random() < config.plain_word_share)
         else:
             kind = "none" if rng.random() < none_share else str(rng.choice(KINDS))
             scene = _maker.make(rng, kind)
         frames[i] = cv2.resize(scene.image, (args.width, args.height), interpolation=cv2.INTER_AREA)
-        masks[i] = target(scene.quad, (_maker.w, _maker.h), args)
+        masks[i] = target(scene.quad, (scene.image.shape[1], scene.image.shape[0]), args)
     return frames, masks
 
 

@@ -20,6 +20,7 @@ from . import fonts
 from .common import FloatImage, Rng, random_digits
 from .counter import roller_counter
 from .handwriting import DISTORT_SHARE, MnistPool, handwritten
+from .meter_face import meter_face
 from .printed import truetype_mask
 from .sevenseg import seven_segment
 from .words import EVAL_WORDS, LABEL_WORDS, TRAIN_WORDS, WORDS
@@ -103,6 +104,9 @@ class SceneOptions:
     # Clutter words as large as strips: with strips sized by height, a word at 60 px is
     # otherwise a shape the detector never saw as "not a strip" (it boxed "Model" as digits).
     big_words: bool = False
+    # Frames of a whole meter's round face, its counter window the strip among the face's
+    # other print (``SceneMaker.meter_face``), half of them 9:16 phone photos.
+    meter_faces: float = 0.0
 
 
 class SceneMaker:
@@ -189,6 +193,35 @@ class SceneMaker:
         if kind == "word":  # no digit strip to find
             quad = np.zeros((4, 2), np.float32)
         return Scene(_camera(rng, frame), text, kind, quad)
+
+    def meter_face(self, rng: Rng, portrait: bool = False) -> Scene:
+        """A whole meter's round face filling much of the frame, turned up to 25 degrees,
+        the counter window its strip (``synth.meter_face``). ``portrait``: a 9:16 phone photo
+        (480x854), which the detector sees squeezed to 4:3 as it sees iaoqian's photos."""
+        w, h = (480, 854) if portrait else (self.w, self.h)
+        frame = background(rng, h, w)
+        panels(rng, frame)
+        face, coverage, window, text = meter_face(rng, self.printed_fonts)
+        side = face.shape[0]
+        for _ in range(20):  # a placement that keeps the whole window in the frame
+            size = rng.uniform(0.55, 1.1) * min(w, h)
+            angle = np.deg2rad(rng.uniform(-25, 25))
+            centre = np.float32([rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h])
+            corners = np.float32([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * size / 2
+            rot = np.float32([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+            dst = corners @ rot.T + centre + rng.uniform(-0.06, 0.06, (4, 2)).astype(np.float32) * size
+            square = np.float32([[0, 0], [side, 0], [side, side], [0, side]])
+            matrix = cv2.getPerspectiveTransform(square, dst)
+            quad = cv2.perspectiveTransform(window[None], matrix)[0]
+            if quad.min() >= 1 and quad[:, 0].max() <= w - 2 and quad[:, 1].max() <= h - 2:
+                break
+        quad[:, 0] = np.clip(quad[:, 0], 1, w - 2)
+        quad[:, 1] = np.clip(quad[:, 1], 1, h - 2)
+        clutter(rng, frame, dst, self.clutter_fonts, self.words, self.options.big_words)
+        warped = cv2.warpPerspective(face, matrix, (w, h), flags=cv2.INTER_AREA)
+        alpha = cv2.warpPerspective(coverage, matrix, (w, h), flags=cv2.INTER_LINEAR)
+        frame = frame * (1 - alpha) + warped * alpha
+        return Scene(_camera(rng, frame), text, "meter-face", quad.astype(np.float32))
 
     def plain(self, rng: Rng, word: bool = False) -> Scene:
         """A printed number straight on a flat surface (a label, a sticker, a screen): no
