@@ -34,15 +34,16 @@ def _meter_text(rng: Rng) -> str:
     return "".join(str(int(d)) for d in digits)
 
 
-def _ink(canvas: FloatImage, mask: FloatImage, level: float) -> None:
-    canvas[...] = canvas + (level - canvas) * mask
+def _digits(rng: Rng, low: int, high: int) -> str:
+    """A printed number of ``low`` to ``high - 1`` digits: a serial number, a type number."""
+    return "".join(str(int(d)) for d in rng.integers(0, 10, int(rng.integers(low, high))))
 
 
-def _print(rng: Rng, canvas: FloatImage, text: str, font: Path | None, size: int, cx: float, cy: float,
-           level: float) -> None:
+def _stamp(canvas: FloatImage, glyph: FloatImage, cx: float, cy: float, level: float) -> None:
+    """Print ``glyph`` (an ink mask) centred at (cx, cy) in grey ``level``."""
     marks = np.zeros_like(canvas)
-    _paste(marks, _glyph(rng, text, font, max(8, size)), cx, cy)
-    _ink(canvas, marks, level)
+    _paste(marks, glyph, cx, cy)
+    canvas[...] = canvas + (level - canvas) * marks
 
 
 def meter_face(rng: Rng, font_files: list[Path]) -> tuple[FloatImage, FloatImage, np.ndarray, str]:
@@ -81,45 +82,38 @@ def meter_face(rng: Rng, font_files: list[Path]) -> tuple[FloatImage, FloatImage
         mark = _glyph(rng, str(rng.choice(MARKS)), font, size)
         gap = digit * rng.uniform(0.1, 0.6)
         cy = mid_y + rng.uniform(-0.1, 0.1) * wh
-        _ink(canvas, _placed(canvas, mark, x0 - gap - mark.shape[1] / 2, cy), ink)
+        _stamp(canvas, mark, x0 - gap - mark.shape[1] / 2, cy, ink)
     if rng.random() < 0.75:  # the unit after it
         unit = str(rng.choice(UNITS)) if font is not None else "m3"
         size = round(digit * rng.uniform(0.5, 1.0))
         glyph = _glyph(rng, unit, font, size)
         gap = digit * rng.uniform(0.1, 0.6)
         right = x0 + ww + 2 * frame
-        _ink(canvas, _placed(canvas, glyph, right + gap + glyph.shape[1] / 2,
-                             mid_y + rng.uniform(-0.2, 0.1) * wh), ink)
+        _stamp(canvas, glyph, right + gap + glyph.shape[1] / 2, mid_y + rng.uniform(-0.2, 0.1) * wh, ink)
     if rng.random() < 0.85:  # a serial number above, sometimes in a box
-        serial = "".join(str(int(d)) for d in rng.integers(0, 10, int(rng.integers(6, 13))))
+        serial = _digits(rng, 6, 13)
         size = round(digit * rng.uniform(0.25, 0.55))
         cy = y0 - digit * rng.uniform(0.3, 1.0)
         cx = centre + rng.uniform(-0.1, 0.1) * diameter
-        _print(rng, canvas, serial, font, size, cx, cy, ink)
+        _stamp(canvas, _glyph(rng, serial, font, max(8, size)), cx, cy, ink)
         if rng.random() < 0.4:
             half = len(serial) * size * 0.32 + size * 0.4
             cv2.rectangle(canvas, (round(cx - half), round(cy - size * 0.7)),
                           (round(cx + half), round(cy + size * 0.7)), float(ink), 1)
         if rng.random() < 0.5:  # the maker's line above that
             maker_y = cy - size * rng.uniform(1.3, 2.2)
-            _print(rng, canvas, str(rng.choice(TYPE_LINES)), font, size, cx, maker_y, ink)
+            _stamp(canvas, _glyph(rng, str(rng.choice(TYPE_LINES)), font, max(8, size)), cx, maker_y, ink)
     below = y0 + wh + 2 * frame
     for _ in range(int(rng.integers(0, 3))):  # type lines and a second number below
-        line = (str(rng.choice(TYPE_LINES)) if rng.random() < 0.5
-                else "".join(str(int(d)) for d in rng.integers(0, 10, int(rng.integers(6, 11)))))
+        line = str(rng.choice(TYPE_LINES)) if rng.random() < 0.5 else _digits(rng, 6, 11)
         size = round(digit * rng.uniform(0.3, 0.7))
         below += size * rng.uniform(0.8, 1.6)
-        _print(rng, canvas, line, font, size, centre + rng.uniform(-0.25, 0.25) * diameter, below, ink)
+        cx = centre + rng.uniform(-0.25, 0.25) * diameter
+        _stamp(canvas, _glyph(rng, line, font, max(8, size)), cx, below, ink)
     _dials(rng, canvas, centre, diameter, y0 + wh + 2 * frame, ink)
     coverage = np.zeros_like(canvas)
     cv2.circle(coverage, (round(centre), round(centre)), round(diameter / 2 + rim), 1.0, -1, cv2.LINE_AA)
     return canvas, coverage, quad, text
-
-
-def _placed(canvas: FloatImage, glyph: FloatImage, cx: float, cy: float) -> FloatImage:
-    marks = np.zeros_like(canvas)
-    _paste(marks, glyph, cx, cy)
-    return marks
 
 
 def _dials(rng: Rng, canvas: FloatImage, centre: float, diameter: float, top: float, ink: float) -> None:
